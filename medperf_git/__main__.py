@@ -1,0 +1,3 @@
+from medperf_git.cli.main import main
+
+main()

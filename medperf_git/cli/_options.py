@@ -1,0 +1,17 @@
+"""Options shared by many commands, with MedPerf's spellings as aliases."""
+
+from __future__ import annotations
+
+import click
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+yes_option = click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+
+
+def data_uid_option(required: bool = True, help: str = "Registry id, or a prefix of the local generated UID."):
+    return click.option("--data_uid", "--data-uid", "-d", "data_uid", required=required, help=help)
+
+
+def benchmark_option(required: bool = True, help: str = "Benchmark id."):
+    return click.option("--benchmark", "--benchmark_uid", "--benchmark-uid", "-b", "benchmark",
+                        type=int, required=required, help=help)

@@ -1,0 +1,102 @@
+"""The JSON Schemas of every record kind, loaded once from package data.
+
+Validation errors are turned into short sentences naming the field, for people who have never
+read a JSON Schema.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+KINDS = ("registry", "person", "container", "benchmark", "dataset", "association", "result")
+_EXTRA = ("common", "container_config")
+
+
+@dataclass(frozen=True)
+class SchemaProblem:
+    """One schema violation: where (a key path into the document) and what, in plain words."""
+
+    path: tuple[str | int, ...]
+    message: str
+
+    @property
+    def field(self) -> str:
+        return ".".join(str(p) for p in self.path) or "(document)"
+
+
+@functools.cache
+def schema_text(name: str) -> str:
+    return resources.files("medperf_git.schemas").joinpath(f"{name}.schema.json").read_text("utf-8")
+
+
+@functools.cache
+def _validators() -> dict[str, Any]:
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    loaded = {name: json.loads(schema_text(name)) for name in KINDS + _EXTRA}
+    registry = Registry().with_resources(
+        (schema["$id"], Resource.from_contents(schema)) for schema in loaded.values())
+    out = {}
+    for name, schema in loaded.items():
+        Draft202012Validator.check_schema(schema)
+        out[name] = Draft202012Validator(schema, registry=registry)
+    return out
+
+
+def validator(kind: str):
+    return _validators()[kind]
+
+
+def _describe(error) -> str:
+    """Plain-language message for one jsonschema error."""
+    v = error.validator
+    if v == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        names = ", ".join(f"'{e}'" for e in extra)
+        return f"unknown field{'s' if len(extra) > 1 else ''} {names}"
+    if v == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return f"missing required field '{missing}'"
+    if v == "pattern":
+        hint = error.schema.get("description")
+        return f"{json.dumps(error.instance)} has the wrong form" + (f" ({hint})" if hint else "")
+    if v == "enum":
+        return f"{json.dumps(error.instance)} is not one of " + ", ".join(json.dumps(e) for e in error.validator_value)
+    if v == "const":
+        return f"must be {json.dumps(error.validator_value)}, not {json.dumps(error.instance)}"
+    if v == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return f"must be of type {expected}, not {type(error.instance).__name__}"
+    if v in ("anyOf", "oneOf") and error.context:
+        best = min(error.context, key=lambda e: len(list(e.relative_path)))
+        if error.validator == "anyOf" and all(e.validator == "required" for e in error.context):
+            options = " or ".join(f"'{e.message.split(chr(39))[1]}'" for e in error.context)
+            return f"needs at least one of {options}"
+        return _describe(best)
+    if v == "uniqueItems":
+        return "has duplicate entries"
+    if v in ("minItems", "minLength", "minProperties"):
+        return "must not be empty" if error.validator_value == 1 else error.message
+    if v in ("maxLength", "maxItems", "maximum", "minimum"):
+        return error.message.replace(repr(error.instance), "value") if len(repr(error.instance)) > 60 else error.message
+    return error.message if len(error.message) < 200 else error.message[:200] + "..."
+
+
+def validate(kind: str, data: Any) -> list[SchemaProblem]:
+    """All schema problems of ``data`` as a record of ``kind``, in document order."""
+    problems = []
+    for error in validator(kind).iter_errors(data):
+        path = tuple(error.absolute_path)
+        if error.validator == "required":
+            missing = error.message.split("'")[1] if "'" in error.message else ""
+            problems.append(SchemaProblem(path, _describe(error)) if not missing
+                            else SchemaProblem(path, f"missing required field '{missing}'"))
+        else:
+            problems.append(SchemaProblem(path, _describe(error)))
+    return sorted(problems, key=lambda p: [str(x) for x in p.path])

@@ -1,0 +1,1 @@
+"""The registry repository: git access, the local clone, the index and queries."""

@@ -1,0 +1,191 @@
+"""Thin functions over the ``git`` command.
+
+Every call goes through :func:`run_git`, which strips inherited ``GIT_*`` variables (so a hook
+or a parent repository never leaks in) and turns failures into :class:`GitError` with git's own
+words. Objects are read through GitPython's persistent ``cat-file --batch`` process.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import subprocess
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from medperf_git.errors import GitError, RemoteUnavailable
+
+MIN_GIT = (2, 34)
+# A push to a local path runs that repository's hooks as the person pushing: never allow it.
+SAFE_RECEIVE_PACK = "git -c core.hooksPath=/dev/null receive-pack"
+_KEEP_ENV = ("GIT_SSH", "GIT_SSH_COMMAND", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL",
+             "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE",
+             "GIT_TERMINAL_PROMPT", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL")
+_NETWORK_FAILURE = re.compile(
+    r"Could not read from remote|does not appear to be a git repository|unable to access|"
+    r"Connection refused|Could not resolve host|No such file or directory|unable to connect|"
+    r"not found|timed out", re.I)
+
+
+def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in _KEEP_ENV}
+    env.setdefault("GIT_TERMINAL_PROMPT", "0")
+    env["LC_ALL"] = "C"
+    if extra:
+        env.update(extra)
+    return env
+
+
+def run_git(*args: str, cwd: str | os.PathLike | None = None, input: bytes | str | None = None,
+            env: dict[str, str] | None = None, check: bool = True, timeout: float | None = None,
+            what: str | None = None) -> subprocess.CompletedProcess:
+    """Run git and return the completed process (stdout as text unless ``input`` is bytes)."""
+    text = not isinstance(input, bytes)
+    try:
+        proc = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, text=text,
+                              env=git_env(env), timeout=timeout, check=False)
+    except FileNotFoundError:
+        raise GitError("git is not installed", hint="install git 2.34 or newer") from None
+    except subprocess.TimeoutExpired:
+        raise RemoteUnavailable(f"git {args[0]} timed out after {timeout:.0f} s") from None
+    if check and proc.returncode != 0:
+        stderr = proc.stderr if text else proc.stderr.decode("utf-8", "replace")
+        message = (what or f"git {args[0]} failed") + (f": {last_line(stderr)}" if stderr.strip() else "")
+        raise GitError(message, stderr=stderr, returncode=proc.returncode)
+    return proc
+
+
+def last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    for line in lines:
+        if line.startswith(("fatal:", "error:")):
+            return line.split(":", 1)[1].strip()
+    return lines[-1] if lines else ""
+
+
+def is_network_failure(exc: GitError) -> bool:
+    return bool(_NETWORK_FAILURE.search(exc.stderr or exc.message))
+
+
+@functools.lru_cache(maxsize=1)
+def git_version() -> tuple[int, ...]:
+    out = run_git("--version").stdout
+    match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", out)
+    if not match:
+        raise GitError(f"cannot read git's version from '{out.strip()}'")
+    return tuple(int(x) for x in match.groups() if x is not None)
+
+
+def check_git_version() -> None:
+    """SSH-signed commits need git 2.34; fail early with a clear message."""
+    version = git_version()
+    if version[:2] < MIN_GIT:
+        raise GitError(f"git {'.'.join(map(str, version))} is too old: medperf-git needs git "
+                       f"{'.'.join(map(str, MIN_GIT))} or newer for SSH-signed commits",
+                       hint="upgrade git, e.g. from your distribution's backports")
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    mode: str
+    type: str
+    sha: str
+    path: str
+
+
+class GitRepo:
+    """A repository on disk (usually the bare clone in the workspace)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._odb = None
+
+    def git(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
+        return run_git(*args, cwd=self.path, **kwargs)
+
+    def out(self, *args: str, **kwargs) -> str:
+        return self.git(*args, **kwargs).stdout.strip()
+
+    # Objects
+    @property
+    def odb(self):
+        if self._odb is None:
+            import git as gitpython  # GitPython: persistent cat-file --batch processes
+
+            self._odb = gitpython.Repo(self.path, odbt=gitpython.GitCmdObjectDB).odb
+        return self._odb
+
+    def read_blob(self, sha: str) -> bytes:
+        return self.odb.stream(bytes.fromhex(sha)).read()
+
+    def close(self) -> None:
+        if self._odb is not None:
+            self._odb._git.clear_cache()  # stop the cat-file processes
+            self._odb = None
+
+    def rev_parse(self, rev: str) -> str | None:
+        proc = self.git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
+        return proc.stdout.strip() or None
+
+    def ls_tree(self, rev: str, paths: Sequence[str] = ()) -> Iterator[TreeEntry]:
+        """Every blob in ``rev`` (recursively), optionally limited to some paths."""
+        out = self.git("ls-tree", "-r", "-z", "--full-tree", rev, "--", *paths).stdout
+        for item in out.split("\0"):
+            if not item:
+                continue
+            meta, path = item.split("\t", 1)
+            mode, typ, sha = meta.split()
+            yield TreeEntry(mode, typ, sha, path)
+
+    def read_path(self, rev: str, path: str) -> bytes | None:
+        entries = list(self.ls_tree(rev, [path]))
+        if not entries or entries[0].type != "blob":
+            return None
+        return self.read_blob(entries[0].sha)
+
+    def diff_tree(self, old: str, new: str) -> list[tuple[str, str, str, str]]:
+        """(status, old blob, new blob, path) for every path that differs; renames are off."""
+        out = self.git("diff-tree", "-r", "-z", "--no-renames", "--raw", old, new).stdout
+        parts = out.split("\0")
+        changes = []
+        i = 0
+        while i < len(parts) - 1:
+            meta = parts[i]
+            if not meta.startswith(":"):
+                i += 1
+                continue
+            _, _, old_sha, new_sha, status = meta[1:].split()
+            changes.append((status[0], old_sha, new_sha, parts[i + 1]))
+            i += 2
+        return changes
+
+    def root_commits(self, rev: str) -> list[str]:
+        return self.out("rev-list", "--max-parents=0", rev).split()
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        return self.git("merge-base", "--is-ancestor", ancestor, descendant, check=False).returncode == 0
+
+    def hash_object(self, data: bytes) -> str:
+        return self.git("hash-object", "-w", "--stdin", input=data).stdout.decode().strip()
+
+
+def init_bare(path: str | os.PathLike, shared: bool = False, initial_branch: str = "main") -> GitRepo:
+    args = ["init", "--bare", "-q", f"--initial-branch={initial_branch}"]
+    if shared:
+        args.append("--shared=group")
+    run_git(*args, str(path))
+    return GitRepo(path)
+
+
+def push(repo: GitRepo, remote: str, refspecs: Iterable[str], *, atomic: bool = False,
+         leases: Iterable[str] = (), env: dict[str, str] | None = None, check: bool = True,
+         ) -> subprocess.CompletedProcess:
+    """Push with hooks of local-path remotes disabled; leases are ``ref:expected`` strings."""
+    args = ["push", "--porcelain", f"--receive-pack={SAFE_RECEIVE_PACK}"]
+    if atomic:
+        args.append("--atomic")
+    args += [f"--force-with-lease={lease}" for lease in leases]
+    args += [remote, *refspecs]
+    return repo.git(*args, env=env, check=check)
