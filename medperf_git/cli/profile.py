@@ -1,0 +1,112 @@
+"""`medperf-git profile ...`: named settings for a registry, an identity and this machine."""
+
+from __future__ import annotations
+
+import click
+
+from medperf_git.cli._context import pass_workspace
+from medperf_git.cli._options import json_option
+from medperf_git.cli._output import out
+
+
+def _setting_options(func):
+    options = [
+        click.option("--registry", help="The registry remote: a path (stored absolute) or a URL."),
+        click.option("--forge", type=click.Choice(["git", "github"]), help="How submissions are hosted."),
+        click.option("--handle", help="Your handle in the registry."),
+        click.option("--signing-key", help="Your SSH private key for signing commits."),
+        click.option("--runner", type=click.Choice(["auto", "docker", "apptainer", "singularity", "sandbox", "local"]),
+                     help="How containers run on this machine."),
+        click.option("--gpus", help="GPUs for containers: all, a number, or device=0,1."),
+        click.option("--python", help="Interpreter for the sandbox and local runners."),
+        click.option("--data-dir", "--data_dir", "data_dir", help="Where large data goes (prepared data, caches)."),
+        click.option("--timeout", "timeouts", multiple=True, metavar="TASK=SECONDS",
+                     help="Wall-clock limit for a task, e.g. infer=3600 (repeatable)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _split(settings: dict) -> tuple[dict, dict[str, int]]:
+    timeouts = {}
+    for item in settings.pop("timeouts", ()) or ():
+        task, sep, seconds = item.partition("=")
+        if not sep or not seconds.isdigit() or int(seconds) <= 0:
+            raise click.BadParameter(f"'{item}' is not TASK=SECONDS", param_hint="--timeout")
+        timeouts[task] = int(seconds)
+    return settings, timeouts
+
+
+@click.command()
+@click.argument("name")
+@_setting_options
+@pass_workspace
+def create(ws, name, **settings):
+    """Create profile NAME as a copy of the active profile, with the settings given."""
+    from medperf_git.flows import profile as flow
+
+    profile = flow.create(ws, name, *_split(settings))
+    out.success(f"Created profile '{profile.name}'")
+    out.next_step(f"medperf-git profile activate {profile.name}")
+
+
+@click.command()
+@click.argument("name")
+@pass_workspace
+def activate(ws, name):
+    """Make NAME the active profile."""
+    from medperf_git.flows import profile as flow
+
+    flow.activate(ws, name)
+    out.success(f"Profile '{name}' is active")
+    out.next_step("medperf-git benchmark ls")
+
+
+@click.command()
+@json_option
+@pass_workspace
+def ls(ws, as_json):
+    """List profiles; the active one is marked with *."""
+    names = sorted(ws.config.profiles)
+    if as_json:
+        out.json({"active": ws.config.active, "profiles": names})
+        return
+    for name in names:
+        out.echo(f"* {name}" if name == ws.config.active else f"  {name}")
+
+
+@click.command()
+@click.argument("name", required=False)
+@json_option
+@pass_workspace
+def view(ws, name, as_json):
+    """Show a profile (the active one by default), without secrets."""
+    from medperf_git.flows import profile as flow
+
+    data = flow.describe(ws.config.get(name or ws.profile.name))
+    out.json(data) if as_json else out.yaml(data)
+
+
+@click.command("set")
+@_setting_options
+@pass_workspace
+def set_(ws, **settings):
+    """Change settings of the active profile (or of --profile NAME)."""
+    from medperf_git.flows import profile as flow
+
+    changed = flow.set_settings(ws, *_split(settings))
+    out.success(f"Profile '{ws.profile.name}': set {', '.join(changed)}")
+    if "registry" in changed:
+        out.next_step("medperf-git benchmark ls")
+
+
+@click.command()
+@click.argument("name")
+@pass_workspace
+def delete(ws, name):
+    """Delete profile NAME (not the active one)."""
+    from medperf_git.flows import profile as flow
+
+    flow.delete(ws, name)
+    out.success(f"Deleted profile '{name}'")

@@ -1,0 +1,43 @@
+"""`medperf-git registry init`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from medperf_git.cli._context import pass_workspace
+from medperf_git.cli._output import out
+
+
+@click.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--name", required=True, help="The registry's name, e.g. chestxray-community.")
+@click.option("--admin", "admins", multiple=True, required=True, metavar="HANDLE",
+              help="A registry admin (repeat for several). The first one signs the first commit.")
+@click.option("--admin-name", help="The first admin's full name (for their people record).")
+@click.option("--admin-email", help="The first admin's email (for their people record).")
+@click.option("--key", "signing_key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="SSH private key of the first admin (default: the profile's, or a new one).")
+@click.option("--bare", is_flag=True, help="Create a group-shared bare repository, e.g. on a file share.")
+@click.option("--open-registration", is_flag=True, help="New people join without an admin's approval.")
+@click.option("--allow-file-urls", is_flag=True, help="Allow file:/// pins (tutorials, file-share registries).")
+@pass_workspace
+def init(ws, path, name, admins, admin_name, admin_email, signing_key, bare, open_registration, allow_file_urls):
+    """Create a new, empty registry repository at PATH."""
+    from medperf_git.flows.registry_init import init_registry
+
+    result = init_registry(ws, path, name=name, admins=list(admins), admin_name=admin_name,
+                           admin_email=admin_email, signing_key=signing_key, bare=bare,
+                           open_registration=open_registration, allow_file_urls=allow_file_urls)
+    kind = "bare registry repository" if result.bare else "registry repository"
+    out.success(f"Created the {kind} {result.path} (first commit {result.commit[:12]}, "
+                f"signed by {result.admins[0]})")
+    if result.key_generated:
+        out.info(f"A new signing key was created at {result.signing_key}; keep it private and back it up.")
+    for change in result.profile_changes:
+        out.info(f"Profile '{ws.profile.name}': {change}")
+    for handle in result.pending_admins:
+        out.info(f"Admin '{handle}' must still register: `medperf-git person register --handle {handle} ...`")
+    out.next_step("medperf-git registry lint " + str(result.path) if not result.bare
+                  else "medperf-git benchmark ls", "check it, then invite people to register")

@@ -1,0 +1,102 @@
+"""Profiles: create, activate, change and delete; every change is written atomically."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from medperf_git.errors import ConfigError, UsageError
+from medperf_git.workspace.config import (
+    RESERVED_PROFILES,
+    TASKS,
+    Profile,
+    check_profile_name,
+    normalize_remote,
+)
+from medperf_git.workspace.workspace import Workspace
+
+SETTINGS = ("registry", "forge", "handle", "signing_key", "runner", "gpus", "python", "data_dir")
+
+
+def _apply(profile: Profile, settings: dict[str, Any], timeouts: dict[str, int]) -> list[str]:
+    from pathlib import Path
+
+    changed = []
+    for key, value in settings.items():
+        if value is None:
+            continue
+        if key not in SETTINGS:
+            raise UsageError(f"unknown setting '{key}'")
+        if key == "registry":
+            value = normalize_remote(value)
+        elif key in ("signing_key", "data_dir", "python") and value != "":
+            value = str(Path(value).expanduser().absolute()) if key != "python" or "/" in value else value
+        if value == "":
+            value = None
+        setattr(profile, key, value)
+        changed.append(key)
+    for task, seconds in timeouts.items():
+        if task not in TASKS:
+            raise UsageError(f"unknown task '{task}' for a timeout; tasks are {', '.join(TASKS)}")
+        profile.timeouts[task] = seconds
+        changed.append(f"timeouts.{task}")
+    profile.validate(f"profile '{profile.name}'")
+    return changed
+
+
+def create(ws: Workspace, name: str, settings: dict[str, Any], timeouts: dict[str, int]) -> Profile:
+    """A new profile: a copy of the active one (as MedPerf does), with the settings given."""
+    check_profile_name(name)
+    if name in ws.config.profiles:
+        raise UsageError(f"profile '{name}' already exists", hint=f"change it with `medperf-git --profile {name} "
+                         "profile set ...`")
+    base = ws.profile
+    profile = Profile(name=name, **copy.deepcopy(base.to_dict()))
+    profile.trust = {}
+    _apply(profile, settings, timeouts)
+    ws.config.profiles[name] = profile
+    ws.config.save()
+    return profile
+
+
+def activate(ws: Workspace, name: str) -> Profile:
+    profile = ws.config.get(name)
+    ws.config.active = name
+    ws.config.save()
+    return profile
+
+
+def set_settings(ws: Workspace, settings: dict[str, Any], timeouts: dict[str, int]) -> list[str]:
+    changed = _apply(ws.profile, settings, timeouts)
+    if not changed:
+        raise UsageError("nothing to set", hint="see `medperf-git profile set --help`")
+    ws.config.profiles[ws.profile.name] = ws.profile
+    ws.config.save()
+    return changed
+
+
+def delete(ws: Workspace, name: str) -> None:
+    ws.config.get(name)
+    if name in RESERVED_PROFILES:
+        raise UsageError(f"profile '{name}' is reserved and cannot be deleted")
+    if name == ws.config.active:
+        raise UsageError(f"profile '{name}' is active", hint="activate another profile first")
+    del ws.config.profiles[name]
+    ws.config.save()
+
+
+def describe(profile: Profile) -> dict[str, Any]:
+    """The profile as shown to users: everything but secrets."""
+    data = {"name": profile.name, **profile.to_dict()}
+    github = dict(data.get("github") or {})
+    if "token" in github:
+        github["token"] = "********"
+        data["github"] = github
+    return data
+
+
+def require(ws: Workspace, *fields: str) -> None:
+    for field_name in fields:
+        if not getattr(ws.profile, field_name):
+            raise ConfigError(f"profile '{ws.profile.name}' has no {field_name.replace('_', ' ')}",
+                              hint=f"run `medperf-git profile set --{field_name.replace('_', '-')} ...`")
