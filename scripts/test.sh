@@ -1,0 +1,45 @@
+#!/bin/sh
+# The whole test suite, from a fresh clone: makes its own virtual environment, installs medperf-git
+# with its test dependencies, sets up the container engines (podman's Docker API, bubblewrap) when
+# run as root, runs ruff and pytest, then runs the tests marked `unprivileged` again as an
+# unprivileged user so that file-ownership mistakes show. Extra arguments go to pytest.
+set -eu
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+PYTHON=${PYTHON:-python3}
+
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+
+# Container engines: podman (Docker Engine API) and bubblewrap. Their tests skip, with the reason,
+# where these cannot be set up.
+if [ -f scripts/setup_engines.sh ]; then
+    if engines=$(sh scripts/setup_engines.sh); then
+        eval "$engines"
+    else
+        echo "test.sh: container engines could not be set up; their tests will be skipped" >&2
+    fi
+fi
+
+.venv/bin/ruff check .
+
+status=0
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@" || status=$?
+[ "$status" -eq 0 ] || exit "$status"
+
+# The same again, for the tests marked `unprivileged`, as a user who owns nothing here.
+if [ "$(id -u)" = 0 ] && [ -z "${MEDPERF_GIT_SKIP_UNPRIVILEGED:-}" ] && command -v runuser >/dev/null 2>&1; then
+    id medperf-test >/dev/null 2>&1 || useradd --create-home --shell /bin/sh medperf-test
+    scratch=$(mktemp -d /tmp/medperf-git-unpriv.XXXXXX)
+    chown medperf-test "$scratch"
+    chmod -R o+rX "$ROOT" 2>/dev/null || true
+    ustatus=0
+    runuser -u medperf-test -- env HOME="$scratch" PATH="$PATH" TMPDIR="$scratch" \
+        "$ROOT/.venv/bin/python" -m pytest -q -p no:cacheprovider -m unprivileged \
+        --rootdir "$ROOT" -o cache_dir="$scratch/.pytest_cache" "$ROOT/tests" || ustatus=$?
+    rm -rf "$scratch"
+    # 5 means no test carries the marker: nothing to run as that user.
+    [ "$ustatus" -eq 0 ] || [ "$ustatus" -eq 5 ] || exit "$ustatus"
+fi
