@@ -17,11 +17,12 @@ import yaml
 from medperf_git.errors import RecordInvalid
 
 try:
-    from yaml import CSafeDumper as _BaseDumper
-    from yaml import CSafeLoader as _BaseLoader
+    from yaml import CSafeDumper as _BaseDumper, CSafeLoader as _BaseLoader
 except ImportError:  # pragma: no cover - libyaml missing
-    from yaml import SafeDumper as _BaseDumper  # type: ignore[assignment]
-    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
+    from yaml import (
+        SafeDumper as _BaseDumper,  # type: ignore[assignment]
+        SafeLoader as _BaseLoader,  # type: ignore[assignment]
+    )
 
 MAX_YAML_BYTES = 1024 * 1024  # a record is a few KiB; anything this large is a mistake
 
