@@ -1,0 +1,247 @@
+"""The ``docker`` runner: the pinned image through the Docker Engine API (Docker, or podman's socket via DOCKER_HOST).
+
+Nothing runs unverified: images are found by image id or pulled by digest, never run by a tag that
+may have moved, and ``containers.run`` (which pulls on its own) is never used. Given only a source
+pin, the image is built from the source's Dockerfile and its image id recorded. Docker Engine gives
+locally built images no RepoDigest (podman does), so the image id is what identifies them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+import threading
+import time
+from typing import Any
+
+from medperf_git.errors import ContainerConfigInvalid, ContainerFailed, HashMismatch, RunnerUnavailable
+from medperf_git.runners.base import ISOLATION, RunOptions, RunResult
+
+BUILD_REPO = "localhost/medperf-git-build"
+API_TIMEOUT = 120
+
+
+def _split_reference(reference: str) -> str:
+    """``repo[:tag][@digest]`` -> ``repo`` (a registry port is not a tag)."""
+    repo = reference.split("@", 1)[0]
+    last = repo.rsplit("/", 1)[-1]
+    if ":" in last:
+        repo = repo[: len(repo) - len(last)] + last.split(":", 1)[0]
+    return repo
+
+
+def _sha(value: str) -> str:
+    return value if value.startswith("sha256:") else f"sha256:{value}"
+
+
+def device_requests(gpus: Any) -> list:
+    """``--gpus`` as Docker DeviceRequests: all, a count, or a list of device ids."""
+    from docker.types import DeviceRequest
+
+    if gpus is None:
+        return []
+    if gpus == "all":
+        return [DeviceRequest(count=-1, capabilities=[["gpu"]])]
+    if isinstance(gpus, int):
+        return [DeviceRequest(count=gpus, capabilities=[["gpu"]])]
+    return [DeviceRequest(device_ids=list(gpus), capabilities=[["gpu"]])]
+
+
+def create_kwargs(spec, image_id: str) -> dict[str, Any]:
+    """Arguments of ``containers.create`` for one task; pure, so tests can check it without an engine."""
+    from docker.types import Mount
+
+    mounts = [Mount(target=m.target, source=str(m.host), type="bind", read_only=m.read_only) for m in spec.mounts]
+    mounts.append(Mount(target="/tmp", source=str(spec.tmp_dir), type="bind", read_only=False))
+    command = [*(spec.task.command or []), *spec.path_args(host_paths=False)]
+    kwargs: dict[str, Any] = {
+        "image": image_id, "command": command or None, "entrypoint": spec.task.entrypoint,
+        "user": f"{os.getuid()}:{os.getgid()}", "environment": spec.environment(host_paths=False),
+        "mounts": mounts, "network_mode": "none", "device_requests": device_requests(spec.gpus),
+        "name": f"medperf-{spec.task.name.replace('_', '-')}-{secrets.token_hex(8)}",
+        "labels": {"medperf-git.task": spec.task.name}, "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"], "detach": True,
+    }
+    if spec.shm_size:
+        kwargs["shm_size"] = spec.shm_size
+    return kwargs
+
+
+class DockerRunner:
+    name = "docker"
+    isolation = ISOLATION["docker"]
+
+    def __init__(self) -> None:
+        self._client = None
+
+    def client(self):
+        if self._client is None:
+            import docker
+
+            try:
+                self._client = docker.from_env(timeout=API_TIMEOUT)
+            except docker.errors.DockerException as exc:
+                raise RunnerUnavailable(f"no Docker engine: {exc}",
+                                        hint="start Docker, or point DOCKER_HOST at podman's API socket") from exc
+        return self._client
+
+    def available(self) -> str | None:
+        try:
+            import docker
+        except ImportError:
+            return "the docker Python package is not installed"
+        try:
+            docker.from_env(timeout=10).ping()
+        except Exception as exc:  # noqa: BLE001 - any failure means "not here", with the reason
+            where = os.environ.get("DOCKER_HOST", "the default socket")
+            return f"no Docker engine answers at {where} ({type(exc).__name__})"
+        return None
+
+    def version(self) -> str:
+        info = self.client().version()
+        names = [c.get("Name", "") for c in info.get("Components") or []]
+        engine = "podman" if any("podman" in n.lower() for n in names) else "docker"
+        return f"{engine} {info.get('Version', '?')} (API {info.get('ApiVersion', '?')})"
+
+    # -- images ----------------------------------------------------------------------------------
+
+    def _pinned_image(self, pin: dict[str, str]):
+        import docker
+
+        client = self.client()
+        reference, digest, image_id = pin["reference"], pin.get("digest"), pin.get("image_id")
+        image = None
+        if image_id:
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                image = client.images.get(_sha(image_id))
+        if image is None and digest:
+            by_digest = f"{_split_reference(reference)}@{_sha(digest)}"
+            try:
+                image = client.images.get(by_digest)
+            except docker.errors.ImageNotFound:
+                with contextlib.suppress(docker.errors.APIError):
+                    image = client.images.pull(by_digest)  # the engine checks the content against the digest
+        if image is None:
+            try:
+                local = client.images.get(reference)
+            except docker.errors.APIError:
+                raise ContainerFailed(f"image {reference} ({digest or image_id}) is not on this machine and could "
+                                      "not be pulled by its digest",
+                                      hint=f"pull or load it, then check `docker image inspect {reference}`") from None
+            found = local.id if image_id else ", ".join(local.attrs.get("RepoDigests") or []) or local.id
+            raise HashMismatch(f"image {reference}", image_id or digest, found,
+                               hint="the local image is not the one the registry pins; pull it again by digest")
+        if image_id and _sha(image.id) != _sha(image_id):
+            raise HashMismatch(f"image {reference}", _sha(image_id), image.id)
+        if digest and not image_id:
+            digests = [d.split("@", 1)[1] for d in image.attrs.get("RepoDigests") or [] if "@" in d]
+            if digests and _sha(digest) not in digests:
+                raise HashMismatch(f"image {reference}", _sha(digest), ", ".join(digests))
+        return image
+
+    def _built_image(self, container, sink):
+        """Build the source's Dockerfile once per (source, base image); reuse it by tag afterwards."""
+        import docker
+
+        client = self.client()
+        base = os.environ.get("MEDPERF_GIT_BASE_IMAGE")
+        key = hashlib.sha256(f"{container.source_key}\n{base or ''}".encode()).hexdigest()[:24]
+        tag = f"{BUILD_REPO}:{key}"
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            return client.images.get(tag)
+        sink.note(f"building the image from {container.source_dir / 'Dockerfile'}"
+                  + (f" with BASE_IMAGE={base}" if base else ""))
+        try:
+            for item in client.api.build(path=str(container.source_dir), dockerfile="Dockerfile", tag=tag, rm=True,
+                                         forcerm=True, pull=False, decode=True,
+                                         buildargs={"BASE_IMAGE": base} if base else None):
+                if "stream" in item:
+                    sink.feed(item["stream"].encode())
+                if "error" in item:
+                    raise ContainerFailed(f"building the image from {container.source_dir} failed: {item['error']}")
+            return client.images.get(tag)
+        except docker.errors.APIError as exc:
+            raise ContainerFailed(f"building the image from {container.source_dir} failed: {exc}") from exc
+
+    def image_for(self, container, sink):
+        import docker
+
+        pin = container.image or {}
+        if pin.get("digest") or pin.get("image_id"):
+            return self._pinned_image(pin)
+        if pin.get("reference") and "source" not in container.pins:
+            # A local config naming an image the author built: use it if it is here.
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                return self.client().images.get(pin["reference"])
+        if container.source_dir is not None and (container.source_dir / "Dockerfile").is_file():
+            return self._built_image(container, sink)
+        if pin.get("reference"):
+            raise ContainerFailed(f"image {pin['reference']} is not on this machine, and there is no Dockerfile "
+                                  "to build it from", hint=f"pull or build {pin['reference']} first")
+        raise ContainerConfigInvalid(f"{container.config.source}: no image and no source with a Dockerfile to run")
+
+    # -- run -------------------------------------------------------------------------------------
+
+    def run(self, spec, options: RunOptions) -> RunResult:
+        import docker
+
+        container_ref = spec.container
+        sink = spec.open_sink(options)
+        timed_out = threading.Event()
+        start = time.monotonic()
+        try:
+            image = self.image_for(container_ref, sink)
+            client = self.client()
+            try:
+                created = client.containers.create(**create_kwargs(spec, image.id))
+            except docker.errors.APIError as exc:
+                raise ContainerFailed(f"the engine refused to create the container: {exc.explanation or exc}") from exc
+            pump = None
+            watchdog = None
+            try:
+                created.start()
+
+                def follow() -> None:
+                    with contextlib.suppress(docker.errors.APIError, OSError, ValueError):
+                        for chunk in created.logs(stream=True, follow=True):
+                            sink.feed(chunk)
+
+                pump = threading.Thread(target=follow, name="medperf-git-logs", daemon=True)
+                pump.start()
+                if options.timeout is not None:
+                    def kill() -> None:
+                        timed_out.set()
+                        sink.note(f"wall-clock timeout of {options.timeout:g} s reached; killing the container")
+                        with contextlib.suppress(docker.errors.APIError):
+                            created.kill()
+
+                    watchdog = threading.Timer(options.timeout, kill)
+                    watchdog.daemon = True
+                    watchdog.start()
+                status = created.wait(timeout=None)
+                exit_code = int(status.get("StatusCode", -1))
+            except docker.errors.APIError as exc:
+                raise ContainerFailed(f"the engine failed to run the container: {exc.explanation or exc}") from exc
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    created.kill()
+                raise
+            finally:
+                if watchdog is not None:
+                    watchdog.cancel()
+                if pump is not None:
+                    pump.join(timeout=10)
+                with contextlib.suppress(Exception):
+                    created.remove(force=True)
+        finally:
+            sink.close()
+        reference = (container_ref.image or {}).get("reference") or (image.tags[0] if image.tags else image.id)
+        ran = {"reference": reference, "image_id": image.id}
+        if (container_ref.image or {}).get("digest"):
+            ran["digest"] = _sha(container_ref.image["digest"])
+        return RunResult(runner=self.name, isolation=self.isolation, runner_version=self.version(),
+                         exit_code=exit_code, log_path=spec.log_path, duration=time.monotonic() - start,
+                         pins=dict(container_ref.pins), config_hash=container_ref.config.config_hash,
+                         parameters_hash=container_ref.parameters_hash, image=ran, timed_out=timed_out.is_set())

@@ -1,0 +1,82 @@
+"""The ``local`` runner: the container's source as a plain subprocess, isolating nothing.
+
+For container authors and machines with nothing better, and only when asked for by name. Paths the
+task would see in a container are host paths here: ``MP_VOL_*`` carry them, and argv tokens under a
+``local.binds`` target (``/project/...``) are rewritten to the source folder. The caller warns the user.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+from medperf_git.errors import ContainerConfigInvalid
+from medperf_git.runners._process import run_process
+from medperf_git.runners._python import default_venvs_dir, interpreter_for
+from medperf_git.runners.base import ISOLATION, RunOptions, RunResult
+
+
+def source_binds(spec) -> dict[str, Path]:
+    """``{target inside: host folder}`` for the source's ``local.binds``."""
+    container = spec.container
+    if container.source_dir is None:
+        raise ContainerConfigInvalid(
+            f"{container.config.source}: this runner runs the container's source, and none is known",
+            hint="give a container with a source pin, or a local container_config.yaml beside its project")
+    local = container.config.local_section()
+    binds = {}
+    for rel, target in local.binds.items():
+        host = (container.source_dir / rel).resolve()
+        if not host.is_relative_to(container.source_dir.resolve()) or not host.exists():
+            raise ContainerConfigInvalid(f"{container.config.source}: local.binds.{rel}: no such folder in the source "
+                                         f"({container.source_dir})")
+        binds[target] = host
+    return binds
+
+
+def rewrite(token: str, binds: dict[str, Path]) -> str:
+    for target, host in binds.items():
+        if token == target or token.startswith(target + "/"):
+            return str(host) + token[len(target):]
+        if "=" in token:  # --flag=/project/x
+            key, _, value = token.partition("=")
+            if value == target or value.startswith(target + "/"):
+                return f"{key}={host}{value[len(target):]}"
+    return token
+
+
+class LocalRunner:
+    name = "local"
+    isolation = ISOLATION["local"]
+
+    def available(self) -> str | None:
+        return None
+
+    def version(self) -> str:
+        return f"subprocess ({platform.system()} {platform.release()})"
+
+    def run(self, spec, options: RunOptions) -> RunResult:
+        container = spec.container
+        binds = source_binds(spec)
+        local = container.config.local_section()
+        interp = interpreter_for(container.source_dir, local.requirements, options.python,
+                                 options.cache_dir / "venvs" if options.cache_dir else default_venvs_dir())
+        argv = [rewrite(t, binds) for t in spec.source_argv(interp.executable)] + spec.path_args(host_paths=True)
+        env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+               "LANG": os.environ.get("LANG", "C.UTF-8")}
+        env.update(spec.environment(host_paths=True))
+        cuda = spec.cuda_visible_devices()
+        if cuda is not None:
+            env["CUDA_VISIBLE_DEVICES"] = cuda
+        cwd = rewrite(local.workdir, binds) if local.workdir else str(spec.tmp_dir)
+        sink = spec.open_sink(options)
+        try:
+            outcome = run_process(argv, env=env, cwd=cwd, timeout=options.timeout, sink=sink)
+        finally:
+            sink.close()
+        return RunResult(runner=self.name, isolation=self.isolation, runner_version=self.version(),
+                         exit_code=outcome.exit_code, log_path=spec.log_path, duration=outcome.duration,
+                         pins=dict(container.pins), config_hash=container.config.config_hash,
+                         parameters_hash=container.parameters_hash, python=interp.version,
+                         packages=dict(interp.packages), timed_out=outcome.timed_out)

@@ -1,0 +1,90 @@
+"""From a registry container record (or a local config) to what a runner needs, every byte verified.
+
+Archives are fetched into a cache keyed by sha256 and checked before they are opened, extracted
+safely, and cached extracted by the same hash. A record that pins the tree of the extracted files
+gets it re-checked on every resolve, so a file changed in the cache is caught before it runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from medperf_git.errors import ContainerConfigInvalid, HashMismatch
+from medperf_git.runners.base import ResolvedContainer
+from medperf_git.runners.config import ContainerConfig, parse_config
+
+PIN_FIELDS = ("image", "source", "additional_files")
+
+
+def tree_of(folder: Path) -> str:
+    """tree-v1 of an extracted archive; its single root is labelled ``files``."""
+    from medperf_git.hashing import tree_hash
+
+    return tree_hash({"files": folder}).digest
+
+
+def _extracted(pin: dict[str, Any], what: str, cache_dir: Path, allow_file_urls: bool) -> Path:
+    from medperf_git.hashing import normalize_sha256
+    from medperf_git.runners.archives import safe_extract
+    from medperf_git.runners.fetch import fetch
+    from medperf_git.workspace.atomic import staged_dir
+
+    expected = normalize_sha256(pin["hash"])
+    dest = cache_dir / "extracted" / expected.split(":", 1)[1]
+    if not dest.is_dir():
+        archive = fetch(pin["url"], expected, cache_dir / "downloads", allow_file=allow_file_urls)
+        with staged_dir(dest) as tmp:
+            safe_extract(archive, tmp)
+    if pin.get("tree"):
+        found = tree_of(dest)
+        if found != pin["tree"]:
+            raise HashMismatch(f"the extracted {what} in {dest}", pin["tree"], found,
+                               hint=f"delete {dest} to extract the archive again")
+    return dest
+
+
+def _source_root(folder: Path) -> Path:
+    """An archive holding a single folder (``name/...``) has its project in that folder."""
+    entries = [p for p in folder.iterdir()]
+    if len(entries) == 1 and entries[0].is_dir() and not (folder / "container_config.yaml").exists():
+        return entries[0]
+    return folder
+
+
+def resolve_container(record_or_config: dict[str, Any] | ContainerConfig, *, cache_dir: Path,
+                      allow_file_urls: bool = False, parameters: dict[str, Any] | None = None,
+                      additional_files_dir: Path | None = None) -> ResolvedContainer:
+    """A registry record (fetch and verify its archives) or a local config (its folder is the source)."""
+    cache_dir = Path(cache_dir)
+    if isinstance(record_or_config, ContainerConfig):
+        config = record_or_config
+        resolved = ResolvedContainer(config=config, parameters=dict(parameters or {}), source_dir=config.source_dir,
+                                     additional_files_dir=Path(additional_files_dir).absolute()
+                                     if additional_files_dir else None,
+                                     image={"reference": config.image} if config.image else None)
+        if config.source_dir is not None:
+            resolved.source_key = tree_of(config.source_dir)
+        resolved.pins = {"config_hash": config.config_hash, "parameters_hash": resolved.parameters_hash}
+        return resolved
+
+    record = record_or_config
+    where = f"containers/{record.get('id', '?')}.yaml"
+    if not isinstance(record.get("config"), dict):
+        raise ContainerConfigInvalid(f"{where}: config: missing or not a mapping")
+    source_dir = None
+    source_key = None
+    if record.get("source"):
+        source_dir = _source_root(_extracted(record["source"], "source", cache_dir, allow_file_urls))
+        source_key = record["source"]["hash"]
+    config = parse_config(record["config"], f"{where} (config)", source_dir=source_dir)
+    extra = None
+    if record.get("additional_files"):
+        extra = _extracted(record["additional_files"], "additional files", cache_dir, allow_file_urls)
+    params = dict(record.get("parameters") or {}) if parameters is None else dict(parameters)
+    image = dict(record["image"]) if record.get("image") else None
+    resolved = ResolvedContainer(config=config, parameters=params, source_dir=source_dir,
+                                 additional_files_dir=extra, image=image, source_key=source_key)
+    resolved.pins = {"config_hash": config.config_hash, "parameters_hash": resolved.parameters_hash}
+    resolved.pins.update({k: dict(record[k]) for k in PIN_FIELDS if record.get(k)})
+    return resolved
