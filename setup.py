@@ -19,6 +19,7 @@ setup(
         "click>=8.1",
         "pyyaml>=6.0",
         "jsonschema>=4.18",
+        "jsonschema-rs>=0.30",  # lint's fast path: valid or not, in microseconds
         "gitpython>=3.1.40",
         "docker>=7.0",
         "jinja2>=3.1",

@@ -1,0 +1,86 @@
+"""``registry lint`` on a checkout: the working tree of a folder, optionally against a base commit.
+
+With a base, only the records changed since it are parsed: the changed paths come from
+``git diff`` against the working tree plus untracked files, and everything else is known from the
+base's facts: the SQLite index of the base commit (kept warm in the workspace between runs), or
+the base commit's files when the index cannot be used.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from medperf_git.errors import GitError, MedperfGitError, UsageError
+from medperf_git.lint.linter import LintReport, lint
+from medperf_git.registry.git import GitRepo, run_git
+from medperf_git.registry.tree import CommitTree, FolderTree
+
+INDEX_NAME = "lint-index.sqlite"
+
+
+def lint_path(path: str | os.PathLike = ".", base_ref: str | None = None, *, use_index: bool = True) -> LintReport:
+    """Lint the registry in ``path``; raise only for a bad path or a bad base (never for bad records)."""
+    root = Path(path)
+    if not root.exists():
+        raise MedperfGitError(f"{path}: no such folder", hint="give the path of a registry checkout")
+    if not root.is_dir():
+        raise MedperfGitError(f"{path}: not a folder", hint="give the path of a registry checkout, not a file")
+    tree = FolderTree(root)
+    if base_ref is None:
+        return lint(tree)
+    repo = _repo_at(root)
+    base = repo.rev_parse(base_ref)
+    if base is None:
+        raise UsageError(f"--base {base_ref}: no such commit in {path}",
+                         hint="give a branch, tag or commit of this repository, e.g. --base origin/main")
+    changed = changed_since(repo, base)
+    facts = _index_facts(repo, base) if use_index else None
+    if facts is not None:
+        try:
+            return lint(tree, base_facts=facts, changed=changed, base_label=base_ref)
+        finally:
+            facts.close()
+    try:
+        return lint(tree, base=CommitTree(repo, base), changed=changed, base_label=base_ref)
+    finally:
+        repo.close()
+
+
+def _repo_at(root: Path) -> GitRepo:
+    try:
+        top = run_git("rev-parse", "--show-toplevel", cwd=root).stdout.strip()
+    except GitError:
+        raise UsageError(f"--base needs a git checkout, and {root} is not one",
+                         hint="run lint without --base to check every record") from None
+    if Path(top).resolve() != root.resolve():
+        raise UsageError(f"{root} is inside the repository {top}, not its root",
+                         hint=f"run `medperf-git registry lint {top} --base ...`")
+    return GitRepo(root)
+
+
+def changed_since(repo: GitRepo, base: str) -> set[str]:
+    """Paths that differ between ``base`` and the working tree, untracked files included."""
+    diff = repo.git("diff", "--name-only", "-z", "--no-renames", base, "--").stdout
+    untracked = repo.git("ls-files", "-z", "--others", "--exclude-standard").stdout
+    return {p for p in (diff + untracked).split("\0") if p}
+
+
+def _index_facts(repo: GitRepo, base: str):
+    """The index of the base commit, brought up to date; None when it cannot be used."""
+    try:
+        from medperf_git.registry.index import Index
+        from medperf_git.workspace.workspace import home_dir
+    except ImportError:
+        return None
+    try:
+        roots = repo.root_commits(base)
+        index = Index.open(home_dir() / "registries" / roots[0] / INDEX_NAME)
+        try:
+            index.update(repo, base)
+        except Exception:
+            index.close()
+            raise
+        return index
+    except Exception:  # noqa: BLE001 - the index is a cache: lint falls back to the base's files
+        return None

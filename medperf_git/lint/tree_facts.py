@@ -1,0 +1,126 @@
+"""Facts (see ``facts.py``) answered from a tree's files, and facts overlaid with a change.
+
+``TreeFacts`` answers existence from paths alone and parses a record only when asked for it, so
+it serves both full lint (pre-filled with the records lint has just parsed) and ``lint --base``
+when no index of the base is at hand. ``OverlayFacts`` puts the changed records of a submission
+on top of the base's facts, whichever implementation those come from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from medperf_git.lint.facts import Facts, normalize_name
+from medperf_git.records.layout import parse_path
+from medperf_git.records.yamlio import YamlError, load_yaml
+
+_FOLDER = {"person": "people", "container": "containers", "benchmark": "benchmarks", "dataset": "datasets",
+           "association": "associations", "result": "results"}
+
+
+def key_path(kind: str, key: str) -> str:
+    """The path of a record from its kind and Facts key."""
+    return "registry.yaml" if kind == "registry" else f"{_FOLDER[kind]}/{key}.yaml"
+
+
+def _sort_key(key: str) -> tuple[int, str]:
+    return (int(key), "") if key.isdigit() else (0, key)
+
+
+class TreeFacts:
+    """Facts from a TreeSource: paths say what exists; records are parsed on demand and cached."""
+
+    def __init__(self, tree, parsed: dict[str, dict | None] | None = None, paths: Iterable[str] | None = None):
+        self.tree = tree
+        self._data: dict[str, dict | None] = dict(parsed or {})
+        self._keys: dict[str, set[str]] | None = None
+        self._paths = paths
+        self._names: dict[str, dict[str, list[str]]] = {}
+        self._uids: dict[str, list[str]] | None = None
+
+    @property
+    def keys(self) -> dict[str, set[str]]:
+        if self._keys is None:
+            keys: dict[str, set[str]] = {}
+            for path in self._paths if self._paths is not None else self.tree.paths():
+                rp = parse_path(path)
+                if rp is not None:
+                    keys.setdefault(rp.kind, set()).add(rp.key)
+            self._keys = keys
+        return self._keys
+
+    def has(self, kind: str, key: str) -> bool:
+        return str(key) in self.keys.get(kind, ())
+
+    def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        path = key_path(kind, str(key))
+        if path not in self._data:
+            self._data[path] = self._load(path, kind) if self.has(kind, key) else None
+        return self._data[path]
+
+    def _load(self, path: str, kind: str) -> dict | None:
+        from medperf_git.records.schemas import validate
+
+        raw = self.tree.read(path)
+        if raw is None:
+            return None
+        try:
+            data = load_yaml(raw, path)
+            return data if isinstance(data, dict) and not validate(kind, data) else None
+        except (YamlError, Exception):  # noqa: BLE001 - an unreadable record is simply not a fact
+            return None
+
+    def names(self, kind: str) -> dict[str, list[str]]:
+        if kind not in self._names:
+            out: dict[str, list[str]] = {}
+            for key in sorted(self.keys.get(kind, ()), key=_sort_key):
+                data = self.get(kind, key)
+                if data and isinstance(data.get("name"), str):
+                    out.setdefault(normalize_name(data["name"]), []).append(key)
+            self._names[kind] = out
+        return self._names[kind]
+
+    def generated_uids(self) -> dict[str, list[str]]:
+        if self._uids is None:
+            out: dict[str, list[str]] = {}
+            for key in sorted(self.keys.get("dataset", ()), key=_sort_key):
+                data = self.get("dataset", key)
+                if data and isinstance(data.get("generated_uid"), str):
+                    out.setdefault(data["generated_uid"], []).append(key)
+            self._uids = out
+        return self._uids
+
+
+class OverlayFacts:
+    """The base's facts with a change on top: ``changed`` maps (kind, key) to the new record (None when
+    the record is gone or not valid) and ``present`` says which of them exist in the changed tree."""
+
+    def __init__(self, base: Facts, changed: dict[tuple[str, str], dict | None], present: set[tuple[str, str]]):
+        self.base = base
+        self.changed = changed
+        self.present = present
+
+    def has(self, kind: str, key: str) -> bool:
+        if (kind, str(key)) in self.changed:
+            return (kind, str(key)) in self.present
+        return self.base.has(kind, str(key))
+
+    def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        if (kind, str(key)) in self.changed:
+            return self.changed[(kind, str(key))]
+        return self.base.get(kind, str(key))
+
+    def _overlay(self, kind: str, base: dict[str, list[str]], field: str, norm) -> dict[str, list[str]]:
+        mine = {key for k, key in self.changed if k == kind}
+        out = {value: [k for k in keys if k not in mine] for value, keys in base.items()}
+        for (k, key), data in self.changed.items():
+            if k == kind and data and isinstance(data.get(field), str):
+                out.setdefault(norm(data[field]), []).append(key)
+        return {value: sorted(keys, key=_sort_key) for value, keys in out.items() if keys}
+
+    def names(self, kind: str) -> dict[str, list[str]]:
+        return self._overlay(kind, self.base.names(kind), "name", normalize_name)
+
+    def generated_uids(self) -> dict[str, list[str]]:
+        return self._overlay("dataset", self.base.generated_uids(), "generated_uid", lambda v: v)
