@@ -27,7 +27,7 @@ setup(
         "cryptography>=41",
     ],
     extras_require={
-        "test": ["pytest>=7.4", "pytest-timeout>=2.2", "ruff>=0.4"],
+        "test": ["pytest>=7.4", "pytest-timeout>=2.2", "ruff>=0.4", "numpy", "pillow"],
         "github": ["PyGithub>=2.1"],
     },
     entry_points={"console_scripts": ["medperf-git=medperf_git.cli.main:main"]},
