@@ -1,0 +1,99 @@
+"""`medperf-git container run`: one task of a local container, for container authors (MedPerf's run_test)."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from pathlib import Path
+
+import click
+
+from medperf_git.cli._output import out
+
+RUNNER_CHOICES = ["auto", "docker", "apptainer", "singularity", "sandbox", "local"]
+
+
+def _mounts(items: tuple[str, ...]) -> dict[str, Path]:
+    mounts = {}
+    for item in items:
+        label, sep, path = item.partition("=")
+        if not sep or not label or not path:
+            raise click.BadParameter(f"'{item}' is not LABEL=PATH", param_hint="--mount")
+        mounts[label] = Path(path).expanduser().absolute()
+    return mounts
+
+
+def _profile():
+    """The active profile's runner settings, if there is a usable config; a container author may have none."""
+    from medperf_git.cli._context import AppContext
+    from medperf_git.errors import MedperfGitError
+
+    app = click.get_current_context().find_object(AppContext) or AppContext()
+    try:
+        return app.workspace
+    except MedperfGitError:
+        return None
+
+
+@click.command()
+@click.option("--config", "-c", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The container_config.yaml (or mlcube.yaml); its folder holds the project and the Dockerfile.")
+@click.option("--task", "-t", required=True, help="The task to run: prepare, sanity_check, statistics, infer, "
+                                                  "evaluate, or any task the config declares.")
+@click.option("--mount", "-m", "mounts", multiple=True, metavar="LABEL=PATH",
+              help="A host path for a label the task declares (repeatable), e.g. data_path=./data.")
+@click.option("--parameters", "--parameters_file", "--parameters-file", "parameters",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="parameters.yaml to give the task [default: parameters.yaml beside the config, if any].")
+@click.option("--additional-files", "--additional_files", "additional_files",
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder mounted as the task's additional_files (e.g. model weights).")
+@click.option("--runner", type=click.Choice(RUNNER_CHOICES), help="How to run it [default: the profile's, or auto].")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Wall-clock limit in seconds.")
+@click.option("--gpus", help="GPUs: all, a number, or device=0,1.")
+@click.option("--python", help="Interpreter for the sandbox and local runners, instead of a made environment.")
+@click.option("--output-dir", "--output_dir", "output_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the run's logs and scratch go [default: under $MEDPERF_GIT_HOME/runs].")
+def run(config_path, task, mounts, parameters, additional_files, runner, timeout, gpus, python, output_dir):
+    """Run one TASK of a local container, streaming its output, as the registry's runners will.
+
+    Mount labels are the task's volumes (MedPerf's labels: data_path, labels_path, output_path, ...);
+    parameters_file and additional_files are provided for every task.
+    """
+    from medperf_git.records.yamlio import load_yaml_file
+    from medperf_git.runners import RunOptions, load_config, resolve_container, run_task
+    from medperf_git.workspace.workspace import home_dir
+
+    ws = _profile()
+    profile = ws.profile if ws else None
+    runner = runner or (profile.runner if profile else "auto")
+    gpus = gpus if gpus is not None else (profile.gpus if profile else None)
+    python = python or (profile.python if profile else None)
+    if timeout is None and profile and task in profile.timeouts:
+        timeout = float(profile.timeouts[task])
+    config = load_config(config_path)
+    if parameters is None and (config_path.parent / "parameters.yaml").is_file():
+        parameters = config_path.parent / "parameters.yaml"
+    params = (load_yaml_file(parameters) or {}) if parameters else {}
+    if not isinstance(params, dict):
+        raise click.BadParameter(f"{parameters} must hold a mapping", param_hint="--parameters")
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = (output_dir or home_dir() / "runs" / f"{stamp}-{task}-{os.getpid()}").absolute()
+    cache_dir = ws.cache_dir if ws else home_dir() / "data" / "cache"
+    container = resolve_container(config, cache_dir=cache_dir, parameters=params,
+                                  additional_files_dir=additional_files)
+    if runner == "local":
+        out.warn("the local runner isolates nothing: the task can read and write all your files and use the "
+                 "network, and its inputs are not protected")
+    out.info(f"Running task '{task}' of {config_path} (runner: {runner})")
+    options = RunOptions(logs_dir=run_dir / "logs", work_dir=run_dir / "work", runner=runner, gpus=gpus,
+                         timeout=timeout, python=python, on_output=lambda line: out.info(f"  {line}"),
+                         cache_dir=cache_dir)
+    result = run_task(container, task, _mounts(mounts), options)
+    out.success(f"Task '{task}' finished in {result.duration:.1f} s under the {result.runner} runner "
+                f"(isolation: {result.isolation})")
+    out.info(f"Log: {result.log_path}")
+    if result.image:
+        out.info(f"Image: {result.image.get('reference')} ({result.image.get('image_id', '')})")
+    out.next_step("medperf-git container submit --help",
+                  "once every task runs, publish the container to the registry")
