@@ -183,9 +183,16 @@ def push(repo: GitRepo, remote: str, refspecs: Iterable[str], *, atomic: bool = 
          leases: Iterable[str] = (), env: dict[str, str] | None = None, check: bool = True,
          ) -> subprocess.CompletedProcess:
     """Push with hooks of local-path remotes disabled; leases are ``ref:expected`` strings."""
-    args = ["push", "--porcelain", f"--receive-pack={SAFE_RECEIVE_PACK}"]
+    args = ["push", "--porcelain"]
+    if is_local_remote(remote):
+        args.append(f"--receive-pack={SAFE_RECEIVE_PACK}")
     if atomic:
         args.append("--atomic")
     args += [f"--force-with-lease={lease}" for lease in leases]
     args += [remote, *refspecs]
     return repo.git(*args, env=env, check=check)
+
+
+def is_local_remote(remote: str) -> bool:
+    """A path or file:// URL: pushing there runs its hooks as us. (git://, ssh and https do not.)"""
+    return remote.startswith("file://") or not re.match(r"^[a-z][a-z0-9+.-]*://|^[\w.-]+@[\w.-]+:", remote)

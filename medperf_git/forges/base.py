@@ -1,0 +1,127 @@
+"""The ``Forge`` interface: where submissions (pull requests) live, whatever hosts the registry.
+
+Flows talk only to this Protocol, so the same publishing and review logic runs on any Git remote
+(``gitnative``) and on GitHub (``github``). Every forge passes the same contract tests
+(``tests/forges/contract.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from medperf_git.errors import ForgeError
+
+STATES = ("open", "merged", "closed")
+EVENT_TYPES = ("opened", "updated", "approved", "closed", "merged")
+
+# Called with (merged commit, main commit it was computed on) before a merge is published; raises to refuse.
+MergeCheck = Callable[[str, str], None]
+
+
+class SubmissionNotFound(ForgeError, LookupError):
+    def __init__(self, number: int):
+        super().__init__(f"there is no submission #{number}", hint="see `medperf-git submission ls`")
+        self.number = number
+
+
+class SubmissionNotOpen(ForgeError):
+    """Approving, merging or closing a submission that is already merged or closed."""
+
+
+class MergeConflict(ForgeError):
+    def __init__(self, number: int, paths: list[str]):
+        shown = ", ".join(paths[:5]) + (" ..." if len(paths) > 5 else "")
+        super().__init__(f"submission #{number} conflicts with main on {shown}",
+                         hint="records are whole files: bring the submission up to date "
+                              "(`medperf-git submission renumber N` for an id collision) and try again")
+        self.paths = paths
+
+
+class RaceLost(ForgeError):
+    """Someone else moved a ref we meant to move, more times than we were willing to retry."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One action in a submission's history, as its signer recorded it."""
+
+    seq: int
+    type: str
+    by: str
+    at: str
+    data: dict[str, Any] = field(default_factory=dict)
+    commit: str | None = None  # the meta commit that added it (git-native)
+    problem: str | None = None  # why clients ignore it; None when it counts
+
+    @property
+    def valid(self) -> bool:
+        return self.problem is None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"seq": self.seq, "type": self.type, "by": self.by, "at": self.at, **self.data}
+        if self.problem:
+            d["ignored"] = self.problem
+        return d
+
+
+@dataclass
+class Submission:
+    number: int
+    title: str
+    author: str
+    kind: str
+    base: str  # main's commit when it was opened
+    head: str  # the tip of the proposed commits (approvals included)
+    state: str = "open"  # open | merged | closed
+    events: list[Event] = field(default_factory=list)
+    close_reason: str | None = None
+    closed_by: str | None = None
+    merged_commit: str | None = None
+    merged_by: str | None = None
+
+    @property
+    def ignored_events(self) -> list[Event]:
+        return [e for e in self.events if not e.valid]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"number": self.number, "title": self.title, "author": self.author, "kind": self.kind,
+                "state": self.state, "base": self.base, "head": self.head, "close_reason": self.close_reason,
+                "closed_by": self.closed_by, "merged_commit": self.merged_commit, "merged_by": self.merged_by,
+                "events": [e.to_dict() for e in self.events]}
+
+
+class EventJudge(Protocol):
+    """Decides whether an event counts: its signer is who it claims, and that person may do it."""
+
+    def __call__(self, submission: Submission, event: Event, signer: str | None) -> str | None:
+        """None when the event counts, else why it is ignored."""
+
+
+class Forge(Protocol):
+    name: str
+
+    def refresh(self) -> None:
+        """Bring the local view of submissions up to date with the remote."""
+
+    def open(self, head: str, *, title: str, kind: str, base: str) -> Submission:
+        """Publish ``head`` (a commit on top of ``base``) as a new submission with a fresh number."""
+
+    def list(self, state: str | None = None) -> list[Submission]:
+        """Every submission, oldest first, optionally only those in ``state``."""
+
+    def get(self, number: int) -> Submission:
+        """One submission; raises :class:`SubmissionNotFound`."""
+
+    def update(self, number: int, new_head: str, *, expected_head: str, reason: str) -> Submission:
+        """Move the head forward to ``new_head`` (a descendant), if it still is ``expected_head``."""
+
+    def add_approval(self, number: int, approval: str, *, expected_head: str) -> Submission:
+        """Put a signed approval commit (child of ``expected_head``) on top of the head."""
+
+    def merge(self, number: int, *, expected_head: str | None = None, check: MergeCheck | None = None) -> Submission:
+        """Merge into main by compare-and-swap, after ``check`` accepted the merged commit."""
+
+    def close(self, number: int, reason: str) -> Submission:
+        """Close without merging, recording who did it and why."""

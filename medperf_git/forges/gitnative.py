@@ -1,0 +1,278 @@
+"""Submissions on any Git remote: ``refs/pull/N/head`` plus a signed ``refs/pull/N/meta`` event chain.
+
+Every change to the remote is one ``git push --atomic`` guarded by leases, so two people racing
+can never both win: the loser re-fetches and retries from a clean state. N is allocated by creating
+``refs/pull/N/meta`` with a lease that says it must not exist; main and the ``merged`` event move
+together, so a crash or a race cannot merge one submission twice.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+from medperf_git.errors import ForgeError, GitError, RemoteUnavailable
+from medperf_git.forges import _meta
+from medperf_git.forges._merge import merge_commit
+from medperf_git.forges.base import (
+    Event,
+    EventJudge,
+    MergeCheck,
+    RaceLost,
+    Submission,
+    SubmissionNotFound,
+    SubmissionNotOpen,
+)
+from medperf_git.records.yamlio import dump_yaml, load_yaml
+from medperf_git.registry.commits import Identity, build_tree, commit_tree
+from medperf_git.registry.git import GitRepo, is_network_failure, push, run_git
+
+MAIN = "refs/remotes/origin/main"
+FETCH_REFSPECS = ("+refs/heads/*:refs/remotes/origin/*", "+refs/pull/*:refs/pull/*")
+MAX_TRIES = 8
+# Rejections that mean "someone else moved it first": re-fetch and retry.
+_RACE = re.compile(r"stale info|fetch first|non-fast-forward|atomic push failed|failed to update ref|"
+                   r"cannot lock ref|incorrect old value|already exists|failed to lock", re.I)
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class GitNativeForge:
+    """A forge over a registry remote and the workspace's bare clone of it."""
+
+    name = "git"
+
+    def __init__(self, repo: GitRepo, remote: str, identity: Identity, handle: str,
+                 judge: EventJudge | None = None):
+        self.repo = repo
+        self.remote = remote
+        self.identity = identity
+        self.handle = handle
+        self.judge = judge
+
+    # Remote
+    def refresh(self) -> None:
+        try:
+            run_git("fetch", "--quiet", "--prune", "--no-tags", self.remote, *FETCH_REFSPECS, cwd=self.repo.path,
+                    timeout=600, what=f"cannot fetch the registry {self.remote}")
+        except GitError as exc:
+            if is_network_failure(exc) and not isinstance(exc, RemoteUnavailable):
+                raise RemoteUnavailable(exc.message, hint="check the registry address and your network; "
+                                        "local work is kept: run the same command again") from None
+            raise
+
+    def _push(self, updates: dict[str, tuple[str, str | None]]) -> bool:
+        """Push ``{remote ref: (new, expected or None = must not exist)}`` atomically; False if we lost a race."""
+        refspecs = [f"{new}:{ref}" for ref, (new, _) in updates.items()]
+        leases = [f"{ref}:{old or ''}" for ref, (_, old) in updates.items()]
+        try:
+            proc = push(self.repo, self.remote, refspecs, atomic=True, leases=leases, check=False)
+        except RemoteUnavailable as exc:
+            raise RemoteUnavailable(exc.message, hint="local work is kept: run the same command again") from None
+        if proc.returncode == 0:
+            for ref, (new, _) in updates.items():
+                self.repo.git("update-ref", self._local(ref), new)
+            return True
+        text = proc.stdout + proc.stderr
+        if "[rejected]" in text or "[remote rejected]" in text:
+            if _RACE.search(text):
+                return False
+            reasons = re.findall(r"\[remote rejected\] \((.*?)\)", text) or re.findall(r"\[rejected\] \((.*?)\)", text)
+            raise ForgeError(f"the registry refused the push: {'; '.join(sorted(set(reasons))) or 'rejected'}",
+                             hint="local work is kept; ask the registry's admins")
+        exc = GitError(f"cannot push to the registry {self.remote}", stderr=proc.stderr, returncode=proc.returncode)
+        if is_network_failure(exc):
+            raise RemoteUnavailable(exc.message + f": {_last(proc.stderr)}",
+                                    hint="check the registry address and your network; local work is kept: "
+                                         "run the same command again") from None
+        raise ForgeError(f"cannot push to the registry {self.remote}: {_last(proc.stderr)}")
+
+    @staticmethod
+    def _local(ref: str) -> str:
+        return MAIN if ref == "refs/heads/main" else ref
+
+    # Reading
+    @property
+    def main(self) -> str:
+        sha = self.repo.rev_parse(MAIN)
+        if sha is None:
+            raise GitError("the local copy of the registry has no main branch", hint="fetch it again")
+        return sha
+
+    def list(self, state: str | None = None) -> list[Submission]:
+        main = self.repo.rev_parse(MAIN)
+        raws = [r for r in _meta.load_raw(self.repo, main) if r.meta]
+        blobs = sorted({b for r in raws for b in _blobs(r)})
+        from medperf_git.registry.index import read_blobs
+
+        contents = dict(zip(blobs, read_blobs(self.repo, blobs), strict=True))
+        subs = [self._build(r, contents, main) for r in raws]
+        return [s for s in subs if s is not None and (state is None or s.state == state)]
+
+    def get(self, number: int) -> Submission:
+        for sub in self.list():
+            if sub.number == number:
+                return sub
+        raise SubmissionNotFound(number)
+
+    def _build(self, raw: _meta.RawSubmission, contents: dict[str, bytes | None],
+               main: str | None) -> Submission | None:
+        summary = _load(contents.get(raw.summary_blob or "")) or {}
+        sub = Submission(number=raw.number, title=str(summary.get("title", "")), author=str(summary.get("author", "")),
+                         kind=str(summary.get("kind", "")), base=str(summary.get("base", "")), head=raw.head or "")
+        seq = 0
+        for commit in raw.chain:
+            for number, kind, blob in _meta.event_files(commit):
+                data = _load(contents.get(blob)) or {}
+                extra = {k: v for k, v in data.items() if k not in ("type", "by", "at")}
+                problem = None
+                seq += 1
+                if number != seq or data.get("type") != kind:
+                    problem = "event file out of sequence or mislabelled"
+                event = Event(number, kind, str(data.get("by", "")), str(data.get("at", "")), extra, commit.sha,
+                              problem)
+                sub.events.append(event)
+        if sub.events and sub.events[0].type == "opened" and sub.events[0].by != sub.author:
+            sub.events[0] = _ignore(sub.events[0], "the opened event is not by the submission's author")
+        if self.judge is not None:
+            sub.events = [e if not e.valid else _ignore(e, self.judge(sub, e)) for e in sub.events]
+        if not sub.events or sub.events[0].type != "opened" or not sub.events[0].valid:
+            sub.state = "invalid"
+            return sub
+        for event in sub.events:
+            if not event.valid:
+                continue
+            if event.type == "closed" and sub.state == "open":
+                sub.state, sub.close_reason, sub.closed_by = "closed", str(event.data.get("reason", "")), event.by
+            elif event.type == "merged":
+                commit = str(event.data.get("commit", ""))
+                if main and commit and self.repo.is_ancestor(commit, main):
+                    sub.state, sub.merged_commit, sub.merged_by = "merged", commit, event.by
+        if raw.head_merged and sub.state != "merged":
+            sub.state = "merged"
+        return sub
+
+    # Writing
+    def _meta_commit(self, sub: Submission | None, parent: str | None, summary: dict, kind: str, **data) -> str:
+        seq = (len(sub.events) if sub else 0) + 1
+        event = {"type": kind, "by": self.handle, "at": now(), **data}
+        tree = build_tree(self.repo, parent, {_meta.SUMMARY: dump_yaml(summary).encode(),
+                                              _meta.event_path(seq, kind): dump_yaml(event).encode()})
+        number = summary["number"]
+        return commit_tree(self.repo, tree, [parent] if parent else [], f"#{number} {kind} by {self.handle}",
+                           self.identity)
+
+    def _meta_tip(self, number: int) -> str | None:
+        return self.repo.rev_parse(f"refs/pull/{number}/meta")
+
+    def _summary(self, sub: Submission, state: str) -> dict:
+        return {"number": sub.number, "title": sub.title, "author": sub.author, "kind": sub.kind, "base": sub.base,
+                "state": state}
+
+    def next_number(self) -> int:
+        numbers = _meta.pull_refs(self.repo)
+        return max(numbers, default=0) + 1
+
+    def open(self, head: str, *, title: str, kind: str, base: str) -> Submission:
+        tried = 0
+        for _ in range(MAX_TRIES):
+            number = max(self.next_number(), tried + 1)
+            summary = {"number": number, "title": title, "author": self.handle, "kind": kind, "base": base,
+                       "state": "open"}
+            meta = self._meta_commit(None, None, summary, "opened", head=head)
+            if self._push({f"refs/pull/{number}/meta": (meta, None), f"refs/pull/{number}/head": (head, None)}):
+                return self.get(number)
+            tried = number
+            self.refresh()
+        raise RaceLost(f"could not allocate a submission number after {MAX_TRIES} tries",
+                       hint="the registry is very busy; run the same command again")
+
+    def _open_sub(self, number: int) -> Submission:
+        sub = self.get(number)
+        if sub.state != "open":
+            raise SubmissionNotOpen(f"submission #{number} is {sub.state}"
+                                    + (f" ({sub.close_reason})" if sub.close_reason else ""))
+        return sub
+
+    def update(self, number: int, new_head: str, *, expected_head: str, reason: str) -> Submission:
+        sub = self._open_sub(number)
+        if sub.head != expected_head:
+            raise RaceLost(f"submission #{number} changed meanwhile", hint="run the same command again")
+        old_meta = self._meta_tip(number)
+        meta = self._meta_commit(sub, old_meta, self._summary(sub, "open"), "updated", head=new_head, reason=reason)
+        if not self._push({f"refs/pull/{number}/head": (new_head, expected_head),
+                           f"refs/pull/{number}/meta": (meta, old_meta)}):
+            self.refresh()
+            raise RaceLost(f"submission #{number} changed meanwhile", hint="run the same command again")
+        return self.get(number)
+
+    def add_approval(self, number: int, approval: str, *, expected_head: str) -> Submission:
+        sub = self._open_sub(number)
+        old_meta = self._meta_tip(number)
+        meta = self._meta_commit(sub, old_meta, self._summary(sub, "open"), "approved", commit=approval)
+        if not self._push({f"refs/pull/{number}/head": (approval, expected_head),
+                           f"refs/pull/{number}/meta": (meta, old_meta)}):
+            self.refresh()
+            raise RaceLost(f"submission #{number} changed while approving it", hint="run the same command again")
+        return self.get(number)
+
+    def merge(self, number: int, *, expected_head: str | None = None, check: MergeCheck | None = None) -> Submission:
+        for _ in range(MAX_TRIES):
+            sub = self._open_sub(number)
+            if expected_head and sub.head != expected_head:
+                raise RaceLost(f"submission #{number} changed meanwhile", hint="review it again")
+            main = self.main
+            merged = merge_commit(self.repo, number, sub.title, main, sub.head, self.identity)
+            if check is not None:
+                check(merged, main)
+            old_meta = self._meta_tip(number)
+            meta = self._meta_commit(sub, old_meta, self._summary(sub, "merged"), "merged", commit=merged,
+                                     head=sub.head)
+            if self._push({"refs/heads/main": (merged, main), f"refs/pull/{number}/meta": (meta, old_meta)}):
+                return self.get(number)
+            self.refresh()
+        raise RaceLost(f"main kept moving; submission #{number} is not merged yet",
+                       hint=f"run `medperf-git review approve {number}` again")
+
+    def close(self, number: int, reason: str) -> Submission:
+        for _ in range(MAX_TRIES):
+            sub = self._open_sub(number)
+            old_meta = self._meta_tip(number)
+            meta = self._meta_commit(sub, old_meta, self._summary(sub, "closed"), "closed", reason=reason)
+            if self._push({f"refs/pull/{number}/meta": (meta, old_meta)}):
+                return self.get(number)
+            self.refresh()
+        raise RaceLost(f"submission #{number} kept changing; it is not closed", hint="run the same command again")
+
+
+def _blobs(raw: _meta.RawSubmission) -> list[str]:
+    found = [raw.summary_blob] if raw.summary_blob else []
+    for commit in raw.chain:
+        found += [blob for _, _, blob in _meta.event_files(commit)]
+    return found
+
+
+def _load(data: bytes | None) -> dict | None:
+    if not data:
+        return None
+    try:
+        value = load_yaml(data, "meta")
+    except Exception:  # noqa: BLE001 - a broken meta file is reported as an invalid event, never a crash
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _ignore(event: Event, problem: str | None) -> Event:
+    if problem is None:
+        return event
+    from dataclasses import replace
+
+    return replace(event, problem=problem)
+
+
+def _last(stderr: str) -> str:
+    from medperf_git.registry.git import last_line
+
+    return last_line(stderr) or "rejected"

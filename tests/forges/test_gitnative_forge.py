@@ -1,0 +1,60 @@
+"""The forge contract on the git-native forge, against a real bare repository."""
+
+from __future__ import annotations
+
+import pytest
+
+from medperf_git.forges.gitnative import GitNativeForge
+from medperf_git.registry.commits import commit_changes, commit_tree
+from medperf_git.registry.git import GitRepo, init_bare
+from tests.forges.contract import *  # noqa: F403 - the contract's tests run here
+from tests.support.actors import seed_registry
+
+
+class GitNativeHarness:
+    def __init__(self, tmp_path):
+        self.tmp = tmp_path
+        self.path, self.actors = seed_registry(tmp_path, ["admin", "bo", "mo"])
+        self.remote = GitRepo(self.path)
+        self._forges: dict[str, GitNativeForge] = {}
+
+    def forge(self, handle: str) -> GitNativeForge:
+        if handle not in self._forges:
+            clone = init_bare(self.tmp / f"clone-{handle}.git")
+            forge = GitNativeForge(clone, str(self.path), self.actors[handle].identity, handle)
+            forge.refresh()
+            self._forges[handle] = forge
+        return self._forges[handle]
+
+    def content_commit(self, handle: str, changes: dict, parent: str | None = None) -> str:
+        forge = self.forge(handle)
+        return commit_changes(forge.repo, parent or forge.main, changes, "a change", self.actors[handle].identity)
+
+    def approval_commit(self, handle: str, head: str) -> str:
+        repo = self.forge(handle).repo
+        tree = repo.out("rev-parse", f"{head}^{{tree}}")
+        return commit_tree(repo, tree, [head], f"Approve\n\nApproved-by: {handle}", self.actors[handle].identity)
+
+    def remote_main(self) -> str:
+        return self.remote.rev_parse("refs/heads/main")
+
+    def first_parents(self) -> list[str]:
+        return self.remote.out("rev-list", "--first-parent", "refs/heads/main").split()
+
+
+@pytest.fixture
+def forge_harness(tmp_path):
+    return GitNativeHarness(tmp_path)
+
+
+def test_meta_chain_is_signed_and_holds_one_event_file_per_action(forge_harness):
+    h = forge_harness
+    forge = h.forge("bo")
+    head = h.content_commit("bo", {"containers/1.yaml": b"v: 1\n"})
+    sub = forge.open(head, title="t", kind="container", base=forge.main)
+    forge.close(sub.number, "why")
+    files = h.remote.out("ls-tree", "-r", "--name-only", f"refs/pull/{sub.number}/meta").split()
+    assert files == ["events/0001-opened.yaml", "events/0002-closed.yaml", "submission.yaml"]
+    raw = h.remote.out("cat-file", "commit", f"refs/pull/{sub.number}/meta")
+    assert "gpgsig -----BEGIN SSH SIGNATURE-----" in raw
+    assert "state: closed" in h.remote.out("show", f"refs/pull/{sub.number}/meta:submission.yaml")
