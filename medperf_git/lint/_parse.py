@@ -96,7 +96,7 @@ def _identity(rec: Parsed) -> list[Finding]:
     """What the path says must equal what the record says."""
     data, rp = rec.data, rec.rp
     kind = data.get("kind")
-    if isinstance(kind, str) and kind != rp.kind and kind in _KIND_OF_FOLDER.values() | {"registry"}:
+    if isinstance(kind, str) and kind != rp.kind and kind in {*_KIND_OF_FOLDER.values(), "registry"}:
         return [rec.at(["kind"], "PLACEMENT", f"this file holds a {kind} record, but {rp.path} is the place of "
                                               f"a {rp.kind} record", "move the record into the folder of its kind")]
     expected: dict[str, Any] = {}
