@@ -42,6 +42,7 @@ COMMANDS: dict[str, object] = {
         "ls": "medperf_git.cli.container:ls",
         "view": "medperf_git.cli.container:view",
         "run": "medperf_git.cli.container_run:run",
+        "runners": "medperf_git.cli.container_runners:runners",
         "submit": "medperf_git.cli.container_submit:submit",
     }),
     "model": ("List and view models (containers with an infer task) and associate them.", {

@@ -1,0 +1,323 @@
+"""The data owner's dataset flows: prepare locally, publish what describes it, ask to join, check it.
+
+Nothing here ever publishes data: the dataset record holds names, hashes and statistics only, and
+every publishing flow hands its exact payload to a ``confirm`` callback before anything leaves the
+machine.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from medperf_git import __version__
+from medperf_git.errors import (
+    ContainerFailed,
+    HashMismatch,
+    MedperfGitError,
+    PolicyDenied,
+    RecordInvalid,
+    UsageError,
+)
+from medperf_git.flows._containers import ContainerRunner, RunSettings, container_provenance
+from medperf_git.flows._registry import RegistryView
+from medperf_git.flows.execution import association_state, execute_model, registered_dataset
+from medperf_git.records.layout import record_path, result_name
+from medperf_git.records.yamlio import YamlError, dump_yaml, load_yaml_file
+from medperf_git.workspace.datasets import READY, LocalDataset, uid_hex
+from medperf_git.workspace.workspace import Workspace
+
+Confirm = Callable[[dict[str, Any]], bool]
+AUDIENCE = "everyone who can read the registry"
+
+
+class Cancelled(MedperfGitError):
+    exit_code = 1
+
+
+@dataclass
+class CreateResult:
+    dataset: LocalDataset
+    benchmark: int
+    reused: bool
+    runner: str
+    isolation: str
+    statistics: dict[str, Any] = field(default_factory=dict)
+
+
+def _check_folder(path: Path, option: str) -> Path:
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise UsageError(f"{option} {path} does not exist")
+    if not path.is_dir():
+        raise UsageError(f"{option} {path} is not a folder")
+    if not any(path.iterdir()):
+        raise UsageError(f"{option} {path} is empty")
+    return path.absolute()
+
+
+def _check_text(value: str | None, option: str, limit: int, required: bool = False) -> str:
+    value = (value or "").strip()
+    if required and not value:
+        raise UsageError(f"{option} must not be empty")
+    if len(value) > limit or "\n" in value and option != "--description":
+        raise UsageError(f"{option} must be one line of at most {limit} characters")
+    return value
+
+
+@dataclass
+class Prepared:
+    run: Any  # the prepare task's RunResult: what ran, with its pins
+    statistics: dict[str, Any]
+    hash: Any  # TreeHash of the prepared data and labels
+
+
+def prepare_into(runner: ContainerRunner, prep_id: int, data_path: Path, labels_path: Path, staging: Path, *,
+                 hash_progress: Callable[[int], None] | None = None) -> Prepared:
+    """prepare, sanity_check and statistics into ``staging``; then the prepared data's tree-v1 and manifest."""
+    from medperf_git.hashing import dataset_hashes, write_manifest
+
+    settings = runner.settings
+    logs = staging / "logs"
+    prepared = {"data_path": staging / "data", "labels_path": staging / "labels"}
+    metadata = {"metadata_path": staging / "metadata"}
+    settings.step(f"Preparing the data with container {prep_id} (prepare)")
+    result = runner.run(prep_id, "prepare", {"data_path": data_path, "labels_path": labels_path,
+                                             "output_path": prepared["data_path"],
+                                             "output_labels_path": prepared["labels_path"],
+                                             **metadata, "report_file": staging / "report.yaml"}, logs)
+    settings.step("Checking the prepared data (sanity_check)")
+    runner.run(prep_id, "sanity_check", {**prepared, **metadata}, logs)
+    settings.step("Computing statistics (statistics)")
+    runner.run(prep_id, "statistics", {**prepared, **metadata, "output_path": staging / "statistics.yaml"}, logs)
+    try:
+        statistics = load_yaml_file(staging / "statistics.yaml")
+    except YamlError as exc:
+        raise ContainerFailed(f"the statistics task wrote invalid YAML: {exc.message}") from None
+    if not isinstance(statistics, dict) or not statistics:
+        raise ContainerFailed("the statistics task wrote no statistics (statistics.yaml is empty)")
+    settings.step("Hashing the prepared data")
+    prepared_hash = dataset_hashes(prepared["data_path"], prepared["labels_path"], progress=hash_progress)
+    write_manifest(staging / "manifest.tree-v1", prepared_hash)
+    return Prepared(result, statistics, prepared_hash)
+
+
+def create(ws: Workspace, *, benchmark: int, name: str, description: str = "", location: str = "",
+           data_path: Path, labels_path: Path, settings: RunSettings | None = None,
+           hash_progress: Callable[[int], None] | None = None) -> CreateResult:
+    """Prepare raw data with the benchmark's preparation container, then hash it; everything stays local."""
+    from medperf_git.hashing import dataset_hashes
+
+    settings = settings or RunSettings()
+    name = _check_text(name, "--name", 128, required=True)
+    description = _check_text(description, "--description", 4096)
+    location = _check_text(location, "--location", 256)
+    data_path = _check_folder(data_path, "--data_path")
+    labels_path = _check_folder(labels_path, "--labels_path")
+    view = RegistryView.open(ws)
+    bench = view.record("benchmark", benchmark)
+    if bench.get("retired"):
+        raise PolicyDenied(f"benchmark {benchmark} is retired and takes no new datasets")
+    prep_id = bench["data_preparation"]
+    settings.step("Hashing the raw data")
+    raw = dataset_hashes(data_path, labels_path, progress=hash_progress)
+    stores = view.datasets
+    staging = stores.staging_dir(uid_hex(raw.digest)[:16])
+    try:
+        prepared = prepare_into(ContainerRunner(view, settings), prep_id, data_path, labels_path, staging,
+                                hash_progress=hash_progress)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    result, statistics, prepared_hash = prepared.run, prepared.statistics, prepared.hash
+    info = {
+        "name": name, "description": description, "location": location, "benchmark": benchmark,
+        "data_preparation": prep_id,
+        "raw": {"data_path": str(data_path), "labels_path": str(labels_path)},
+        "input_data_hash": raw.digest, "generated_uid": prepared_hash.digest, "statistics": statistics,
+        "preparation": container_provenance(prep_id, result),
+        "runner": result.runner, "isolation": result.isolation,
+        "prepared_at": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
+        "tool_version": __version__, "registry_id": None, "submission": None,
+    }
+    final = stores.path_for(prepared_hash.digest)
+    reused = final.exists()
+    if reused:
+        existing = LocalDataset(final, load_yaml_file(final / "dataset.yaml"))
+        info["registry_id"] = existing.registry_id
+        info["submission"] = existing.info.get("submission")
+        shutil.rmtree(staging, ignore_errors=True)
+        dataset = LocalDataset(final, {**existing.info, **{k: v for k, v in info.items()
+                                                           if k not in ("registry_id", "submission")}})
+    else:
+        dataset = LocalDataset(staging, info)
+        dataset.save()
+        (staging / READY).write_text("")
+        os.rename(staging, final)
+        dataset = LocalDataset(final, info)
+    dataset.save()
+    return CreateResult(dataset, benchmark, reused, result.runner, result.isolation, statistics)
+
+
+def list_local(ws: Workspace) -> list[LocalDataset]:
+    view = RegistryView.open(ws)
+    datasets = view.datasets.all()
+    _sync_registry_ids(view, datasets)
+    return datasets
+
+
+def _sync_registry_ids(view: RegistryView, datasets: list[LocalDataset]) -> None:
+    """A submitted dataset learns its registry id once its submission has merged."""
+    by_uid = view.index.generated_uids()
+    for ds in datasets:
+        keys = by_uid.get(ds.generated_uid) or []
+        if keys and ds.registry_id is None:
+            record = view.find("dataset", keys[0])
+            if record and record.get("owner") == view.ws.profile.handle:
+                ds.info["registry_id"] = int(keys[0])
+                ds.save()
+
+
+# Publishing ------------------------------------------------------------------------------------
+
+
+@dataclass
+class PublishOutcome:
+    number: int | None
+    merged: bool
+    record: dict[str, Any]
+    path: str
+    waiting_for: list[str] = field(default_factory=list)
+
+
+def dataset_record(view: RegistryView, ds: LocalDataset, dataset_id: int) -> dict[str, Any]:
+    info = ds.info
+    record = {"schema_version": 1, "kind": "dataset", "id": dataset_id, "name": info["name"]}
+    if info.get("description"):
+        record["description"] = info["description"]
+    if info.get("location"):
+        record["location"] = info["location"]
+    record.update({"owner": view.ws.profile.handle, "benchmark": info["benchmark"],
+                   "data_preparation": info["data_preparation"], "input_data_hash": info["input_data_hash"],
+                   "generated_uid": info["generated_uid"], "statistics": info["statistics"],
+                   "tool_version": info.get("tool_version", __version__)})
+    return record
+
+
+def submit(ws: Workspace, data_uid: str, confirm: Confirm) -> PublishOutcome:
+    """Publish the dataset's description (never its data); it merges once checks pass."""
+    from medperf_git.flows._publish import next_id, publish, require_identity
+
+    require_identity(ws)
+    view = RegistryView.open(ws)
+    ds = view.datasets.find(data_uid)
+    _sync_registry_ids(view, [ds])
+    if ds.registry_id is not None:
+        raise UsageError(f"dataset {ds.uid[:12]} is already registered as dataset {ds.registry_id}",
+                         hint=f"next: `medperf-git dataset associate --benchmark_uid {ds.info['benchmark']} "
+                              f"--data_uid {ds.registry_id}`")
+    taken = view.index.generated_uids().get(ds.generated_uid)
+    if taken:
+        raise UsageError(f"a dataset with this UID is already registered (dataset {taken[0]}) by someone else")
+    if not ds.ready:
+        raise UsageError(f"dataset {ds.uid[:12]} was not prepared completely",
+                         hint="run `medperf-git dataset create` again")
+    dataset_id = next_id(view, "dataset")
+    record = dataset_record(view, ds, dataset_id)
+    if not confirm(record):
+        raise Cancelled("nothing was submitted")
+    outcome = publish(view, {"dataset": record}, title=f"Dataset {record['name']}", kind="dataset")
+    ds.info["submission"] = outcome.number
+    if outcome.merged:
+        ds.info["registry_id"] = outcome.record["id"]
+    ds.save()
+    return outcome
+
+
+def associate(ws: Workspace, *, benchmark: int, data_uid: str, confirm: Confirm,
+              settings: RunSettings | None = None) -> PublishOutcome:
+    """Run the reference model and the metrics on the data (the compatibility test), then ask to join."""
+    from medperf_git.flows._publish import publish, require_identity
+
+    require_identity(ws)
+    settings = settings or RunSettings()
+    view = RegistryView.open(ws)
+    bench = view.record("benchmark", benchmark)
+    ds = view.datasets.find(data_uid)
+    _sync_registry_ids(view, [ds])
+    record = registered_dataset(view, ds, bench)
+    if record["owner"] != ws.profile.handle:
+        raise PolicyDenied(f"dataset {record['id']} belongs to {record['owner']}, not to you ({ws.profile.handle})")
+    state = association_state(view, benchmark, "dataset", record["id"])
+    if state == "approved":
+        raise UsageError(f"dataset {record['id']} is already associated with benchmark {benchmark}",
+                         hint=f"next: `medperf-git benchmark run --benchmark {benchmark} --data_uid {record['id']}`")
+    reference = bench["reference_model"]
+    name = result_name(benchmark, reference, record["id"])
+    execution = view.executions.get(name)
+    if execution is None or execution.info.get("dataset_uid") != ds.generated_uid:
+        settings.step(f"Running the compatibility test: reference model {reference}, then metrics")
+        execution = execute_model(view, ContainerRunner(view, settings), bench, reference, ds, name)
+    association = {"schema_version": 1, "kind": "association", "benchmark": benchmark, "dataset": record["id"],
+                   "initiated_by": ws.profile.handle,
+                   "compatibility_test": {"results": execution.metrics(),
+                                          "provenance": {"result": execution.name,
+                                                         **execution.info["provenance"]}}}
+    if not confirm(association):
+        raise Cancelled("no association was requested")
+    return publish(view, {"association": association}, title=f"Dataset {record['id']} joins benchmark {benchmark}",
+                   kind="association")
+
+
+# Checking --------------------------------------------------------------------------------------
+
+
+@dataclass
+class CheckResult:
+    dataset: LocalDataset
+    expected: str
+    found: str
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return self.expected == self.found
+
+
+def check(ws: Workspace, data_uid: str, progress: Callable[[int], None] | None = None) -> CheckResult:
+    """Re-hash the prepared data and name every file that changed since it was prepared."""
+    from medperf_git.hashing import dataset_hashes, diff_manifests, read_manifest
+
+    view = RegistryView.open(ws, refresh=False)
+    ds = view.datasets.find(data_uid)
+    found = dataset_hashes(ds.data_dir, ds.labels_dir, progress=progress)
+    diff = diff_manifests(read_manifest(ds.manifest_file), found.lines) if ds.manifest_file.exists() else None
+    return CheckResult(ds, ds.generated_uid, found.digest, diff.added if diff else [],
+                       diff.removed if diff else [], diff.changed if diff else [])
+
+
+def require_match(result: CheckResult) -> None:
+    if not result.ok:
+        raise HashMismatch(f"dataset {result.dataset.uid[:12]}", result.expected, result.found)
+
+
+def record_preview_path(record: dict[str, Any]) -> str:
+    kind = record["kind"]
+    if kind == "association":
+        component = "dataset" if "dataset" in record else "model"
+        return record_path(kind, record[component], record["benchmark"], component)
+    return record_path(kind, record.get("id") or record.get("name"), record.get("benchmark"))
+
+
+def dump(record: dict[str, Any]) -> bytes:
+    text = dump_yaml(record)
+    if not text.strip():
+        raise RecordInvalid("empty record")
+    return text.encode()

@@ -1,0 +1,205 @@
+"""Running models on a prepared dataset: the compatibility test and `benchmark run`.
+
+Each model's run is built in a staging folder and renamed into place only when it is complete,
+so an interrupted run keeps the finished results and restarts the unfinished one cleanly.
+"""
+
+from __future__ import annotations
+
+import datetime
+import shutil
+from dataclasses import dataclass, field
+from typing import Any
+
+from medperf_git import __version__
+from medperf_git.errors import ContainerFailed, MedperfGitError, PolicyDenied, RecordNotFound, UsageError
+from medperf_git.flows._containers import ContainerRunner, RunSettings, container_provenance
+from medperf_git.flows._registry import RegistryView
+from medperf_git.records.yamlio import YamlError, load_yaml_file
+from medperf_git.workspace.datasets import LocalDataset
+from medperf_git.workspace.executions import Execution, Executions
+
+ISOLATION_ORDER = {"none": 0, "sandbox": 1, "container": 2}
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class ModelOutcome:
+    """One row of the summary table."""
+
+    model: int
+    name: str | None = None
+    partial: bool = False
+    cached: bool = False
+    error: str | None = None
+
+
+@dataclass
+class RunSummary:
+    benchmark: int
+    dataset: int
+    outcomes: list[ModelOutcome] = field(default_factory=list)
+
+    @property
+    def cached(self) -> list[ModelOutcome]:
+        return [o for o in self.outcomes if o.cached and not o.error]
+
+    @property
+    def failed(self) -> list[ModelOutcome]:
+        return [o for o in self.outcomes if o.error]
+
+    @property
+    def ran(self) -> list[ModelOutcome]:
+        return [o for o in self.outcomes if not o.cached and not o.error]
+
+
+def registered_dataset(view: RegistryView, ds: LocalDataset, benchmark: dict[str, Any]) -> dict[str, Any]:
+    """The registry's record for a local dataset, checked against the data and the benchmark."""
+    if ds.registry_id is None:
+        raise UsageError(f"dataset {ds.uid[:12]} is not registered yet",
+                         hint=f"run `medperf-git dataset submit --data_uid {ds.uid[:12]}` first")
+    record = view.record("dataset", ds.registry_id)
+    if record["generated_uid"] != ds.generated_uid:
+        raise MedperfGitError(f"registry dataset {ds.registry_id} has UID {record['generated_uid']}, but the local "
+                              f"data has {ds.generated_uid}")
+    if record["data_preparation"] != benchmark["data_preparation"]:
+        raise PolicyDenied(f"dataset {ds.registry_id} was prepared with container {record['data_preparation']}, "
+                           f"but benchmark {benchmark['id']} prepares data with container "
+                           f"{benchmark['data_preparation']}",
+                           hint="prepare the data again with "
+                                f"`medperf-git dataset create --benchmark {benchmark['id']}`")
+    return record
+
+
+def association_state(view: RegistryView, benchmark: int, component: str, cid: int) -> str:
+    """approved, revoked, or missing (pending requests are not on main yet)."""
+    record = view.association(benchmark, component, cid)
+    if record is None:
+        return "missing"
+    return "revoked" if record.get("revoked") else "approved"
+
+
+def execute_model(view: RegistryView, runner: ContainerRunner, benchmark: dict[str, Any], model: int,
+                  ds: LocalDataset, name: str, *, ignore_model_errors: bool = False,
+                  executions: Executions | None = None) -> Execution:
+    """Infer with ``model`` and evaluate with the benchmark's metrics; returns the finished execution."""
+    executions = executions or view.executions
+    final = executions.root / name
+    staging = executions.root / f".staging-{name}"
+    shutil.rmtree(staging, ignore_errors=True)
+    predictions = staging / "predictions"
+    predictions.mkdir(parents=True)
+    logs = staging / "logs"
+    partial = False
+    settings = runner.settings
+    settings.step(f"Running model {model} on the dataset (infer)")
+    try:
+        infer = runner.run(model, "infer", {"data_path": ds.data_dir, "output_path": predictions}, logs)
+    except ContainerFailed:
+        if not ignore_model_errors:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        partial = True
+        infer = None
+    settings.step(f"Calculating metrics with container {benchmark['metrics']} (evaluate)")
+    results_file = staging / "results.yaml"
+    try:
+        evaluate = runner.run(benchmark["metrics"], "evaluate",
+                              {"predictions": predictions, "labels": ds.labels_dir, "output_path": results_file,
+                               "local_outputs_path": staging / "local_outputs"}, logs)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    from medperf_git.hashing import sha256_file
+
+    try:
+        metrics = load_yaml_file(results_file)
+    except YamlError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ContainerFailed(f"the metrics container wrote an invalid results file: {exc.message}") from None
+    if not isinstance(metrics, dict) or not metrics:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ContainerFailed("the metrics container wrote no metrics (results.yaml is empty)")
+    ran = evaluate if infer is None else infer
+    containers = {"model": container_provenance(model, infer) if infer else
+                  {"id": model, **runner.resolve(model).pins},
+                  "metrics": container_provenance(benchmark["metrics"], evaluate)}
+    if ds.info.get("preparation"):
+        containers["data_preparation"] = ds.info["preparation"]
+    info = {
+        "name": name, "benchmark": benchmark["id"], "model": model, "dataset": ds.registry_id,
+        "dataset_uid": ds.generated_uid, "partial": partial, "executed_at": now(),
+        "results_hash": sha256_file(results_file),
+        "provenance": {"dataset_uid": ds.generated_uid, "containers": containers, **ran.provenance(),
+                       "isolation": min((evaluate.isolation, (infer or evaluate).isolation),
+                                        key=ISOLATION_ORDER.__getitem__),
+                       "tool_version": __version__},
+        "submitted": None,
+    }
+    execution = Execution(staging, info)
+    execution.save()
+    if final.exists():
+        shutil.rmtree(final)
+    staging.rename(final)
+    return Execution(final, info)
+
+
+def _models_of(view: RegistryView, benchmark: dict[str, Any]) -> list[int]:
+    """The reference model first, then approved, unrevoked models by priority (highest first), ties by id."""
+    rows = []
+    for record in view.index_associations(benchmark["id"], "model"):
+        if not record.get("revoked"):
+            rows.append((-(record.get("priority") or 0), record["model"]))
+    ordered = [benchmark["reference_model"]]
+    ordered += [m for _, m in sorted(rows) if m != benchmark["reference_model"]]
+    return ordered
+
+
+def run_benchmark(ws, *, benchmark: int, data_uid: str, models: list[int] | None = None,
+                  no_cache: bool = False, rerun_finalized: bool = False, ignore_model_errors: bool = False,
+                  settings: RunSettings | None = None) -> RunSummary:
+    settings = settings or RunSettings()
+    view = RegistryView.open(ws)
+    bench = view.record("benchmark", benchmark)
+    ds = view.datasets.find(data_uid)
+    record = registered_dataset(view, ds, bench)
+    dataset_id = record["id"]
+    state = association_state(view, benchmark, "dataset", dataset_id)
+    if state != "approved":
+        why = "it was revoked" if state == "revoked" else "no approved association"
+        raise PolicyDenied(
+            f"dataset {dataset_id} is not associated with benchmark {benchmark} ({why})",
+            hint="see `medperf-git association ls`; request it with "
+                 f"`medperf-git dataset associate --benchmark_uid {benchmark} --data_uid {dataset_id}`")
+    allowed = _models_of(view, bench)
+    if models:
+        unknown = [m for m in models if m not in allowed]
+        if unknown:
+            raise PolicyDenied(f"model{'s' if len(unknown) > 1 else ''} {', '.join(map(str, unknown))} "
+                               f"{'are' if len(unknown) > 1 else 'is'} not associated with benchmark {benchmark}",
+                               hint=f"models of benchmark {benchmark}: {', '.join(map(str, allowed))}")
+        allowed = [m for m in allowed if m in models]
+    runner = ContainerRunner(view, settings)
+    summary = RunSummary(benchmark, dataset_id)
+    for model in allowed:
+        latest = view.executions.latest(benchmark, model, dataset_id)
+        submitted = latest is not None and latest.submitted is not None
+        if latest is not None and not rerun_finalized and (not no_cache or submitted):
+            summary.outcomes.append(ModelOutcome(model, latest.name, latest.partial, cached=True))
+            continue
+        if latest is None or submitted:
+            name = view.executions.next_name(benchmark, model, dataset_id)
+        else:
+            name = latest.name
+        try:
+            execution = execute_model(view, runner, bench, model, ds, name, ignore_model_errors=ignore_model_errors)
+        except (ContainerFailed, MedperfGitError) as exc:
+            if isinstance(exc, RecordNotFound | UsageError):
+                raise
+            summary.outcomes.append(ModelOutcome(model, None, error=exc.message.splitlines()[0]))
+            continue
+        summary.outcomes.append(ModelOutcome(model, execution.name, execution.partial))
+    return summary

@@ -1,0 +1,125 @@
+"""Results: view them locally, and publish one with the exact pins that produced it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from medperf_git.errors import HashMismatch, PolicyDenied, UsageError
+from medperf_git.flows._registry import RegistryView
+from medperf_git.flows.dataset import Cancelled, Confirm, PublishOutcome
+from medperf_git.flows.execution import association_state
+from medperf_git.records.layout import record_path
+from medperf_git.workspace.executions import Execution
+from medperf_git.workspace.workspace import Workspace
+
+PIN_KEYS = ("config_hash", "parameters_hash", "image", "source", "additional_files")
+
+
+@dataclass
+class ResultView:
+    execution: Execution
+    metrics: dict[str, Any]
+    state: str  # local | submitted (#N) | published
+
+    def to_dict(self) -> dict[str, Any]:
+        info = self.execution.info
+        return {"name": self.execution.name, "benchmark": info["benchmark"], "model": info["model"],
+                "dataset": info["dataset"], "partial": self.execution.partial, "state": self.state,
+                "executed_at": info.get("executed_at"), "metrics": self.metrics}
+
+
+def _state(view: RegistryView, execution: Execution) -> str:
+    info = execution.info
+    if view.find("result", f"{info['benchmark']}/{execution.name}"):
+        return "published"
+    if execution.submitted:
+        return f"submitted (#{execution.submitted.get('number')})"
+    return "local"
+
+
+def show(ws: Workspace, name: str) -> ResultView:
+    view = RegistryView.open(ws, refresh=False)
+    execution = view.executions.require(name)
+    return ResultView(execution, execution.metrics(), _state(view, execution))
+
+
+def list_local(ws: Workspace, *, benchmark: int | None = None, model: int | None = None,
+               dataset: int | None = None, unsubmitted: bool = False) -> list[ResultView]:
+    view = RegistryView.open(ws)
+    rows = []
+    for execution in view.executions.all():
+        info = execution.info
+        if (benchmark and info["benchmark"] != benchmark or model and info["model"] != model
+                or dataset and info["dataset"] != dataset):
+            continue
+        state = _state(view, execution)
+        if unsubmitted and state != "local":
+            continue
+        rows.append(ResultView(execution, execution.metrics(), state))
+    return rows
+
+
+def _check_pins(view: RegistryView, execution: Execution) -> None:
+    """The local result must still match what is registered: containers' pins, the dataset, the file."""
+    from medperf_git.hashing import sha256_file
+
+    info = execution.info
+    found = sha256_file(execution.results_file)
+    if found != info.get("results_hash"):
+        raise HashMismatch(f"result {execution.name}'s results.yaml", info.get("results_hash", "?"), found,
+                           hint="the local result was changed after it ran; run the model again")
+    dataset = view.record("dataset", info["dataset"])
+    if dataset["generated_uid"] != info["dataset_uid"]:
+        raise HashMismatch(f"dataset {info['dataset']}", dataset["generated_uid"], info["dataset_uid"])
+    for role, pinned in info["provenance"]["containers"].items():
+        record = view.record("container", pinned["id"])
+        from medperf_git.hashing import canonical_json_hash
+
+        current = {"config_hash": canonical_json_hash(record["config"]),
+                   "parameters_hash": canonical_json_hash(record.get("parameters") or {})}
+        current.update({k: record[k] for k in ("source", "additional_files") if record.get(k)})
+        for key, value in current.items():
+            if pinned.get(key) != value:
+                raise HashMismatch(f"the {role} container {pinned['id']} ({key})", str(value), str(pinned.get(key)),
+                                   hint="the container changed since this result ran; run the model again")
+
+
+def result_record(view: RegistryView, execution: Execution) -> dict[str, Any]:
+    info = execution.info
+    return {"schema_version": 1, "kind": "result", "name": execution.name, "benchmark": info["benchmark"],
+            "model": info["model"], "dataset": info["dataset"], "owner": view.ws.profile.handle,
+            "metrics": execution.metrics(), "partial": execution.partial, "provenance": info["provenance"],
+            "created_at": info["executed_at"]}
+
+
+def submit(ws: Workspace, name: str, confirm: Confirm) -> PublishOutcome:
+    from medperf_git.flows._publish import publish, require_identity
+
+    require_identity(ws)
+    view = RegistryView.open(ws)
+    execution = view.executions.require(name)
+    info = execution.info
+    path = record_path("result", execution.name, info["benchmark"])
+    if view.find("result", f"{info['benchmark']}/{execution.name}"):
+        raise UsageError(f"result {name} was already submitted ({path} is on main)",
+                         hint=f"to publish a new run, `medperf-git benchmark run --benchmark {info['benchmark']} "
+                              f"--data_uid {info['dataset']} --rerun-finalized`")
+    if execution.submitted and execution.submitted.get("state") != "closed":
+        raise UsageError(f"result {name} was already submitted (submission {execution.submitted.get('number')})",
+                         hint=f"see `medperf-git submission show {execution.submitted.get('number')}`")
+    bench = view.record("benchmark", info["benchmark"])
+    if association_state(view, info["benchmark"], "dataset", info["dataset"]) != "approved":
+        raise PolicyDenied(f"dataset {info['dataset']} has no approved association with benchmark "
+                           f"{info['benchmark']}", hint="see `medperf-git association ls`")
+    if info["model"] != bench["reference_model"] and \
+            association_state(view, info["benchmark"], "model", info["model"]) != "approved":
+        raise PolicyDenied(f"model {info['model']} has no approved association with benchmark {info['benchmark']}")
+    _check_pins(view, execution)
+    record = result_record(view, execution)
+    if not confirm(record):
+        raise Cancelled("no result was submitted")
+    outcome = publish(view, {"result": record}, title=f"Result {name}", kind="result")
+    execution.info["submitted"] = {"number": outcome.number, "state": "merged" if outcome.merged else "open"}
+    execution.save()
+    return outcome

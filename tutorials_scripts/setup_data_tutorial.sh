@@ -1,0 +1,109 @@
+#!/bin/sh
+# Sets up the data owner tutorial, offline, from any folder (it works in ./medperf_tutorial):
+#   - mock CheXpert-style raw data in medperf_tutorial/mock_chexpert/{images,labels};
+#   - the tutorial registry, a bare repository at medperf_tutorial/registry.git, whose history is
+#     made by the real commands: each person registers and submits their records, and the people
+#     entitled to approve them do so (every commit is signed; `registry audit` passes);
+#   - a profile per person under $MEDPERF_GIT_HOME (testadmin, testbo, testmo, testdo), the data
+#     owner's active.
+# Running it again keeps what is complete; an interrupted run is redone cleanly.
+# Environment: MEDPERF_GIT (the command, default medperf-git), PYTHON (default python3),
+# MEDPERF_GIT_RUNNER (default: the best this machine has: docker, then sandbox, then local).
+set -eu
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(dirname "$HERE")
+MG=${MEDPERF_GIT:-medperf-git}
+PY=${PYTHON:-python3}
+TOOLS="$REPO/examples/chestxray/tools"
+TUT="$(pwd)/medperf_tutorial"
+REGISTRY="$TUT/registry.git"
+ASSETS="$TUT/assets"
+
+say() { printf '%s\n' "> $*" >&2; }
+
+mkdir -p "$TUT"
+
+# 1. Raw data (deterministic).
+if [ ! -f "$TUT/mock_chexpert/labels/labels.csv" ]; then
+    say "Creating mock raw data in medperf_tutorial/mock_chexpert"
+    rm -rf "$TUT/mock_chexpert"
+    "$PY" "$TOOLS/make_mock_data.py" --out "$TUT/mock_chexpert.partial" --count 40 --seed 7 >/dev/null
+    mv "$TUT/mock_chexpert.partial" "$TUT/mock_chexpert"
+fi
+
+# 2. The containers' source archives and the demo dataset (deterministic, so the same hashes).
+mkdir -p "$ASSETS"
+"$PY" "$TOOLS/make_source_archives.py" --out "$ASSETS" >/dev/null
+"$PY" "$TOOLS/make_demo_tarball.py" --out "$ASSETS/demo_data.tar.gz" >/dev/null
+
+# 3. The runner: the best isolation this machine has.
+if [ -z "${MEDPERF_GIT_RUNNER:-}" ]; then
+    MEDPERF_GIT_RUNNER=$("$MG" container runners --best 2>/dev/null || echo local)
+fi
+if [ "$MEDPERF_GIT_RUNNER" = local ]; then
+    say "WARNING: no container engine or bubblewrap here: the tutorial runs containers with the local runner, which isolates nothing"
+fi
+
+# 4. The registry, built by the real flows in a private build home, then put in place.
+if [ ! -f "$TUT/.registry-complete" ]; then
+    say "Building the tutorial registry (people, containers 1-4, benchmark 1, model 4's association)"
+    rm -rf "$REGISTRY" "$TUT/.build-home"
+    BUILD_HOME="$TUT/.build-home"
+    as() { who=$1; shift; MEDPERF_GIT_HOME="$BUILD_HOME" "$MG" --profile "$who" "$@"; }
+    approve_all() {
+        for n in $(as "$1" review ls --json | "$PY" -c 'import json,sys; print(" ".join(str(s["number"]) for s in json.load(sys.stdin)))'); do
+            as "$1" review approve "$n" -y >/dev/null
+        done
+    }
+    for who in testadmin testbo testmo testdo; do
+        MEDPERF_GIT_HOME="$BUILD_HOME" "$MG" profile create "$who" --runner "$MEDPERF_GIT_RUNNER" >/dev/null
+    done
+    as testadmin registry init "$REGISTRY" --bare --name chestxray-tutorial --admin testadmin \
+        --admin-name "Test Admin" --admin-email testadmin@example.com --allow-file-urls >/dev/null
+    for who in testbo testmo testdo; do
+        as "$who" profile set --registry "$REGISTRY" >/dev/null
+    done
+    as testbo person register --handle testbo --name "Test Benchmark Owner" --email testbo@example.com -y >/dev/null
+    as testmo person register --handle testmo --name "Test Model Owner" --email testmo@example.com -y >/dev/null
+    as testdo person register --handle testdo --name "Test Data Owner" --email testdo@example.com -y >/dev/null
+    approve_all testadmin
+    container() {  # who name folder
+        extra=""
+        if [ -f "$ASSETS/${3}_additional_files.tar.gz" ]; then
+            extra="--additional-files $ASSETS/${3}_additional_files.tar.gz"
+        fi
+        # shellcheck disable=SC2086
+        as "$1" container submit --name "$2" --config "$REPO/examples/chestxray/$3/container_config.yaml" \
+            --parameters "$REPO/examples/chestxray/$3/parameters.yaml" --source "$ASSETS/$3.tar.gz" $extra -y >/dev/null
+    }
+    container testbo chestxray-prep data_preparator
+    container testbo chestxray-reference-model model_reference
+    container testbo chestxray-metrics metrics
+    container testmo chestxray-second-model model_second
+    as testbo benchmark submit --name chestxray --description "Chest X-ray classification tutorial benchmark" \
+        --docs-url https://docs.medperf.org/ --demo-url "$ASSETS/demo_data.tar.gz" \
+        --data-preparation 1 --reference-model 2 --metrics 3 -y >/dev/null
+    approve_all testadmin
+    as testmo model associate --benchmark 1 --model 4 -y >/dev/null
+    approve_all testbo
+    "$MG" --version >/dev/null
+    touch "$TUT/.registry-complete"
+fi
+
+# 5. The people's profiles in $MEDPERF_GIT_HOME, with their keys; the data owner's is active.
+HOME_DIR=${MEDPERF_GIT_HOME:-$HOME/.medperf_git}
+for who in testadmin testbo testmo testdo; do
+    mkdir -p "$HOME_DIR/keys/$who"
+    chmod 700 "$HOME_DIR/keys" "$HOME_DIR/keys/$who"
+    cp "$TUT/.build-home/keys/$who/id_ed25519" "$TUT/.build-home/keys/$who/id_ed25519.pub" "$HOME_DIR/keys/$who/"
+    chmod 600 "$HOME_DIR/keys/$who/id_ed25519"
+    if ! "$MG" profile ls | grep -q "^[* ] $who\$"; then
+        "$MG" profile create "$who" >/dev/null
+    fi
+    "$MG" --profile "$who" profile set --registry "$REGISTRY" --handle "$who" \
+        --signing-key "$HOME_DIR/keys/$who/id_ed25519" --runner "$MEDPERF_GIT_RUNNER" >/dev/null
+done
+"$MG" profile activate testdo >/dev/null
+say "The tutorial is ready: the data owner's profile 'testdo' is active."
+say "Next step: $MG benchmark ls"
