@@ -76,6 +76,22 @@ class RegistryView:
     def data_dir(self) -> Path:
         return self.ws.registry_data_dir(self.clone.root)
 
+    def local_dataset(self, data_uid: str | int):
+        """A prepared dataset of this machine, by registry id or UID prefix, its registry id up to date."""
+        self.sync_dataset_ids()
+        return self.datasets.find(data_uid)
+
+    def sync_dataset_ids(self) -> None:
+        """A submitted dataset learns its registry id once its submission has merged."""
+        by_uid = self.index.generated_uids()
+        for ds in self.datasets.all():
+            keys = by_uid.get(ds.generated_uid) or []
+            if keys and ds.registry_id is None:
+                record = self.find("dataset", keys[0])
+                if record and record.get("owner") == self.ws.profile.handle:
+                    ds.info["registry_id"] = int(keys[0])
+                    ds.save()
+
     @property
     def datasets(self) -> LocalDatasets:
         return LocalDatasets(self.data_dir / "datasets")

@@ -21,14 +21,13 @@ from medperf_git.errors import (
     HashMismatch,
     MedperfGitError,
     PolicyDenied,
-    RecordInvalid,
     UsageError,
 )
 from medperf_git.flows._containers import ContainerRunner, RunSettings, container_provenance
 from medperf_git.flows._registry import RegistryView
 from medperf_git.flows.execution import association_state, execute_model, registered_dataset
-from medperf_git.records.layout import record_path, result_name
-from medperf_git.records.yamlio import YamlError, dump_yaml, load_yaml_file
+from medperf_git.records.layout import result_name
+from medperf_git.records.yamlio import YamlError, load_yaml_file
 from medperf_git.workspace.datasets import READY, LocalDataset, uid_hex
 from medperf_git.workspace.workspace import Workspace
 
@@ -166,21 +165,8 @@ def create(ws: Workspace, *, benchmark: int, name: str, description: str = "", l
 
 def list_local(ws: Workspace) -> list[LocalDataset]:
     view = RegistryView.open(ws)
-    datasets = view.datasets.all()
-    _sync_registry_ids(view, datasets)
-    return datasets
-
-
-def _sync_registry_ids(view: RegistryView, datasets: list[LocalDataset]) -> None:
-    """A submitted dataset learns its registry id once its submission has merged."""
-    by_uid = view.index.generated_uids()
-    for ds in datasets:
-        keys = by_uid.get(ds.generated_uid) or []
-        if keys and ds.registry_id is None:
-            record = view.find("dataset", keys[0])
-            if record and record.get("owner") == view.ws.profile.handle:
-                ds.info["registry_id"] = int(keys[0])
-                ds.save()
+    view.sync_dataset_ids()
+    return view.datasets.all()
 
 
 # Publishing ------------------------------------------------------------------------------------
@@ -196,13 +182,18 @@ class PublishOutcome:
 
 
 def dataset_record(view: RegistryView, ds: LocalDataset, dataset_id: int) -> dict[str, Any]:
+    return dataset_record_for_tests(ds, dataset_id, view.ws.profile.handle)
+
+
+def dataset_record_for_tests(ds: LocalDataset, dataset_id: int, owner: str) -> dict[str, Any]:
+    """The dataset record a local dataset publishes: names, hashes and statistics, never data."""
     info = ds.info
     record = {"schema_version": 1, "kind": "dataset", "id": dataset_id, "name": info["name"]}
     if info.get("description"):
         record["description"] = info["description"]
     if info.get("location"):
         record["location"] = info["location"]
-    record.update({"owner": view.ws.profile.handle, "benchmark": info["benchmark"],
+    record.update({"owner": owner, "benchmark": info["benchmark"],
                    "data_preparation": info["data_preparation"], "input_data_hash": info["input_data_hash"],
                    "generated_uid": info["generated_uid"], "statistics": info["statistics"],
                    "tool_version": info.get("tool_version", __version__)})
@@ -215,8 +206,7 @@ def submit(ws: Workspace, data_uid: str, confirm: Confirm) -> PublishOutcome:
 
     require_identity(ws)
     view = RegistryView.open(ws)
-    ds = view.datasets.find(data_uid)
-    _sync_registry_ids(view, [ds])
+    ds = view.local_dataset(data_uid)
     if ds.registry_id is not None:
         raise UsageError(f"dataset {ds.uid[:12]} is already registered as dataset {ds.registry_id}",
                          hint=f"next: `medperf-git dataset associate --benchmark_uid {ds.info['benchmark']} "
@@ -248,8 +238,7 @@ def associate(ws: Workspace, *, benchmark: int, data_uid: str, confirm: Confirm,
     settings = settings or RunSettings()
     view = RegistryView.open(ws)
     bench = view.record("benchmark", benchmark)
-    ds = view.datasets.find(data_uid)
-    _sync_registry_ids(view, [ds])
+    ds = view.local_dataset(data_uid)
     record = registered_dataset(view, ds, bench)
     if record["owner"] != ws.profile.handle:
         raise PolicyDenied(f"dataset {record['id']} belongs to {record['owner']}, not to you ({ws.profile.handle})")
@@ -306,18 +295,3 @@ def check(ws: Workspace, data_uid: str, progress: Callable[[int], None] | None =
 def require_match(result: CheckResult) -> None:
     if not result.ok:
         raise HashMismatch(f"dataset {result.dataset.uid[:12]}", result.expected, result.found)
-
-
-def record_preview_path(record: dict[str, Any]) -> str:
-    kind = record["kind"]
-    if kind == "association":
-        component = "dataset" if "dataset" in record else "model"
-        return record_path(kind, record[component], record["benchmark"], component)
-    return record_path(kind, record.get("id") or record.get("name"), record.get("benchmark"))
-
-
-def dump(record: dict[str, Any]) -> bytes:
-    text = dump_yaml(record)
-    if not text.strip():
-        raise RecordInvalid("empty record")
-    return text.encode()

@@ -164,7 +164,7 @@ def run_benchmark(ws, *, benchmark: int, data_uid: str, models: list[int] | None
     settings = settings or RunSettings()
     view = RegistryView.open(ws)
     bench = view.record("benchmark", benchmark)
-    ds = view.datasets.find(data_uid)
+    ds = view.local_dataset(data_uid)
     record = registered_dataset(view, ds, bench)
     dataset_id = record["id"]
     state = association_state(view, benchmark, "dataset", dataset_id)

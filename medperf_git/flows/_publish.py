@@ -1,0 +1,75 @@
+"""Publishing records: every flow's last step, through a submission on the registry's forge.
+
+Self-service records merge as soon as checks pass; the others wait for the people the base
+commit's records entitle to approve. Ids are one above the largest on main and in open
+submissions; a collision found at merge time renumbers the record by itself.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from medperf_git.errors import ConfigError, RecordInvalid
+from medperf_git.flows._registry import RegistryView
+from medperf_git.flows.dataset import PublishOutcome
+from medperf_git.records.layout import parse_path, record_path
+from medperf_git.records.yamlio import dump_yaml
+from medperf_git.workspace.workspace import Workspace
+
+
+def require_identity(ws: Workspace) -> None:
+    """Publishing needs a handle and a signing key: every commit is signed."""
+    profile = ws.profile
+    if not profile.handle or not profile.signing_key:
+        raise ConfigError(f"profile '{profile.name}' has no {'handle' if not profile.handle else 'signing key'}",
+                          hint="register with `medperf-git person register --handle ... --name ... --email ...`")
+
+
+def next_id(view: RegistryView, kind: str) -> int:
+    from medperf_git.flows.submission import next_record_id
+
+    return next_record_id(view.ws, kind)
+
+
+def path_of(record: dict[str, Any]) -> str:
+    kind = record["kind"]
+    if kind == "association":
+        component = "dataset" if "dataset" in record else "model"
+        return record_path(kind, record[component], record["benchmark"], component)
+    if kind == "result":
+        return record_path(kind, record["name"], record["benchmark"])
+    if kind == "person":
+        return record_path(kind, record["handle"])
+    return record_path(kind, record["id"])
+
+
+def _encode(record: dict[str, Any]) -> bytes:
+    text = dump_yaml(record)
+    if not text.strip():
+        raise RecordInvalid("refusing to publish an empty record")
+    return text.encode()
+
+
+def publish(view: RegistryView, records: dict[str, dict[str, Any]], *, title: str, kind: str) -> PublishOutcome:
+    """Open one submission with these records; the first one is the outcome's record."""
+    from medperf_git.flows.submission import open_submission
+
+    changes = {path_of(r): _encode(r) for r in records.values()}
+    result = open_submission(view.ws, changes, title, kind)
+    primary = copy.deepcopy(next(iter(records.values())))
+    path = path_of(primary)
+    moved = result.renumbered.get(path)
+    if moved:
+        new = parse_path(moved)
+        if new is not None and new.id is not None and "id" in primary:
+            primary["id"] = new.id
+        path = moved
+    waiting: list[str] = []
+    verdict = result.verdict
+    if verdict is not None and not result.merged:
+        for requirement in getattr(verdict, "requirements", []):
+            if not requirement.satisfied:
+                waiting += [c for c in requirement.candidates if c not in waiting]
+    number = result.submission.number if result.submission else None
+    return PublishOutcome(number, result.merged, primary, path, waiting)
