@@ -229,3 +229,14 @@ def test_read_commands_have_help(invoke):
         for command in ("ls", "view"):
             result = invoke(group, command, "--help")
             assert result.exit_code == 0 and "--json" in result.stdout
+
+
+def test_tables_match_tabulate_without_importing_it():
+    from tabulate import tabulate
+
+    from medperf_git.cli._read import table
+
+    headers = ["UID", "Name", "Description", "Benchmark", "Owners", "State"]
+    rows = [[1, "chestxray", "Classify chest x-rays", 1, "alice, bob", "active"],
+            [12, "b", None, None, "", "retired"], [7, "ünïcode name", "", 3, "x", "active"]]
+    assert table(rows, headers) == tabulate(rows, headers=headers)
