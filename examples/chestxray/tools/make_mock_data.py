@@ -59,26 +59,38 @@ def _blob_center(cell: int, rng: random.Random) -> tuple[float, float]:
     return (col * CELL + CELL / 2 + rng.uniform(-2, 2), row * CELL + CELL / 2 + rng.uniform(-2, 2))
 
 
+def _background() -> list[list[float]]:
+    """A vertical brightness gradient with two darker lung fields, shared by every image."""
+    rows = []
+    for y in range(SIZE):
+        row = []
+        for x in range(SIZE):
+            value = 50 + 70 * y / (SIZE - 1)
+            for cx in (20, 44):
+                if ((x - cx) / 11) ** 2 + ((y - 33) / 22) ** 2 < 1:
+                    value -= 30
+            row.append(value)
+        rows.append(row)
+    return rows
+
+
+BACKGROUND = _background()
+
+
 def make_image(label_index: int, rng: random.Random) -> list[bytes]:
     """Rows of one 64x64 mock X-ray whose bright blob sits in the grid cell of its label."""
+    noise = rng.randbytes(SIZE * SIZE)  # uniform in -40..40 below
+    pixels = [[value + noise[y * SIZE + x] * (80 / 255) - 40 for x, value in enumerate(row)]
+              for y, row in enumerate(BACKGROUND)]
     blobs = [(*_blob_center(label_index, rng), rng.uniform(20, 70))]
     if rng.random() < 0.5:  # a distractor elsewhere, so the task is not trivial
         blobs.append((*_blob_center(rng.randrange(16), rng), rng.uniform(20, 60)))
-    rows = []
-    for y in range(SIZE):
-        row = bytearray(SIZE)
-        for x in range(SIZE):
-            value = 50 + 70 * y / (SIZE - 1)
-            for cx in (20, 44):  # two darker lung fields
-                if ((x - cx) / 11) ** 2 + ((y - 33) / 22) ** 2 < 1:
-                    value -= 30
-            for bx, by, strength in blobs:
+    for bx, by, strength in blobs:
+        for y in range(max(0, int(by) - 5), min(SIZE, int(by) + 6)):
+            for x in range(max(0, int(bx) - 5), min(SIZE, int(bx) + 6)):
                 if (x - bx) ** 2 + (y - by) ** 2 < 20:
-                    value += strength
-            value += rng.uniform(-40, 40)
-            row[x] = max(0, min(255, int(value)))
-        rows.append(bytes(row))
-    return rows
+                    pixels[y][x] += strength
+    return [bytes(max(0, min(255, int(v))) for v in row) for row in pixels]
 
 
 def make_mock_data(out: Path, count: int, seed: int) -> list[tuple[str, str]]:

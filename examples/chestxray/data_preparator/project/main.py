@@ -17,8 +17,6 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-PARAMETERS_FILE = "/mlcommons/volumes/parameters/parameters_file.yaml"
-
 
 class TaskError(Exception):
     """A problem with the input that the data owner can fix; shown as one line, exit status 1."""
@@ -30,7 +28,7 @@ def volume(label: str, default: str) -> Path:
 
 
 def load_parameters() -> dict:
-    path = volume("parameters_file", PARAMETERS_FILE)
+    path = volume("parameters_file", "/mlcommons/volumes/parameters/parameters_file.yaml")
     try:
         with open(path, encoding="utf-8") as f:
             params = yaml.safe_load(f)
@@ -186,6 +184,9 @@ def main(argv: list[str]) -> int:
     try:
         TASKS[argv[0]]()
     except TaskError as exc:
+        print(f"{argv[0]} failed: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # for example a full disk or a read-only output
         print(f"{argv[0]} failed: {exc}", file=sys.stderr)
         return 1
     return 0

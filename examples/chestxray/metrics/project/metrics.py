@@ -122,6 +122,9 @@ def main() -> int:
     except TaskError as exc:
         print(f"evaluate failed: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # for example a full disk or a read-only output
+        print(f"evaluate failed: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
