@@ -65,10 +65,18 @@ class RegistryView:
 
     def index_associations(self, benchmark: int, component: str) -> list[dict[str, Any]]:
         """The merged associations of one kind with a benchmark, as records."""
+        return self.all_associations(component, benchmark)
+
+    def all_associations(self, component: str, benchmark: int | None = None) -> list[dict[str, Any]]:
+        """Merged associations of datasets or models (with one benchmark, or all), by benchmark then id."""
         import json
 
-        rows = self.index.query("SELECT data FROM records WHERE kind = 'association' AND benchmark = ? "
-                                "AND component = ? AND valid = 1 ORDER BY id", (benchmark, component))
+        sql = "SELECT data FROM records WHERE kind = 'association' AND component = ? AND valid = 1"
+        params: list[Any] = [component]
+        if benchmark is not None:
+            sql += " AND benchmark = ?"
+            params.append(benchmark)
+        rows = self.index.query(sql + " ORDER BY benchmark, id", params)
         return [json.loads(row[0]) for row in rows]
 
     # Local stores of this registry

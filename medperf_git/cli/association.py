@@ -1,0 +1,137 @@
+"""`medperf-git association ls|approve|reject|set-priority|revoke`, in MedPerf's terms."""
+
+from __future__ import annotations
+
+import click
+
+from medperf_git.cli._context import pass_workspace
+from medperf_git.cli._options import json_option, yes_option
+from medperf_git.cli._output import out
+
+
+def _component(data_uid: int | None, model: int | None) -> tuple[str, int]:
+    if (data_uid is None) == (model is None):
+        raise click.UsageError("give exactly one of --data_uid or --model")
+    return ("dataset", data_uid) if data_uid is not None else ("model", model)
+
+
+def _component_options(func):
+    func = click.option("--model", "--model_uid", "--model-uid", "-m", "model", type=int, help="Model id.")(func)
+    func = click.option("--data_uid", "--data-uid", "--dataset", "-d", "data_uid", type=int,
+                        help="Dataset registry id.")(func)
+    return click.option("--benchmark", "--benchmark_uid", "--benchmark-uid", "-b", "benchmark", type=int,
+                        required=True, help="Benchmark id.")(func)
+
+
+@click.command()
+@click.option("--benchmark", "-b", type=int, help="Only this benchmark.")
+@click.option("--datasets", "-d", "component", flag_value="dataset", help="Only dataset associations (MedPerf's -d).")
+@click.option("--models", "-m", "component", flag_value="model", help="Only model associations (MedPerf's -m).")
+@click.option("--approval-status", "--status", "status",
+              type=click.Choice(["pending", "approved", "rejected", "revoked"], case_sensitive=False),
+              help="Only associations with this status.")
+@click.option("--all", "everyone", is_flag=True, help="Everyone's associations, not only those involving you.")
+@json_option
+@pass_workspace
+def ls(ws, benchmark, component, status, everyone, as_json):
+    """Associations that involve you: pending, approved, rejected or revoked, and who must act."""
+    from medperf_git.flows.association import list_associations
+
+    rows = list_associations(ws, benchmark=benchmark, component=component,
+                             status=status.lower() if status else None, everyone=everyone)
+    if as_json:
+        out.json([r.to_dict() for r in rows])
+        return
+    table = [(r.benchmark, r.component, r.component_id, r.initiated_by or "", r.status,
+              ", ".join(r.must_act) if r.status == "pending" else "", r.submission or "", r.reason or "")
+             for r in rows]
+    out.table(table, ["Benchmark UID", "Kind", "UID", "Initiated by", "Status", "Must act", "Submission", "Reason"])
+    pending = [r for r in rows if r.status == "pending" and ws.profile.handle in r.must_act]
+    if pending:
+        r = pending[0]
+        flag = "--data_uid" if r.component == "dataset" else "--model"
+        out.next_step(f"medperf-git association approve --benchmark {r.benchmark} {flag} {r.component_id}")
+
+
+@click.command()
+@_component_options
+@yes_option
+@pass_workspace
+def approve(ws, benchmark, data_uid, model, yes):
+    """Approve a pending association request (the same as `review approve` on its submission)."""
+    from medperf_git.flows import association, review
+
+    component, cid = _component(data_uid, model)
+    number = association.find_request(ws, benchmark=benchmark, component=component, cid=cid)
+    assessment = review.prepare_approval(ws, number)
+    out.preview(assessment.to_dict().get("changes"), f"submission {number}'s approvers")
+    if not out.confirm(f"Approve the association of {component} {cid} with benchmark {benchmark}?", yes=yes):
+        raise click.exceptions.Abort()
+    result = review.approve(ws, number, expected_head=assessment.submission.head)
+    if result.merged or result.already_merged_by:
+        out.success(f"The association of {component} {cid} with benchmark {benchmark} is approved "
+                    f"(submission {number} merged)")
+    else:
+        out.success(f"Your approval of submission {number} is recorded; still missing: {'; '.join(result.waiting)}")
+    out.next_step("medperf-git association ls")
+
+
+@click.command()
+@_component_options
+@click.option("--reason", required=True, help="Why: the requester sees it.")
+@pass_workspace
+def reject(ws, benchmark, data_uid, model, reason):
+    """Reject a pending association request (the same as `review reject` on its submission)."""
+    from medperf_git.flows import association, review
+
+    component, cid = _component(data_uid, model)
+    number = association.find_request(ws, benchmark=benchmark, component=component, cid=cid)
+    review.reject(ws, number, reason)
+    out.success(f"Rejected the association of {component} {cid} with benchmark {benchmark} (submission {number})")
+    out.next_step("medperf-git association ls")
+
+
+def _confirmer(yes: bool, question: str):
+    from medperf_git.flows.dataset import AUDIENCE
+
+    def confirm(record: dict) -> bool:
+        out.preview(record, AUDIENCE)
+        return out.confirm(question, yes=yes)
+
+    return confirm
+
+
+def _report(outcome) -> None:
+    if outcome.merged:
+        out.success(f"Submission {outcome.number} merged")
+    else:
+        out.success(f"Submission {outcome.number} opened; it waits for {', '.join(outcome.waiting_for) or 'checks'}")
+    out.next_step("medperf-git association ls")
+
+
+@click.command("set-priority")
+@click.option("--benchmark", "-b", type=int, required=True, help="Benchmark id.")
+@click.option("--model", "--model_uid", "-m", "model", type=int, required=True, help="Model id.")
+@click.option("--priority", "-p", type=int, required=True, help="Higher runs first in `benchmark run`.")
+@yes_option
+@pass_workspace
+def set_priority(ws, benchmark, model, priority, yes):
+    """Set the order in which `benchmark run` runs a benchmark's models."""
+    from medperf_git.flows.association import set_priority as flow
+
+    _report(flow(ws, benchmark=benchmark, model=model, priority=priority,
+                 confirm=_confirmer(yes, "Change this priority?")))
+
+
+@click.command()
+@_component_options
+@click.option("--reason", required=True, help="Why the association ends.")
+@yes_option
+@pass_workspace
+def revoke(ws, benchmark, data_uid, model, reason, yes):
+    """End an association; its results stay, flagged."""
+    from medperf_git.flows.association import revoke as flow
+
+    component, cid = _component(data_uid, model)
+    _report(flow(ws, benchmark=benchmark, component=component, cid=cid, reason=reason,
+                 confirm=_confirmer(yes, "Revoke this association?")))
