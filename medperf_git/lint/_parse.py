@@ -135,7 +135,7 @@ def parse_record(tree, path: str, rp: RecordPath) -> Parsed:
         return rec
     rec.raw = raw
     try:
-        rec.data = load_yaml(raw, path)
+        rec.data = _load(raw, path)
     except YamlError as exc:
         rec.findings.append(Finding(path, exc.line, exc.col, exc.code, exc.reason, _yaml_hint(exc.code)))
         return rec
@@ -163,6 +163,15 @@ def parse_record(tree, path: str, rp: RecordPath) -> Parsed:
                                    f"see schemas/{rp.kind}.schema.json for its fields"))
     rec.valid = not rec.findings
     return rec
+
+
+def _load(raw: bytes, path: str) -> Any:
+    """``load_yaml``'s result and errors; the index's node builder does the same about twice as fast."""
+    try:
+        from medperf_git.registry.index import load_record
+    except ImportError:  # pragma: no cover - the index is part of the package
+        return load_yaml(raw, path)
+    return load_record(raw, path)
 
 
 def _yaml_hint(code: str) -> str:

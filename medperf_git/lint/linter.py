@@ -10,6 +10,8 @@ merged records are frozen. Lint never raises on bad input: every problem is a fi
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -115,6 +117,38 @@ def _check_files(tree, paths: Iterable[str]) -> tuple[list[Finding], dict[str, P
     return findings, parsed
 
 
+_POOL_MIN = 2_000  # below this many files one process is faster than starting workers
+
+
+def _check_chunk(args: tuple[str, list[str]]) -> tuple[list[Finding], dict[str, Parsed]]:
+    from medperf_git.registry.tree import FolderTree
+
+    root, paths = args
+    return _check_files(FolderTree(root), paths)
+
+
+def _check_files_parallel(tree, paths: list[str]) -> tuple[list[Finding], dict[str, Parsed]]:
+    """The per-file checks on every core for a large working folder (parsing YAML is most of lint's time)."""
+    from medperf_git.lint._fastschema import _validators
+
+    workers = min(os.cpu_count() or 1, 8)
+    root = getattr(tree, "root", None)
+    if workers < 2 or len(paths) < _POOL_MIN or root is None or "fork" not in multiprocessing.get_all_start_methods():
+        return _check_files(tree, paths)
+    _validators()  # compiled once here, inherited by the forked workers
+    chunks = [(str(root), paths[i::workers * 4]) for i in range(workers * 4)]
+    findings: list[Finding] = []
+    parsed: dict[str, Parsed] = {}
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for chunk_findings, chunk_parsed in pool.imap_unordered(_check_chunk, chunks):
+                findings += chunk_findings
+                parsed.update(chunk_parsed)
+    except (OSError, multiprocessing.ProcessError):
+        return _check_files(tree, paths)
+    return findings, parsed
+
+
 def _allow_file_urls(tree, parsed: dict[str, Parsed]) -> bool:
     rec = parsed.get(REGISTRY_FILE)
     if rec is not None:
@@ -146,7 +180,7 @@ def _done(findings: list[Finding], records: int) -> LintReport:
 
 def _full(tree) -> LintReport:
     paths = sorted(tree.paths())
-    findings, parsed = _check_files(tree, paths)
+    findings, parsed = _check_files_parallel(tree, paths)
     if REGISTRY_FILE not in parsed:
         findings.append(Finding(REGISTRY_FILE, 1, 1, "PLACEMENT", "registry.yaml is missing: this folder is not a "
                                                                   "medperf-git registry",
