@@ -1,0 +1,151 @@
+"""Hashing speed: tree-v1 against MedPerf's folder hash and a plain two-thread sha256 loop.
+
+    python benchmarks/bench_hashing.py [--workdir DIR] [--repeat 5] [--keep]
+
+Builds the two synthetic trees with gen_tree.py (1 GiB in 16 files; 20,000 files of 1-32 KiB), warms the page
+cache, reports the best of ``--repeat`` runs of each method, then deletes the trees unless ``--keep``.
+Targets (issue 3): large tree, tree-v1 >= 1.6x MedPerf and within 1.15x of the two-thread loop; small tree,
+tree-v1 at least as fast as MedPerf.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from gen_tree import make_large, make_small  # noqa: E402
+
+from medperf_git.hashing import medperf_hash, tree_hash  # noqa: E402
+
+BUF_SIZE = 65536
+MEDPERF = "MedPerf get_folders_hash (its own code)"
+TREE = "tree-v1 (default workers)"
+PLAIN = "plain sha256 loop, 2 threads"
+
+
+# MedPerf's own code (medperf/utils.py, get_file_hash and get_folders_hash), copied as the baseline.
+def medperf_get_file_hash(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            data = f.read(BUF_SIZE)
+            if not data:
+                break
+            h.update(data)
+    return h.hexdigest()
+
+
+def medperf_get_folders_hash(paths: list[str]) -> str:
+    hashes = []
+    for path in paths:
+        for root, _, files in os.walk(path, topdown=False):
+            for file in files:
+                filepath = os.path.join(root, file)
+                hashes.append(medperf_get_file_hash(filepath))
+    hashes = sorted(hashes)
+    sha = hashlib.sha256()
+    for h in hashes:
+        sha.update(h.encode("utf-8"))
+    return sha.hexdigest()
+
+
+def plain_two_threads(folder: str) -> None:
+    """The machine's limit: two threads, each hashing its share of the files with 1 MiB readinto."""
+    files = sorted(str(p) for p in Path(folder).rglob("*") if p.is_file())
+
+    def work(share: list[str]) -> None:
+        buf = bytearray(1 << 20)
+        mv = memoryview(buf)
+        for name in share:
+            h = hashlib.sha256()
+            with open(name, "rb", buffering=0) as f:
+                while n := f.readinto(buf):
+                    h.update(mv[:n])
+            h.hexdigest()
+
+    threads = [threading.Thread(target=work, args=(files[i::2],)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def best(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def run_case(name: str, folder: str, nbytes: int, repeat: int, with_plain: bool) -> dict[str, float]:
+    methods: dict[str, Callable[[], object]] = {
+        MEDPERF: lambda: medperf_get_folders_hash([folder]),
+        "medperf-git medperf_hash (parallel)": lambda: medperf_hash([folder]),
+        TREE: lambda: tree_hash({"data": folder}),
+        "tree-v1, workers=1": lambda: tree_hash({"data": folder}, workers=1),
+        "tree-v1, workers=2": lambda: tree_hash({"data": folder}, workers=2),
+    }
+    if with_plain:
+        methods[PLAIN] = lambda: plain_two_threads(folder)
+    for fn in methods.values():  # warm the page cache and the code paths
+        fn()
+    assert medperf_hash([folder]) == medperf_get_folders_hash([folder])
+    # Interleave the methods round by round, so a busy machine slows each of them alike; keep the best.
+    times = {label: float("inf") for label in methods}
+    for _ in range(repeat):
+        for label, fn in methods.items():
+            times[label] = min(times[label], best(fn, 1))
+    print(f"\n## {name}: {nbytes / 2**20:.0f} MiB (load average {os.getloadavg()[0]:.2f})")
+    print(f"| method | best of {repeat} (s) | GB/s |")
+    print("|---|---|---|")
+    for label, t in times.items():
+        print(f"| {label} | {t:.3f} | {nbytes / t / 1e9:.2f} |")
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--keep", action="store_true", help="keep the generated trees")
+    parser.add_argument("--only", choices=["large", "small"])
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-hashing-", dir=args.workdir))
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    print(f"cpu_count={os.cpu_count()} python={sys.version.split()[0]} {stamp}")
+    try:
+        if args.only in (None, "large"):
+            nbytes = make_large(work / "large")
+            t = run_case("1 GiB in 16 files", str(work / "large"), nbytes, args.repeat, with_plain=True)
+            tree = t[TREE]
+            print(f"\ntree-v1 vs MedPerf: {t[MEDPERF] / tree:.2f}x faster "
+                  f"(target >= 1.6x); tree-v1 / plain two-thread loop: {tree / t[PLAIN]:.3f}"
+                  " (target <= 1.15)")
+            if not args.keep:
+                shutil.rmtree(work / "large")
+        if args.only in (None, "small"):
+            nbytes = make_small(work / "small")
+            t = run_case("20,000 files of 1-32 KiB in 100 folders", str(work / "small"), nbytes, args.repeat,
+                         with_plain=False)
+            print(f"\ntree-v1 vs MedPerf: {t[MEDPERF] / t[TREE]:.2f}x"
+                  " (target >= 1.0x)")
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
