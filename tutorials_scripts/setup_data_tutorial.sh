@@ -8,7 +8,9 @@
 #     owner's active.
 # Running it again keeps what is complete; an interrupted run is redone cleanly.
 # Environment: MEDPERF_GIT (the command, default medperf-git), PYTHON (default python3),
-# MEDPERF_GIT_RUNNER (default: the best this machine has: docker, then sandbox, then local).
+# MEDPERF_GIT_RUNNER (default: the best this machine has: docker, then sandbox, then local),
+# MEDPERF_GIT_PYTHON (an interpreter with the containers' packages, for the sandbox and local runners,
+# instead of virtual environments made from their requirements).
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -57,7 +59,8 @@ if [ ! -f "$TUT/.registry-complete" ]; then
         done
     }
     for who in testadmin testbo testmo testdo; do
-        MEDPERF_GIT_HOME="$BUILD_HOME" "$MG" profile create "$who" --runner "$MEDPERF_GIT_RUNNER" >/dev/null
+        MEDPERF_GIT_HOME="$BUILD_HOME" "$MG" profile create "$who" --runner "$MEDPERF_GIT_RUNNER" \
+            ${MEDPERF_GIT_PYTHON:+--python "$MEDPERF_GIT_PYTHON"} >/dev/null
     done
     as testadmin registry init "$REGISTRY" --bare --name chestxray-tutorial --admin testadmin \
         --admin-name "Test Admin" --admin-email testadmin@example.com --allow-file-urls >/dev/null
@@ -102,7 +105,8 @@ for who in testadmin testbo testmo testdo; do
         "$MG" profile create "$who" >/dev/null
     fi
     "$MG" --profile "$who" profile set --registry "$REGISTRY" --handle "$who" \
-        --signing-key "$HOME_DIR/keys/$who/id_ed25519" --runner "$MEDPERF_GIT_RUNNER" >/dev/null
+        --signing-key "$HOME_DIR/keys/$who/id_ed25519" --runner "$MEDPERF_GIT_RUNNER" \
+        ${MEDPERF_GIT_PYTHON:+--python "$MEDPERF_GIT_PYTHON"} >/dev/null
 done
 "$MG" profile activate testdo >/dev/null
 say "The tutorial is ready: the data owner's profile 'testdo' is active."
