@@ -33,6 +33,8 @@ def lint(path: str, base_ref: str | None, fmt: str) -> None:
         if report.findings:
             out.echo(f"{report.errors} error{'s' * (report.errors != 1)}, {report.warnings} "
                      f"warning{'s' * (report.warnings != 1)} in {report.records} records")
+        elif base_ref:
+            out.echo(f"registry is valid: {report.records} changed records checked against {base_ref}")
         else:
             out.echo(f"registry is valid: {report.records} records")
     if not report.valid:

@@ -60,7 +60,7 @@ def placement(path: str) -> tuple[RecordPath | None, Finding | None]:
     if rp is not None:
         return rp, None
     name = path.rsplit("/", 1)[-1]
-    if name in ALLOWED_EXTRA_FILES or path.startswith(ADMIN_ONLY_PREFIXES):
+    if path == ".git" or name in ALLOWED_EXTRA_FILES or path.startswith(ADMIN_ONLY_PREFIXES):
         return None, None
     top = path.split("/", 1)[0]
     if top in RECORD_FOLDERS:

@@ -26,9 +26,9 @@ def lint_path(path: str | os.PathLike = ".", base_ref: str | None = None, *, use
         raise MedperfGitError(f"{path}: no such folder", hint="give the path of a registry checkout")
     if not root.is_dir():
         raise MedperfGitError(f"{path}: not a folder", hint="give the path of a registry checkout, not a file")
-    tree = FolderTree(root)
     if base_ref is None:
-        return lint(tree)
+        return lint(_checkout_tree(root))
+    tree = FolderTree(root)
     repo = _repo_at(root)
     base = repo.rev_parse(base_ref)
     if base is None:
@@ -45,6 +45,29 @@ def lint_path(path: str | os.PathLike = ".", base_ref: str | None = None, *, use
         return lint(tree, base=CommitTree(repo, base), changed=changed, base_label=base_ref)
     finally:
         repo.close()
+
+
+class CheckoutTree(FolderTree):
+    """A git checkout's working files as CI will see them: tracked and untracked, but not ignored ones.
+
+    Editor backups, ``.venv`` and other ignored files never reach CI, so they must not fail lint locally.
+    """
+
+    def __init__(self, root: str | os.PathLike, listed: list[str]):
+        super().__init__(root)
+        self._listed = listed
+
+    def paths(self):
+        return (p for p in self._listed if os.path.isfile(os.path.join(self.root, p)))
+
+
+def _checkout_tree(root: Path) -> FolderTree:
+    """The files to lint: git's view of a checkout's root, or every file of a plain folder."""
+    proc = run_git("rev-parse", "--show-toplevel", cwd=root, check=False)
+    if proc.returncode != 0 or Path(proc.stdout.strip()).resolve() != root.resolve():
+        return FolderTree(root)
+    listed = run_git("ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=root).stdout
+    return CheckoutTree(root, sorted({p for p in listed.split("\0") if p}))
 
 
 def _repo_at(root: Path) -> GitRepo:

@@ -100,3 +100,28 @@ def test_help(invoke):
     result = invoke("registry", "lint", "--help")
     assert result.exit_code == 0
     assert "--base" in result.stdout and "--format" in result.stdout
+
+
+def test_ignored_files_of_a_checkout_are_not_linted(tmp_path, invoke):
+    """Local lint sees what CI will see: ignored files never reach CI, untracked ones may."""
+    make_valid_registry(tmp_path)
+    write_record(tmp_path, ".gitignore", "*.swp\n.venv/\n")
+    write_record(tmp_path, "containers/.1.yaml.swp", b"\x00swap")
+    write_record(tmp_path, ".venv/bin/python", "x")
+    from registry_factory import git_commit
+
+    git_commit(tmp_path, "registry", init=True)
+    result = invoke("registry", "lint", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    write_record(tmp_path, "notes.txt", "untracked, not ignored")
+    result = invoke("registry", "lint", str(tmp_path))
+    assert result.exit_code == 3
+    assert result.stdout.startswith("notes.txt:1:1 PLACEMENT")
+
+
+def test_base_valid_summary(tmp_path, invoke):
+    make_valid_registry(tmp_path, commit=True)
+    write_record(tmp_path, "containers/5.yaml", container(5, "five", "bob", "infer"))
+    result = invoke("registry", "lint", str(tmp_path), "--base", "HEAD")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "registry is valid: 1 changed records checked against HEAD\n"
