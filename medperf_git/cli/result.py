@@ -52,10 +52,11 @@ def view(ws, name, as_json):
 
 
 @click.command()
-@click.option("--result", "-r", "name", required=True, help="The local result UID, e.g. b1m4d1.")
+@click.option("--result", "-r", "name", help="The local result UID, e.g. b1m4d1.")
+@click.option("--all", "submit_all", is_flag=True, help="Every local result not submitted yet.")
 @yes_option
 @pass_workspace
-def submit(ws, name, yes):
+def submit(ws, name, submit_all, yes):
     """Publish a result's metrics and the pins that produced them."""
     from medperf_git.flows import result as flow
     from medperf_git.flows.dataset import AUDIENCE
@@ -65,6 +66,19 @@ def submit(ws, name, yes):
         out.preview(record, AUDIENCE)
         return out.confirm("Do you approve uploading the presented results to the registry?", yes=yes)
 
+    if submit_all == bool(name):
+        raise click.UsageError("give either --result NAME or --all")
+    if submit_all:
+        names = [r.execution.name for r in flow.list_local(ws, unsubmitted=True)]
+        if not names:
+            out.info("Every local result is submitted already.")
+            return
+        for each in names:
+            outcome = flow.submit(ws, each, confirm)
+            out.success(f"Result {each}: submission {outcome.number} "
+                        + ("merged" if outcome.merged else "opened"))
+        out.next_step("medperf-git result ls")
+        return
     outcome = flow.submit(ws, name, confirm)
     if outcome.merged:
         out.success(f"Submission {outcome.number} merged: result {name} is published at {outcome.path}")

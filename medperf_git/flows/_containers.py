@@ -35,16 +35,21 @@ class ContainerRunner:
         self.settings = settings
         self._resolved: dict[int, Any] = {}
 
-    def resolve(self, container_id: int):
+    def resolve(self, container: int | str):
+        """A registered container by id, or a local container_config.yaml (for `test run`)."""
         from medperf_git.runners.resolve import resolve_container
 
-        if container_id not in self._resolved:
-            record = self.view.record("container", container_id)
-            self._resolved[container_id] = resolve_container(
-                record, cache_dir=self.view.ws.cache_dir, allow_file_urls=self.view.allow_file_urls)
-        return self._resolved[container_id]
+        if container not in self._resolved:
+            if isinstance(container, int):
+                record = self.view.record("container", container)
+                resolved = resolve_container(record, cache_dir=self.view.ws.cache_dir,
+                                             allow_file_urls=self.view.allow_file_urls)
+            else:
+                resolved = resolve_local(container, self.view.ws.cache_dir)
+            self._resolved[container] = resolved
+        return self._resolved[container]
 
-    def run(self, container_id: int, task: str, mounts: Mapping[str, str | Path], logs_dir: Path):
+    def run(self, container_id: int | str, task: str, mounts: Mapping[str, str | Path], logs_dir: Path):
         from medperf_git.runners.base import RunOptions, run_task
 
         profile = self.view.ws.profile
@@ -61,6 +66,22 @@ class ContainerRunner:
             return run_task(self.resolve(container_id), task, mounts, options)
 
 
-def container_provenance(container_id: int, result) -> dict[str, Any]:
-    """One container's entry in a result's provenance: its id and the exact pins that ran."""
-    return {"id": container_id, **result.pins}
+def resolve_local(config_path: str | Path, cache_dir: Path):
+    """A container from a local config: its folder's parameters.yaml and additional_files/ come along."""
+    from medperf_git.records.yamlio import load_yaml_file
+    from medperf_git.runners.config import load_config
+    from medperf_git.runners.resolve import resolve_container
+
+    path = Path(config_path)
+    config = load_config(path)
+    params_file = path.parent / "parameters.yaml"
+    parameters = load_yaml_file(params_file) if params_file.exists() else {}
+    extra = path.parent / "additional_files"
+    return resolve_container(config, cache_dir=cache_dir, parameters=parameters or {},
+                             additional_files_dir=extra if extra.is_dir() else None)
+
+
+def container_provenance(container_id: int | str, result) -> dict[str, Any]:
+    """One container's entry in a result's provenance: its id (or local config) and the exact pins that ran."""
+    key = "id" if isinstance(container_id, int) else "config"
+    return {key: container_id if isinstance(container_id, int) else str(container_id), **result.pins}

@@ -206,7 +206,7 @@ def associate_model(ws: Workspace, *, benchmark: int, model: int, confirm: Confi
         result = compatibility_test(view, settings or RunSettings(), data_preparation=bench["data_preparation"],
                                     model=model, metrics=bench["metrics"],
                                     demo=ArchiveInput(demo["url"], demo["hash"]))
-        record["compatibility_test"] = {"results": result.results, "provenance": result.provenance}
+        record["compatibility_test"] = {"results": result.results, "provenance": result.data["provenance"]}
     record["priority"] = 0
     if not confirm(record):
         raise Cancelled("no association was requested")

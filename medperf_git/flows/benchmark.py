@@ -4,33 +4,18 @@ its association policy."""
 from __future__ import annotations
 
 import copy
-import hashlib
-import shutil
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from medperf_git.errors import PolicyDenied, UnsafeArchive, UsageError
-from medperf_git.flows._containers import ContainerRunner, RunSettings
+from medperf_git.errors import PolicyDenied, UsageError
+from medperf_git.flows._containers import RunSettings
 from medperf_git.flows._registry import RegistryView
 from medperf_git.flows.container import ArchiveInput, check_unique_name, pin_archive
-from medperf_git.flows.dataset import Cancelled, Confirm, PublishOutcome, prepare_into
-from medperf_git.flows.execution import execute_model
-from medperf_git.records.yamlio import YamlError, load_yaml_file
-from medperf_git.workspace.datasets import LocalDataset
-from medperf_git.workspace.executions import Executions
+from medperf_git.flows.dataset import Cancelled, Confirm, PublishOutcome
 from medperf_git.workspace.workspace import Workspace
 
 ROLE_TASKS = {"data_preparation": ("prepare", "sanity_check", "statistics"), "reference_model": ("infer",),
               "metrics": ("evaluate",)}
 POLICY_MODES = ("never", "always", "allowlist")
-
-
-@dataclass
-class CompatibilityResult:
-    demo: dict[str, Any]  # {url, hash, generated_uid}
-    results: dict[str, Any]
-    provenance: dict[str, Any]
 
 
 def check_roles(view: RegistryView, containers: dict[str, int]) -> None:
@@ -46,51 +31,13 @@ def check_roles(view: RegistryView, containers: dict[str, int]) -> None:
                              hint=f"a {role.replace('_', ' ')} container needs: {', '.join(ROLE_TASKS[role])}")
 
 
-def _demo_paths(root: Path) -> tuple[Path, Path]:
-    paths_file = root / "paths.yaml"
-    if not paths_file.is_file():
-        raise UsageError("the demo dataset has no paths.yaml at its top level",
-                         hint="it must hold data_path and labels_path, relative to the archive's root")
-    try:
-        paths = load_yaml_file(paths_file)
-    except YamlError as exc:
-        raise UsageError(f"the demo dataset's paths.yaml: {exc.reason}") from None
-    found = []
-    for key in ("data_path", "labels_path"):
-        value = paths.get(key) if isinstance(paths, dict) else None
-        if not isinstance(value, str) or not value:
-            raise UsageError(f"the demo dataset's paths.yaml has no {key}")
-        target = (root / value).resolve()
-        if value.startswith("/") or root.resolve() not in target.parents and target != root.resolve():
-            raise UnsafeArchive(f"the demo dataset's paths.yaml: {key} '{value}' points outside the archive")
-        if not target.is_dir():
-            raise UsageError(f"the demo dataset's paths.yaml: {key} '{value}' is not a folder in the archive")
-        found.append(target)
-    return found[0], found[1]
-
-
 def compatibility_test(view: RegistryView, settings: RunSettings, *, data_preparation: int, model: int,
-                       metrics: int, demo: ArchiveInput) -> CompatibilityResult:
-    """The demo data through preparation, the model and the metrics, in a throw-away folder."""
-    from medperf_git.runners.archives import safe_extract
-    from medperf_git.runners.fetch import fetch
+                       metrics: int, demo: ArchiveInput) -> Any:
+    """The demo data through preparation, the model and the metrics (cached by what went in)."""
+    from medperf_git.flows.compat import run_test
 
-    pin = pin_archive(view, "--demo-url", demo)
-    key = hashlib.sha256(f"{pin['hash']}:{data_preparation}:{model}:{metrics}".encode()).hexdigest()[:24]
-    work = view.data_dir / "tests" / key
-    shutil.rmtree(work, ignore_errors=True)
-    archive = Path(demo.location) if not demo.location.startswith(("https://", "http://", "file://")) else \
-        fetch(pin["url"], pin["hash"], view.ws.downloads_dir, allow_file=view.allow_file_urls)
-    safe_extract(archive, work / "demo")
-    data_path, labels_path = _demo_paths(work / "demo")
-    runner = ContainerRunner(view, settings)
-    prepared = prepare_into(runner, data_preparation, data_path, labels_path, work / "prepared")
-    ds = LocalDataset(work / "prepared", {"generated_uid": prepared.hash.digest, "registry_id": None,
-                                          "preparation": {"id": data_preparation, **prepared.run.pins}})
-    bench = {"id": 0, "metrics": metrics}
-    execution = execute_model(view, runner, bench, model, ds, "b0m0d0", executions=Executions(work / "executions"))
-    return CompatibilityResult({"url": pin["url"], "hash": pin["hash"], "generated_uid": prepared.hash.digest},
-                               execution.metrics(), execution.info["provenance"])
+    return run_test(view.ws, data_preparation=data_preparation, model=model, metrics=metrics, demo=demo,
+                    settings=settings, view=view)
 
 
 def submit(ws: Workspace, *, name: str, description: str, docs_url: str | None, demo: ArchiveInput | None,
@@ -123,8 +70,8 @@ def submit(ws: Workspace, *, name: str, description: str, docs_url: str | None, 
                              hint="or pass --skip-compatibility-tests")
         result = compatibility_test(view, settings or RunSettings(), data_preparation=data_preparation,
                                     model=reference_model, metrics=metrics, demo=demo)
-        record["demo_dataset"] = result.demo
-        record["compatibility_test"] = {"results": result.results, "provenance": result.provenance}
+        record["demo_dataset"] = result.data["demo"]
+        record["compatibility_test"] = {"results": result.results, "provenance": result.data["provenance"]}
     record["association_policy"] = {"datasets": {"mode": "never"}, "models": {"mode": "never"}}
     record["approvals_required"] = 1
     if min_isolation:

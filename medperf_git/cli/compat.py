@@ -1,0 +1,66 @@
+"""`medperf-git test run|ls|view`: compatibility tests, with any part replaced by a local config."""
+
+from __future__ import annotations
+
+import click
+
+from medperf_git.cli._context import pass_workspace
+from medperf_git.cli._options import json_option
+from medperf_git.cli._output import out
+from medperf_git.cli._run_options import run_options, settings_from
+
+
+@click.command()
+@click.option("--benchmark", "-b", type=int, help="Take the missing parts (and the demo data) from this benchmark.")
+@click.option("--data-preparation", "--data_preparation", "-p", "data_preparation", metavar="ID_OR_CONFIG",
+              help="Preparation container: an id or a local container_config.yaml.")
+@click.option("--model", "-m", metavar="ID_OR_CONFIG", help="Model: an id or a local container_config.yaml.")
+@click.option("--metrics", "-e", metavar="ID_OR_CONFIG", help="Metrics: an id or a local container_config.yaml.")
+@click.option("--data_uid", "--data-uid", "-d", "data_uid", help="Test on your prepared dataset instead of demo data.")
+@click.option("--no-cache", is_flag=True, help="Run again even if the same test ran before.")
+@run_options
+@pass_workspace
+def run(ws, benchmark, data_preparation, model, metrics, data_uid, no_cache, runner, gpus, python, timeout):
+    """Run a compatibility test: data through preparation, a model and the metrics."""
+    from medperf_git.flows.compat import run_test
+
+    report = run_test(ws, benchmark=benchmark, data_preparation=data_preparation, model=model, metrics=metrics,
+                      data_uid=data_uid, no_cache=no_cache, settings=settings_from(runner, gpus, python, timeout))
+    if report.cached:
+        out.info("The same test ran before; its report is reused (--no-cache runs it again).")
+    out.yaml({"test": report.key, "results": report.results})
+    out.success("Compatibility test passed")
+    out.next_step(f"medperf-git test view {report.key}")
+
+
+@click.command()
+@json_option
+@pass_workspace
+def ls(ws, as_json):
+    """List past compatibility tests."""
+    from medperf_git.flows.compat import list_tests
+
+    reports = list_tests(ws)
+    if as_json:
+        out.json([{"uid": r.key, **r.data} for r in reports])
+        return
+    rows = []
+    for r in reports:
+        inputs = r.data.get("inputs", {})
+        data = inputs.get("data", {})
+        source = f"dataset {data['dataset'][:12]}" if "dataset" in data else "demo data"
+        rows.append((r.key, source, inputs.get("model"), inputs.get("metrics"), r.data.get("created_at", "")))
+    out.table(rows, ["UID", "Data source", "Model", "Metrics", "Created"])
+
+
+@click.command()
+@click.argument("uid")
+@json_option
+@pass_workspace
+def view(ws, uid, as_json):
+    """Show one compatibility test report."""
+    from medperf_git.flows.compat import get_test
+
+    report = get_test(ws, uid)
+    data = {"uid": report.key, **report.data}
+    out.json(data) if as_json else out.yaml(data)

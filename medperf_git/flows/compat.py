@@ -1,0 +1,171 @@
+"""Compatibility tests: data through preparation, a model and the metrics, with any part replaced
+by a local container config. A test is cached by exactly what went into it."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from medperf_git.errors import RecordNotFound, UnsafeArchive, UsageError
+from medperf_git.flows._containers import ContainerRunner, RunSettings
+from medperf_git.flows._registry import RegistryView
+from medperf_git.records.yamlio import YamlError, load_yaml_file
+from medperf_git.workspace.atomic import write_yaml
+from medperf_git.workspace.datasets import LocalDataset
+from medperf_git.workspace.executions import Executions
+from medperf_git.workspace.workspace import Workspace
+
+REPORT = "report.yaml"
+
+
+@dataclass
+class TestReport:
+    key: str
+    data: dict[str, Any]  # what went in, the demo's prepared uid, the results, their provenance
+
+    @property
+    def results(self) -> dict[str, Any]:
+        return self.data["results"]
+
+    @property
+    def cached(self) -> bool:
+        return bool(self.data.get("cached"))
+
+
+def parse_part(value: str | int | None) -> int | str | None:
+    """A container id (all digits) or the path of a local container_config.yaml."""
+    if value is None or isinstance(value, int):
+        return value
+    if value.isdigit():
+        return int(value)
+    path = Path(value).expanduser().absolute()
+    if not path.is_file():
+        raise UsageError(f"{value} is neither a container id nor a container_config.yaml file")
+    return str(path)
+
+
+def _demo_paths(root: Path) -> tuple[Path, Path]:
+    paths_file = root / "paths.yaml"
+    if not paths_file.is_file():
+        raise UsageError("the demo dataset has no paths.yaml at its top level",
+                         hint="it must hold data_path and labels_path, relative to the archive's root")
+    try:
+        paths = load_yaml_file(paths_file)
+    except YamlError as exc:
+        raise UsageError(f"the demo dataset's paths.yaml: {exc.reason}") from None
+    found = []
+    for key in ("data_path", "labels_path"):
+        value = paths.get(key) if isinstance(paths, dict) else None
+        if not isinstance(value, str) or not value:
+            raise UsageError(f"the demo dataset's paths.yaml has no {key}")
+        target = (root / value).resolve()
+        if value.startswith("/") or (root.resolve() not in target.parents and target != root.resolve()):
+            raise UnsafeArchive(f"the demo dataset's paths.yaml: {key} '{value}' points outside the archive")
+        if not target.is_dir():
+            raise UsageError(f"the demo dataset's paths.yaml: {key} '{value}' is not a folder in the archive")
+        found.append(target)
+    return found[0], found[1]
+
+
+def _tests_dir(view: RegistryView) -> Path:
+    return view.data_dir / "tests"
+
+
+def run_test(ws: Workspace, *, benchmark: int | None = None, data_preparation: int | str | None = None,
+             model: int | str | None = None, metrics: int | str | None = None, data_uid: str | None = None,
+             demo: Any = None, no_cache: bool = False, settings: RunSettings | None = None,
+             view: RegistryView | None = None) -> TestReport:
+    """Run (or reuse) a compatibility test; ``demo`` is an ArchiveInput, else the benchmark's demo data."""
+    from medperf_git.flows.container import ArchiveInput, pin_archive
+    from medperf_git.flows.dataset import prepare_into
+    from medperf_git.flows.execution import execute_model
+    from medperf_git.runners.archives import safe_extract
+    from medperf_git.runners.fetch import fetch
+
+    view = view or RegistryView.open(ws)
+    bench = view.record("benchmark", benchmark) if benchmark is not None else {}
+    prep = parse_part(data_preparation) or bench.get("data_preparation")
+    model = parse_part(model) or bench.get("reference_model")
+    metrics = parse_part(metrics) or bench.get("metrics")
+    if model is None or metrics is None:
+        raise UsageError("give --benchmark, or both --model and --metrics")
+    runner = ContainerRunner(view, settings or RunSettings())
+    inputs: dict[str, Any] = {"model": model, "metrics": metrics}
+    pins = {role: {**runner.resolve(part).pins, "source_key": runner.resolve(part).source_key}
+            for role, part in (("model", model), ("metrics", metrics))}
+    if data_uid is not None:
+        if data_preparation is not None:
+            raise UsageError("--data-preparation is not used with --data_uid: that data is already prepared")
+        ds = view.local_dataset(data_uid)
+        inputs["data"] = {"dataset": ds.uid}
+    else:
+        if demo is None:
+            if not bench.get("demo_dataset"):
+                raise UsageError("there is no data to test on: give --data_uid, or a benchmark with a demo dataset")
+            demo = ArchiveInput(bench["demo_dataset"]["url"], bench["demo_dataset"]["hash"])
+        if prep is None:
+            raise UsageError("give --benchmark or --data-preparation to prepare the demo data")
+        demo_pin = pin_archive(view, "the demo dataset", demo)
+        inputs["data"] = {"demo": {"url": demo_pin["url"], "hash": demo_pin["hash"]}}
+        inputs["data_preparation"] = prep
+        pins["data_preparation"] = {**runner.resolve(prep).pins, "source_key": runner.resolve(prep).source_key}
+    key = hashlib.sha256(json.dumps({"inputs": inputs, "pins": pins}, sort_keys=True, default=str)
+                         .encode()).hexdigest()[:24]
+    folder = _tests_dir(view) / key
+    if not no_cache and (folder / REPORT).exists():
+        report = load_yaml_file(folder / REPORT)
+        return TestReport(key, {**report, "cached": True})
+    shutil.rmtree(folder, ignore_errors=True)
+    work = folder.with_name(f".{key}.partial")
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        if data_uid is None:
+            archive = fetch(demo_pin["url"], demo_pin["hash"], view.ws.downloads_dir, allow_file=True) \
+                if demo.location.startswith(("https://", "http://", "file://")) else Path(demo.location)
+            safe_extract(archive, work / "demo")
+            data_path, labels_path = _demo_paths(work / "demo")
+            prepared = prepare_into(runner, prep, data_path, labels_path, work / "prepared")
+            ds = LocalDataset(work / "prepared", {"generated_uid": prepared.hash.digest, "registry_id": None,
+                                                  "preparation": {"id": prep, **prepared.run.pins}
+                                                  if isinstance(prep, int) else {"config": prep,
+                                                                                 **prepared.run.pins}})
+        execution = execute_model(view, runner, {"id": benchmark or 0, "metrics": metrics}, model, ds,
+                                  "b0m0d0", executions=Executions(work / "executions"))
+        report = {"inputs": inputs, "generated_uid": ds.generated_uid, "results": execution.metrics(),
+                  "provenance": execution.info["provenance"],
+                  "created_at": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()}
+        if data_uid is None:
+            report["demo"] = {"url": demo_pin["url"], "hash": demo_pin["hash"], "generated_uid": ds.generated_uid}
+        write_yaml(work / REPORT, report)
+        work.rename(folder)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return TestReport(key, report)
+
+
+def list_tests(ws: Workspace) -> list[TestReport]:
+    view = RegistryView.open(ws, refresh=False)
+    folder = _tests_dir(view)
+    reports = []
+    for child in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if (child / REPORT).is_file():
+            try:
+                reports.append(TestReport(child.name, load_yaml_file(child / REPORT)))
+            except YamlError:
+                continue
+    return reports
+
+
+def get_test(ws: Workspace, key: str) -> TestReport:
+    matches = [r for r in list_tests(ws) if r.key.startswith(key)]
+    if len(matches) != 1:
+        raise RecordNotFound(f"no single test report matches '{key}'" if not matches else
+                             f"'{key}' matches {len(matches)} test reports; give more characters",
+                             hint="see `medperf-git test ls`")
+    return matches[0]
