@@ -111,7 +111,10 @@ class ApptainerRunner:
         sink = spec.open_sink(options)
         try:
             image = self._image(spec, cache_dir, sink)
-            outcome = run_process(build_argv(self.exe, spec, image), env={"PATH": os.environ.get("PATH", "")},
+            # The CLI keeps its own settings (APPTAINER_CACHEDIR...); --cleanenv keeps them from the task,
+            # and variables that would be injected into the container are dropped.
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("APPTAINERENV_", "SINGULARITYENV_"))}
+            outcome = run_process(build_argv(self.exe, spec, image), env=env,
                                   cwd=spec.tmp_dir, timeout=options.timeout, sink=sink)
         finally:
             sink.close()

@@ -1,0 +1,131 @@
+"""The docker runner against a real Docker-API engine (podman's socket): image pins, builds and GPU requests."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from runner_helpers import BASE_IMAGE, docker_reason
+
+from medperf_git.errors import EXIT_HASH, ContainerFailed, HashMismatch
+from medperf_git.runners import RunOptions, load_config, resolve_container, run_task
+from medperf_git.runners._spec import build_spec
+from medperf_git.runners.docker import create_kwargs, device_requests
+
+REASON = docker_reason()
+
+SCRIPT = """\
+import json, os, sys
+with open(os.path.join(os.environ["MP_VOL_OUTPUT_PATH"], "out.json"), "w") as f:
+    json.dump({"argv": sys.argv[1:], "python": sys.executable}, f)
+"""
+
+
+def _base_image_id() -> str:
+    from medperf_git.runners.docker import _shared_client
+
+    return _shared_client().images.get(BASE_IMAGE).id
+
+
+def _record(config_path, image: dict) -> dict:
+    import yaml
+
+    config = yaml.safe_load(config_path.read_text())
+    config["tasks"]["infer"]["run_args"] = {"entrypoint": ["python3", "-c", SCRIPT]}
+    return {"schema_version": 1, "kind": "container", "id": 7, "name": "probe", "owner": "alice",
+            "config": config, "parameters": {"threshold": 0.5}, "image": image}
+
+
+def _run(record, tmp_path, shared_cache):
+    container = resolve_container(record, cache_dir=shared_cache)
+    options = RunOptions(logs_dir=tmp_path / "logs", work_dir=tmp_path / "work", runner="docker", timeout=60,
+                         cache_dir=shared_cache)
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    return run_task(container, "infer", {"data_path": data, "output_path": tmp_path / "out"}, options)
+
+
+@pytest.mark.docker
+@pytest.mark.skipif(REASON is not None, reason=f"docker: {REASON}")
+def test_an_image_pinned_by_id_runs_and_is_recorded(make_container, tmp_path, shared_cache):
+    image_id = _base_image_id()
+    result = _run(_record(make_container(SCRIPT), {"reference": BASE_IMAGE, "image_id": image_id}), tmp_path,
+                  shared_cache)
+    assert result.image["image_id"] == image_id
+    assert result.pins["image"] == {"reference": BASE_IMAGE, "image_id": image_id}
+    assert json.loads((tmp_path / "out" / "out.json").read_text())["python"] == "/usr/bin/python3"
+
+
+@pytest.mark.docker
+@pytest.mark.skipif(REASON is not None, reason=f"docker: {REASON}")
+def test_a_missing_image_is_a_clear_error(make_container, tmp_path, shared_cache):
+    pin = {"reference": "localhost/medperf-git-nowhere:1", "image_id": "sha256:" + "0" * 64}
+    with pytest.raises(ContainerFailed, match="localhost/medperf-git-nowhere:1 .* is not on this machine"):
+        _run(_record(make_container(SCRIPT), pin), tmp_path, shared_cache)
+
+
+@pytest.mark.docker
+@pytest.mark.skipif(REASON is not None, reason=f"docker: {REASON}")
+@pytest.mark.parametrize("field", ["image_id", "digest"])
+def test_a_local_image_that_is_not_the_pinned_one_is_a_hash_mismatch(field, make_container, tmp_path, shared_cache):
+    pin = {"reference": BASE_IMAGE, field: "sha256:" + "ab" * 32}
+    with pytest.raises(HashMismatch) as info:
+        _run(_record(make_container(SCRIPT), pin), tmp_path, shared_cache)
+    assert info.value.exit_code == EXIT_HASH
+    assert info.value.expected == "sha256:" + "ab" * 32
+    assert BASE_IMAGE in info.value.message
+
+
+@pytest.mark.docker
+@pytest.mark.skipif(REASON is not None, reason=f"docker: {REASON}")
+def test_with_only_a_source_the_image_is_built_once_and_its_id_recorded(make_container, run_inline):
+    unique = f"# {uuid.uuid4()}: a source no earlier run has built\n"
+    config = make_container(unique + SCRIPT.replace("sys.argv[1:]", "sys.argv[1:] + ['built']"))
+    first, out, lines = run_inline(config, "docker")
+    assert any("building the image" in line for line in lines)
+    assert json.loads((out / "out.json").read_text())["argv"] == ["built"]
+    second, _, lines = run_inline(config, "docker")
+    assert not any("building the image" in line for line in lines)
+    assert first.image["image_id"] == second.image["image_id"]
+    assert first.image["image_id"].startswith("sha256:")
+
+
+# GPUs: no GPU here, so only the device requests and the host config they make can be checked (a limit).
+@pytest.mark.parametrize(("gpus", "expected"), [
+    (None, []),
+    ("all", [{"Count": -1, "DeviceIDs": [], "Capabilities": [["gpu"]]}]),
+    ("2", [{"Count": 2, "DeviceIDs": [], "Capabilities": [["gpu"]]}]),
+    ("device=0,3", [{"Count": 0, "DeviceIDs": ["0", "3"], "Capabilities": [["gpu"]]}]),
+])
+def test_gpus_become_device_requests(gpus, expected, make_container, tmp_path):
+    from docker.types import HostConfig
+
+    from medperf_git.runners._spec import normalize_gpus
+
+    keys = ("Count", "DeviceIDs", "Capabilities")
+    requests = device_requests(normalize_gpus(gpus))
+    assert [{k: r[k] for k in keys} for r in requests] == expected
+    host_config = HostConfig(version="1.41", device_requests=requests, network_mode="none")
+    assert [{k: r[k] for k in keys} for r in host_config.get("DeviceRequests", [])] == expected
+
+
+def test_create_arguments_follow_the_contract(make_container, tmp_path):
+    from medperf_git.runners.base import ResolvedContainer
+
+    config = load_config(make_container(SCRIPT))
+    container = ResolvedContainer(config=config, parameters={}, source_dir=config.source_dir)
+    (tmp_path / "data").mkdir()
+    spec = build_spec(container, "infer", {"data_path": tmp_path / "data", "output_path": tmp_path / "out"},
+                      RunOptions(logs_dir=tmp_path / "logs", work_dir=tmp_path / "work", gpus="all"))
+    kwargs = create_kwargs(spec, "sha256:" + "1" * 64)
+    mounts = {m["Target"]: m for m in kwargs["mounts"]}
+    assert mounts["/mlcommons/volumes/data"]["ReadOnly"] is True
+    assert mounts["/mlcommons/volumes/output"]["ReadOnly"] is False
+    assert mounts["/tmp"]["Source"] == str(spec.tmp_dir)
+    assert kwargs["network_mode"] == "none"
+    assert kwargs["user"].count(":") == 1
+    assert kwargs["environment"]["PYTHONUNBUFFERED"] == "1"
+    assert kwargs["environment"]["MP_VOL_DATA_PATH"] == "/mlcommons/volumes/data"
+    assert kwargs["device_requests"][0]["Count"] == -1
+    assert kwargs["cap_drop"] == ["ALL"]
