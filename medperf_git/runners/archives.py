@@ -1,0 +1,201 @@
+"""Archives from strangers extracted safely, and deterministic archives made for publishing.
+
+MedPerf extracts additional-files tarballs with a bare ``extractall()``, so a crafted tarball can write outside
+its folder. Here every member is checked first and anything but plain files and folders is refused by name (not
+skipped silently), tarfile's ``data`` filter is applied on top, and the result appears in ``dest`` only once
+complete. ``make_archive`` gives the same bytes for the same files, so a source archive's sha256 is reproducible.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import stat
+import tarfile
+import zipfile
+import zlib
+from pathlib import Path, PurePosixPath
+
+from medperf_git.errors import UnsafeArchive
+from medperf_git.workspace.atomic import atomic_write, staged_dir
+
+
+def _safe_name(archive: Path, name: str) -> str:
+    """The member's relative path, or UnsafeArchive naming it."""
+    if "\\" in name or "\n" in name or "\0" in name:
+        raise UnsafeArchive(f"{archive}: member {name!r} has a backslash or a newline in its name; refused")
+    if name.startswith("/") or PurePosixPath(name).is_absolute():
+        raise UnsafeArchive(f"{archive}: member {name!r} is an absolute path; refused")
+    parts = [p for p in PurePosixPath(name).parts if p not in ("", ".")]
+    if ".." in parts:
+        raise UnsafeArchive(f"{archive}: member {name!r} has a '..' component; refused")
+    return "/".join(parts)
+
+
+def _tar_kind(member: tarfile.TarInfo) -> str | None:
+    """Why a member is refused, or None for a plain file or folder."""
+    if member.issym():
+        return f"a symbolic link (to {member.linkname!r})"
+    if member.islnk():
+        return f"a hard link (to {member.linkname!r})"
+    if member.ischr() or member.isblk():
+        return "a device"
+    if member.isfifo():
+        return "a FIFO"
+    if not (member.isreg() or member.isdir()):
+        return "not a regular file or folder"
+    return None
+
+
+def _normalise_modes(root: Path) -> None:
+    """Folders 0755, files 0644 or 0755 (if executable at all): no setuid, no world-writable files."""
+    for folder, dirs, files in os.walk(root):
+        for d in dirs:
+            os.chmod(os.path.join(folder, d), 0o755)
+        for f in files:
+            path = os.path.join(folder, f)
+            mode = os.lstat(path).st_mode
+            os.chmod(path, 0o755 if mode & 0o111 else 0o644)
+    os.chmod(root, 0o755)
+
+
+def _extract_tar(archive: Path, tmp: Path) -> None:
+    with tarfile.open(archive, "r:*") as tar:
+        members = []
+        for member in tar:
+            rel = _safe_name(archive, member.name)
+            why = _tar_kind(member)
+            if why is not None:
+                raise UnsafeArchive(f"{archive}: member {member.name!r} is {why}; only plain files and folders "
+                                    "are accepted")
+            if not rel:
+                if member.isdir():
+                    continue  # "./" itself
+                raise UnsafeArchive(f"{archive}: member {member.name!r} has no name; refused")
+            member.name = rel
+            members.append(member)
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(tmp, members=members, filter="data")
+        else:  # Python without extraction filters: our checks above are the guard
+            tar.extractall(tmp, members=members)  # noqa: S202
+
+
+def _extract_zip(archive: Path, tmp: Path) -> None:
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            rel = _safe_name(archive, info.filename)
+            mode = info.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                raise UnsafeArchive(f"{archive}: member {info.filename!r} is a symbolic link; only plain files and "
+                                    "folders are accepted")
+            if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
+                raise UnsafeArchive(f"{archive}: member {info.filename!r} is not a regular file or folder; "
+                                    "only plain files and folders are accepted")
+            if not rel:
+                continue
+            target = tmp / rel
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+            if mode & 0o111:
+                os.chmod(target, 0o755)
+
+
+def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> None:
+    """Extract a tar (plain, gzip, bzip2, xz) or zip archive into ``dest``, refusing anything unsafe."""
+    archive, dest = Path(archive), Path(dest)
+    try:
+        is_tar = tarfile.is_tarfile(archive)
+        is_zip = not is_tar and zipfile.is_zipfile(archive)
+    except OSError as exc:
+        raise UnsafeArchive(f"{archive}: cannot read ({exc.strerror})") from exc
+    if not (is_tar or is_zip):
+        raise UnsafeArchive(f"{archive}: not a tar or zip archive")
+    try:
+        with staged_dir(dest) as tmp:
+            (_extract_tar if is_tar else _extract_zip)(archive, tmp)
+            _normalise_modes(tmp)
+    except UnsafeArchive:
+        raise
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError, RuntimeError) as exc:
+        raise UnsafeArchive(f"{archive}: cannot be extracted: {exc}") from exc
+
+
+class _HashingWriter:
+    """Passes bytes through to a file and hashes them on the way."""
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.sha = hashlib.sha256()
+
+    def write(self, data) -> int:
+        self.sha.update(data)
+        return self.handle.write(data)
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+
+def _entries(src: Path) -> list[tuple[str, Path, bool]]:
+    """(relative path, path, is folder) in a fixed order: depth first, names sorted as bytes."""
+    out: list[tuple[str, Path, bool]] = []
+
+    def walk(folder: Path, rel: str) -> None:
+        with os.scandir(folder) as it:
+            children = sorted(it, key=lambda e: os.fsencode(e.name))
+        for child in children:
+            name = f"{rel}/{child.name}" if rel else child.name
+            st = child.stat(follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                out.append((name, Path(child.path), True))
+                walk(Path(child.path), name)
+            elif stat.S_ISREG(st.st_mode):
+                out.append((name, Path(child.path), False))
+            else:
+                raise UnsafeArchive(f"{child.path}: not a regular file or folder; an archive holds only those")
+
+    walk(src, "")
+    return out
+
+
+def make_archive(src_dir: str | os.PathLike, out: str | os.PathLike, *, prefix: str = "") -> str:
+    """Write a deterministic tar.gz of ``src_dir`` (entries under ``prefix/`` if given); returns its sha256.
+
+    Sorted entries, mtime 0, owner 0:0 with no names, modes 0644/0755, and a gzip header without time or name:
+    the same files always give the same bytes, wherever and whenever they are packed.
+    """
+    src = Path(src_dir)
+    if not src.is_dir():
+        raise UnsafeArchive(f"{src}: not a folder")
+    prefix = prefix.strip("/")
+    entries = _entries(src)
+    if prefix:
+        entries.insert(0, ("", src, True))
+
+    def info(name: str, is_dir: bool, mode: int, size: int = 0) -> tarfile.TarInfo:
+        ti = tarfile.TarInfo("/".join(p for p in (prefix, name) if p))
+        ti.type = tarfile.DIRTYPE if is_dir else tarfile.REGTYPE
+        ti.mode = 0o755 if is_dir or mode & 0o111 else 0o644
+        ti.size = 0 if is_dir else size
+        ti.mtime = 0
+        ti.uid = ti.gid = 0
+        ti.uname = ti.gname = ""
+        return ti
+
+    with atomic_write(out, "wb") as handle:
+        writer = _HashingWriter(handle)
+        with gzip.GzipFile(filename="", mode="wb", fileobj=writer, mtime=0, compresslevel=9) as gz, \
+                tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for name, path, is_dir in entries:
+                st = path.stat()
+                if is_dir:
+                    tar.addfile(info(name, True, st.st_mode))
+                else:
+                    with open(path, "rb") as data:
+                        tar.addfile(info(name, False, st.st_mode, st.st_size), data)
+    return "sha256:" + writer.sha.hexdigest()
