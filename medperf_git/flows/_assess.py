@@ -1,0 +1,164 @@
+"""Everything a client checks about a submission before it shows, approves or merges it.
+
+The forge says what the remote holds; this says what it is worth: which meta events count (their
+signer is who they claim, and that person may do it), who wrote the content, which approvals are
+valid, the policy verdict on the base, and lint on the **merged** tree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from medperf_git.forges.base import Event, MergeConflict, Submission
+from medperf_git.lint.findings import Finding, has_errors
+from medperf_git.registry.git import GitRepo
+
+
+def _review(repo: GitRepo, base: str, head: str):
+    from medperf_git.policy.review import review_submission
+
+    return review_submission(repo, base, head)
+
+
+class MetaJudge:
+    """Decides which meta events count, from the people records of main (the current rules)."""
+
+    def __init__(self, repo: GitRepo, main: str | None):
+        self.repo = repo
+        self.main = main
+        self._base = None
+        self._candidates: dict[tuple[str, str], set[str]] = {}
+
+    @property
+    def base(self):
+        if self._base is None:
+            from medperf_git.policy.base import BaseRecords
+
+            self._base = BaseRecords(self.repo, self.main or "")
+        return self._base
+
+    def candidates(self, sub: Submission) -> set[str]:
+        key = (sub.head, self.main or "")
+        if key not in self._candidates:
+            try:
+                review = _review(self.repo, self.main or sub.base, sub.head)
+                self._candidates[key] = {c for r in review.verdict.requirements for c in r.candidates}
+            except Exception:  # noqa: BLE001 - an unreadable submission entitles nobody
+                self._candidates[key] = set()
+        return self._candidates[key]
+
+    def signer(self, sub: Submission, event: Event) -> tuple[str | None, str | None]:
+        """(handle, None) for a valid signature by a known key, else (None, why)."""
+        from medperf_git.registry.verify import normalize_key, read_commit
+
+        info = read_commit(self.repo, event.commit or "")
+        if info.signature_key is None:
+            return None, f"not validly signed ({info.signature_error})"
+        owner = self.base.key_owner(info.signature_key) if self.main else None
+        if owner is None and event.type == "opened" and sub.kind == "person":
+            # A newcomer's own registration: signed by the key their new record lists.
+            record = _person_in(self.repo, sub.head, event.by)
+            if record and normalize_key(info.signature_key) in {normalize_key(k) for k in record.get("keys") or ()}:
+                owner = event.by
+        return owner, None if owner else "signed by a key that no registered person lists"
+
+    def __call__(self, sub: Submission, event: Event) -> str | None:
+        owner, problem = self.signer(sub, event)
+        if problem:
+            return problem
+        if owner != event.by:
+            return f"claims to be by '{event.by}' but is signed by '{owner}'"
+        if event.type == "updated" and event.by != sub.author:
+            return f"only the author ('{sub.author}') may update a submission"
+        if event.type == "closed" and event.by != sub.author and event.by not in self.candidates(sub):
+            return f"'{event.by}' is neither the author nor an entitled approver, so cannot close it"
+        return None
+
+
+def _person_in(repo: GitRepo, head: str, handle: str) -> dict | None:
+    from medperf_git.records.yamlio import load_yaml
+
+    data = repo.read_path(head, f"people/{handle}.yaml")
+    try:
+        record = load_yaml(data, "person") if data else None
+    except Exception:  # noqa: BLE001 - not a readable record: not a proof of anything
+        return None
+    return record if isinstance(record, dict) else None
+
+
+@dataclass
+class Assessment:
+    submission: Submission
+    main: str
+    review: object | None  # policy.review.SubmissionReview
+    changes: list[tuple[str, str]] = field(default_factory=list)  # (A/M/D, path)
+    findings: list[Finding] = field(default_factory=list)
+    conflict: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self):
+        return self.review.verdict if self.review is not None else None
+
+    @property
+    def author(self) -> str | None:
+        return self.verdict.author if self.verdict is not None else None
+
+    @property
+    def lint_ok(self) -> bool:
+        return not has_errors(self.findings) and not self.conflict
+
+    @property
+    def mergeable(self) -> bool:
+        return self.verdict is not None and self.verdict.mergeable and self.lint_ok
+
+    def candidates(self) -> set[str]:
+        if self.verdict is None:
+            return set()
+        return {c for r in self.verdict.requirements for c in r.candidates}
+
+    def missing(self) -> list[str]:
+        """What still stands between this submission and main, in words."""
+        todo = []
+        if self.conflict:
+            todo.append(f"conflicts with main on {', '.join(self.conflict)}")
+        if has_errors(self.findings):
+            todo.append(f"{sum(f.severity == 'error' for f in self.findings)} lint error(s) in the merged tree")
+        verdict = self.verdict
+        if verdict is not None:
+            todo += [f"refused by policy: {v.path}: {v.message}" for v in verdict.violations]
+            todo += [r.text() for r in verdict.requirements if not r.satisfied]
+        return todo
+
+    def to_dict(self) -> dict:
+        return {**self.submission.to_dict(), "main": self.main,
+                "changes": [{"status": s, "path": p} for s, p in self.changes],
+                "lint": [f.to_dict() for f in self.findings], "conflict": self.conflict,
+                "policy": self.review.to_dict() if self.review is not None else None,
+                "mergeable": self.mergeable, "missing": self.missing()}
+
+
+def lint_merge(repo: GitRepo, number: int, main: str, head: str) -> tuple[list[Finding], list[str]]:
+    """Lint findings of the tree that merging ``head`` into ``main`` would give, and conflicting paths."""
+    from medperf_git.forges._merge import merged_tree
+    from medperf_git.lint.linter import lint_tree
+    from medperf_git.registry.tree import CommitTree
+
+    try:
+        tree = merged_tree(repo, number, main, head)
+    except MergeConflict as exc:
+        return [], exc.paths
+    changed = {path for _, _, _, path in repo.diff_tree(main, tree)}
+    return lint_tree(CommitTree(repo, tree), base=CommitTree(repo, main), changed=changed), []
+
+
+def assess(repo: GitRepo, sub: Submission, main: str, *, lint: bool = True) -> Assessment:
+    result = Assessment(sub, main, None)
+    fork = repo.out("merge-base", main, sub.head, check=False)
+    if fork:
+        result.changes = [(status, path) for status, _, _, path in repo.diff_tree(fork, sub.head)]
+    if sub.state != "open":
+        return result
+    result.review = _review(repo, main, sub.head)
+    if lint:
+        result.findings, result.conflict = lint_merge(repo, sub.number, main, sub.head)
+    return result

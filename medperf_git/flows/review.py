@@ -1,0 +1,216 @@
+"""Approvers' side: what awaits me, approving (a signed commit on the head) and rejecting.
+
+An approval is a commit with the head's tree, the head as its only parent and an
+``Approved-by: <handle>`` trailer, signed by the approver and pushed onto ``refs/pull/N/head`` by
+compare-and-swap. When the policy is then satisfied and the merged tree passes lint, the approver's
+client merges at once. Approving twice at once is safe: the loser's lease fails, it re-reads the
+head and stacks its approval on top, and whoever merges second finds the submission merged.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from medperf_git.errors import PolicyDenied
+from medperf_git.flows._assess import Assessment, assess
+from medperf_git.flows.submission import Session, connect, merge_checked
+from medperf_git.forges.base import RaceLost, Submission, SubmissionNotOpen
+from medperf_git.workspace.atomic import write_text
+from medperf_git.workspace.workspace import Workspace
+
+CACHE = "review-cache.json"
+MAX_TRIES = 6
+
+
+@dataclass
+class Awaiting:
+    number: int
+    title: str
+    author: str
+    kind: str
+    opened: str
+    needs: list[str]
+    mergeable: bool
+
+    def to_dict(self) -> dict:
+        return {"number": self.number, "title": self.title, "author": self.author, "kind": self.kind,
+                "opened": self.opened, "needs": self.needs, "mergeable": self.mergeable}
+
+
+def _load_cache(s: Session) -> dict:
+    try:
+        return json.loads((s.clone.dir / CACHE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _policy_row(s: Session, sub: Submission, main: str) -> dict:
+    from medperf_git.policy.review import review_submission
+
+    verdict = review_submission(s.repo, main, sub.head).verdict
+    return {"author": verdict.author, "allowed": verdict.allowed, "mergeable": verdict.mergeable,
+            "candidates": sorted({c for r in verdict.requirements for c in r.candidates}),
+            "needs": [r.text() for r in verdict.requirements if not r.satisfied]}
+
+
+def awaiting_me(ws: Workspace) -> tuple[list[Awaiting], str | None]:
+    """Open submissions whose requirements list me as an approver, and that I did not initiate.
+
+    Verdicts are cached per (main, head): a thousand open submissions are judged once, not per call.
+    """
+    s = connect(ws, tolerate_offline=True)
+    main = s.main
+    cache = _load_cache(s)
+    fresh: dict[str, dict] = {}
+    found = []
+    for sub in s.forge.list("open"):
+        if sub.author == s.handle:
+            continue
+        key = f"{main}:{sub.head}"
+        row = cache.get(key) or _policy_row(s, sub, main)
+        fresh[key] = row
+        if row["author"] == s.handle or s.handle not in row["candidates"] or not row["allowed"]:
+            continue
+        opened = sub.events[0].at if sub.events else ""
+        found.append(Awaiting(sub.number, sub.title, row["author"] or sub.author, sub.kind, opened, row["needs"],
+                              row["mergeable"]))
+    if fresh.keys() != cache.keys():
+        write_text(s.clone.dir / CACHE, json.dumps(fresh))
+    return found, s.offline_reason
+
+
+def show(ws: Workspace, number: int) -> Assessment:
+    s = connect(ws, tolerate_offline=True)
+    return assess(s.repo, s.forge.get(number), s.main)
+
+
+@dataclass
+class ApproveResult:
+    submission: Submission
+    approval: str | None
+    merged: bool = False
+    already_merged_by: str | None = None
+    waiting: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"number": self.submission.number, "approval": self.approval, "merged": self.merged,
+                "merged_commit": self.submission.merged_commit, "already_merged_by": self.already_merged_by,
+                "waiting": self.waiting}
+
+
+def _entitled(s: Session, a: Assessment, action: str) -> None:
+    sub = a.submission
+    if a.verdict is None:
+        raise PolicyDenied(f"submission #{sub.number} cannot be judged")
+    if a.author == s.handle or sub.author == s.handle:
+        raise PolicyDenied(f"you opened submission #{sub.number}; the initiator never {action}s their own request",
+                           hint="someone entitled must do it" if action == "approve"
+                           else f"withdraw it with `medperf-git submission withdraw {sub.number}`")
+    if a.verdict.violations:
+        raise PolicyDenied(a.verdict.summary())
+    if s.handle not in a.candidates():
+        who = "; ".join(r.text() for r in a.verdict.requirements) or "nobody: it is self-service"
+        raise PolicyDenied(f"you are not entitled to {action} submission #{sub.number} (it needs {who})")
+
+
+def prepare_approval(ws: Workspace, number: int) -> Assessment:
+    """What the approver is about to approve (shown before asking); refuses early when they may not."""
+    s = connect(ws)
+    a = assess(s.repo, _open(s, number), s.main)
+    _entitled(s, a, "approve")
+    return a
+
+
+def _open(s: Session, number: int) -> Submission:
+    sub = s.forge.get(number)
+    if sub.state == "merged":
+        raise SubmissionNotOpen(f"submission #{number} is already merged"
+                                + (f" (by {sub.merged_by})" if sub.merged_by else ""))
+    if sub.state != "open":
+        raise SubmissionNotOpen(f"submission #{number} is {sub.state}"
+                                + (f": {sub.close_reason}" if sub.close_reason else ""))
+    return sub
+
+
+def _approval_commit(s: Session, sub: Submission) -> str:
+    from medperf_git.policy.approvals import APPROVAL_TRAILER
+    from medperf_git.registry.commits import commit_tree
+
+    tree = s.repo.out("rev-parse", f"{sub.head}^{{tree}}")
+    message = f"Approve submission #{sub.number}: {sub.title}\n\n{APPROVAL_TRAILER}: {s.handle}\n"
+    return commit_tree(s.repo, tree, [sub.head], message, s.identity)
+
+
+def _same_content(s: Session, approved: str, head: str) -> bool:
+    """Did the head only gain approvals since ``approved``? (then our approval still means the same)"""
+    if approved == head:
+        return True
+    from medperf_git.policy.approvals import is_approval_commit
+    from medperf_git.registry.verify import read_commit
+
+    if not s.repo.is_ancestor(approved, head):
+        return False
+    for sha in s.repo.out("rev-list", head, f"^{approved}").split():
+        if not is_approval_commit(read_commit(s.repo, sha)):
+            return False
+    return True
+
+
+def approve(ws: Workspace, number: int, *, expected_head: str | None = None) -> ApproveResult:
+    """Sign and push the approval (retrying on a race), then merge if policy and lint allow."""
+    s = connect(ws)
+    sub = _open(s, number)
+    approved = expected_head or sub.head
+    a = assess(s.repo, sub, s.main, lint=False)
+    _entitled(s, a, "approve")
+    approval = None
+    if not any(s.handle in r.approved_by for r in a.verdict.requirements):  # else: approved already, merge
+        for _ in range(MAX_TRIES):
+            if not _same_content(s, approved, sub.head):
+                raise RaceLost(f"submission #{number} has new content since you reviewed it",
+                               hint=f"review it again: `medperf-git review show {number}`")
+            approval = _approval_commit(s, sub)
+            try:
+                sub = s.forge.add_approval(number, approval, expected_head=sub.head)
+                break
+            except RaceLost:
+                s.judge()
+                sub = s.forge.get(number)
+                if sub.state == "merged":
+                    return ApproveResult(sub, None, False, already_merged_by=sub.merged_by)
+                if sub.state != "open":
+                    raise SubmissionNotOpen(f"submission #{number} was {sub.state} meanwhile") from None
+        else:
+            raise RaceLost(f"submission #{number} kept changing; your approval was not recorded",
+                           hint=f"run `medperf-git review approve {number}` again")
+    return _merge_if_ready(s, sub, approval)
+
+
+def _merge_if_ready(s: Session, sub: Submission, approval: str | None) -> ApproveResult:
+    a = assess(s.repo, sub, s.main)
+    result = ApproveResult(sub, approval)
+    if not a.mergeable:
+        result.waiting = a.missing()
+        return result
+    try:
+        result.submission = merge_checked(s, sub.number)
+        result.merged = True
+    except SubmissionNotOpen:
+        s.refresh()
+        latest = s.forge.get(sub.number)
+        if latest.state != "merged":
+            raise
+        result.submission, result.already_merged_by = latest, latest.merged_by
+    return result
+
+
+def reject(ws: Workspace, number: int, reason: str) -> Submission:
+    if not reason.strip():
+        from medperf_git.errors import UsageError
+
+        raise UsageError("--reason is needed: it tells the author why")
+    s = connect(ws)
+    sub = _open(s, number)
+    _entitled(s, assess(s.repo, sub, s.main, lint=False), "reject")
+    return s.forge.close(number, reason.strip())

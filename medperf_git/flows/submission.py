@@ -1,0 +1,327 @@
+"""Opening, listing, showing, withdrawing and renumbering submissions.
+
+:func:`open_submission` is what every publishing flow calls (dataset, result, association,
+container and benchmark submit, person register): it builds one signed content commit on top of
+main, checks it locally (policy on the base, lint on the merged tree), opens the submission and,
+when policy says it is self-service, merges it at once, renumbering a colliding new record by
+itself. Nothing is lost when the remote cannot be reached: the prepared submission waits in the
+outbox and the same command resumes it.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from medperf_git.errors import (
+    ConfigError,
+    ForgeError,
+    LintFailed,
+    MedperfGitError,
+    PolicyDenied,
+    RemoteUnavailable,
+    UsageError,
+)
+from medperf_git.flows._assess import Assessment, MetaJudge, assess, lint_merge
+from medperf_git.flows._outbox import Outbox, OutboxEntry, entry_key
+from medperf_git.flows._renumber import next_id as _next_id, plan_renumber, taken_paths
+from medperf_git.forges.base import MergeConflict, Submission, SubmissionNotOpen
+from medperf_git.lint.findings import Finding, has_errors
+from medperf_git.registry.commits import Identity, commit_changes
+from medperf_git.registry.git import check_git_version
+from medperf_git.workspace.workspace import Workspace
+
+
+@dataclass
+class Session:
+    """A person at a registry: the workspace clone, their identity and the forge."""
+
+    ws: Workspace
+    clone: object  # RegistryClone
+    forge: object  # a Forge (GitNativeForge)
+    handle: str
+    identity: Identity
+    online: bool = True
+    offline_reason: str | None = None
+
+    @property
+    def repo(self):
+        return self.clone.repo
+
+    @property
+    def main(self) -> str:
+        return self.forge.main
+
+    @property
+    def outbox(self) -> Outbox:
+        return Outbox(self.clone.dir / "outbox", self.repo)
+
+    def judge(self) -> None:
+        self.forge.judge = MetaJudge(self.repo, self.repo.rev_parse("refs/remotes/origin/main"))
+
+    def refresh(self) -> None:
+        self.forge.refresh()
+        self.judge()
+
+
+def connect(ws: Workspace, *, refresh: bool = True, tolerate_offline: bool = False,
+            identity: Identity | None = None, handle: str | None = None) -> Session:
+    """Check git, the profile's identity and forge, and fetch (unless offline)."""
+    check_git_version()
+    from medperf_git.forges.gitnative import GitNativeForge
+    from medperf_git.registry.clone import RegistryClone
+
+    profile = ws.profile
+    handle = handle or profile.handle
+    if not handle or not (profile.signing_key or identity):
+        raise ConfigError(f"profile '{profile.name}' has no handle or signing key",
+                          hint="run `medperf-git person register --handle H --name N --email E`")
+    if profile.forge != "git":
+        raise ForgeError(f"the '{profile.forge}' forge is not available in this version",
+                         hint="use `medperf-git profile set --forge git`")
+    clone = RegistryClone.open(ws, refresh=False)
+    identity = identity or _identity(clone, handle, str(profile.signing_key))
+    session = Session(ws, clone, GitNativeForge(clone.repo, clone.remote, identity, handle), handle, identity)
+    if refresh and not ws.offline:
+        try:
+            session.refresh()
+            clone._stamp()
+        except RemoteUnavailable as exc:
+            if not tolerate_offline:
+                raise
+            session.online, session.offline_reason = False, exc.message
+    elif ws.offline:
+        session.online, session.offline_reason = False, "--offline"
+    session.judge()
+    return session
+
+
+def _identity(clone, handle: str, key: str) -> Identity:
+    from medperf_git.records.yamlio import load_yaml
+
+    name, email = handle, f"{handle}@medperf-git"
+    try:
+        data = clone.read(f"people/{handle}.yaml")
+        record = load_yaml(data, "person") if data else None
+        if isinstance(record, dict):
+            name, email = str(record.get("name") or name), str(record.get("email") or email)
+    except MedperfGitError:
+        pass
+    return Identity(name, email, key)
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class OpenResult:
+    submission: Submission | None
+    merged: bool = False
+    renumbered: dict[str, str] = field(default_factory=dict)  # old path -> new path
+    verdict: object | None = None  # policy Verdict
+    findings: list[Finding] = field(default_factory=list)
+    resumed: bool = False
+    waiting: str | None = None  # why it is not merged yet, in words
+
+    def to_dict(self) -> dict:
+        return {"submission": self.submission.to_dict() if self.submission else None, "merged": self.merged,
+                "renumbered": self.renumbered, "resumed": self.resumed, "waiting": self.waiting,
+                "verdict": self.verdict.to_dict() if self.verdict is not None else None,
+                "findings": [f.to_dict() for f in self.findings]}
+
+
+def next_record_id(ws: Workspace, kind: str) -> int:
+    """One above the largest id of ``kind`` on main and in open submissions."""
+    from medperf_git.flows._renumber import ID_KINDS
+
+    session = connect(ws, tolerate_offline=True)
+    folder = ID_KINDS[kind]
+    return _next_id(taken_paths(session.repo, session.main, session.forge.list("open"), folder), kind)
+
+
+def open_submission(ws: Workspace, changes: Mapping[str, bytes | None], title: str, kind: str, *,
+                    merge: bool = True, renumber: bool = True, session: Session | None = None) -> OpenResult:
+    """Open a submission of ``changes`` (path -> bytes, None deletes) and merge it if self-service."""
+    if not changes:
+        raise UsageError("nothing to submit")
+    s = session or connect(ws, tolerate_offline=True)
+    key = entry_key(title, kind, changes)
+    outbox = s.outbox
+    pending = outbox.get(key)
+    if pending and s.online:
+        existing = _already_opened(s, pending.head)
+        if existing is not None:
+            outbox.remove(key)
+            return _after_open(s, existing, merge, renumber, resumed=True)
+    main = s.main
+    repo = s.repo
+    if pending and repo.out("rev-parse", f"{pending.head}^") == main:
+        head = pending.head
+    else:
+        head = commit_changes(repo, main, dict(changes), f"{title}\n\nKind: {kind}\n", s.identity)
+    pre_moved: dict[str, str] = {}
+    if renumber:
+        moves = plan_renumber(repo, head, main, s.forge.list("open") if s.online else [], None,
+                              [p for p, c in changes.items() if c is not None])
+        if moves:  # the ids were taken meanwhile: publish the new records under free ids instead
+            moved = {p: c for p, c in changes.items() if p not in moves} | {p: c for p, c in moves.items() if c}
+            head = commit_changes(repo, main, moved, f"{title}\n\nKind: {kind}\n", s.identity)
+            pre_moved = dict(_pairs(moves))
+    _precheck(s, head, main)
+    entry = OutboxEntry(key, title, kind, head, main, now(), sorted(changes))
+    outbox.save(entry, changes)
+    if not s.online:
+        outbox.note_error(entry, s.offline_reason or "offline")
+        raise RemoteUnavailable(f"the registry cannot be reached ({s.offline_reason}); the submission "
+                                f"'{title}' is prepared and kept", hint="run the same command again to send it")
+    try:
+        sub = s.forge.open(head, title=title, kind=kind, base=main)
+    except (RemoteUnavailable, ForgeError) as exc:
+        outbox.note_error(entry, exc.message)
+        raise type(exc)(f"{exc.message}; the submission '{title}' is prepared and kept",
+                        hint="run the same command again to send it") from None
+    outbox.remove(key)
+    result = _after_open(s, sub, merge, renumber, resumed=pending is not None)
+    result.renumbered = {**pre_moved, **result.renumbered}
+    return result
+
+
+def _already_opened(s: Session, head: str) -> Submission | None:
+    for sub in s.forge.list():
+        opened = sub.events[0] if sub.events else None
+        if sub.author == s.handle and opened and opened.data.get("head") == head and sub.state != "invalid":
+            return sub
+    return None
+
+
+def _precheck(s: Session, head: str, main: str) -> None:
+    """Refuse before pushing what policy or lint would refuse anyway."""
+    from medperf_git.policy.review import review_submission
+
+    verdict = review_submission(s.repo, main, head).verdict
+    if verdict.violations:
+        raise PolicyDenied(verdict.summary(), hint="nothing was published")
+    findings, conflict = lint_merge(s.repo, 0, main, head)
+    if has_errors(findings):
+        text = "\n".join(f.text() for f in findings if f.severity == "error")
+        raise LintFailed(f"the registry would not accept this submission:\n{text}", hint="nothing was published")
+
+
+def _after_open(s: Session, sub: Submission, merge: bool, renumber: bool, resumed: bool) -> OpenResult:
+    result = OpenResult(sub, resumed=resumed)
+    if sub.state == "merged":
+        result.merged = True
+        return result
+    review = assess(s.repo, sub, s.main, lint=False).review
+    result.verdict = review.verdict if review is not None else None
+    if not merge or result.verdict is None or not result.verdict.self_service or not result.verdict.allowed:
+        result.waiting = result.verdict.summary() if result.verdict is not None else "not checked"
+        return result
+    try:
+        merged, moved = merge_with_renumber(s, sub.number, renumber=renumber)
+    except (LintFailed, PolicyDenied, MergeConflict) as exc:
+        result.waiting = exc.message
+        return result
+    result.submission, result.renumbered, result.merged = merged, moved, merged.state == "merged"
+    return result
+
+
+def merge_checked(s: Session, number: int):
+    """Merge after lint of the merged tree and the policy verdict on the main it merges into pass."""
+    from medperf_git.policy.review import review_submission
+
+    sub = s.forge.get(number)
+
+    def check(merged: str, main: str) -> None:
+        review = review_submission(s.repo, main, sub.head)
+        if not review.verdict.mergeable:
+            raise PolicyDenied(review.verdict.summary())
+        findings, conflict = lint_merge(s.repo, number, main, sub.head)
+        if has_errors(findings):
+            raise LintFailed("the merged tree does not pass lint:\n"
+                             + "\n".join(f.text() for f in findings if f.severity == "error"))
+
+    return s.forge.merge(number, expected_head=sub.head, check=check)
+
+
+def merge_with_renumber(s: Session, number: int, *, renumber: bool = True) -> tuple[Submission, dict[str, str]]:
+    moved: dict[str, str] = {}
+    for _ in range(4):
+        try:
+            return merge_checked(s, number), moved
+        except MergeConflict as exc:
+            if not renumber:
+                raise
+            step = renumber_submission(s, number, paths=exc.paths)
+            if not step:
+                raise
+            moved.update(step)
+    raise MergeConflict(number, list(moved))
+
+
+def renumber_submission(s: Session, number: int, paths: list[str] | None = None) -> dict[str, str]:
+    """Move the submission's colliding new records to free ids with a new signed content commit."""
+    sub = s.forge.get(number)
+    if sub.state != "open":
+        raise SubmissionNotOpen(f"submission #{number} is {sub.state}")
+    if sub.author != s.handle:
+        raise PolicyDenied(f"submission #{number} is by '{sub.author}'; only its author can renumber it")
+    main = s.main
+    fork = s.repo.out("merge-base", main, sub.head)
+    added = [p for status, _, _, p in s.repo.diff_tree(fork, sub.head) if status == "A"]
+    if paths is not None:
+        added = [p for p in added if p in paths]
+    moves = plan_renumber(s.repo, sub.head, main, s.forge.list("open"), number, added)
+    if not moves:
+        return {}
+    # A child of the head: the net change since the fork no longer touches the taken path.
+    from medperf_git.registry.commits import build_tree, commit_tree
+
+    pairs = dict(_pairs(moves))
+    tree = build_tree(s.repo, sub.head, moves)
+    message = f"Renumber {', '.join(f'{o} -> {n}' for o, n in pairs.items())}\n\nSubmission: {number}\n"
+    new_head = commit_tree(s.repo, tree, [sub.head], message, s.identity)
+    s.forge.update(number, new_head, expected_head=sub.head, reason=message.split("\n", 1)[0])
+    return pairs
+
+
+def _pairs(moves: Mapping[str, bytes | None]):
+    olds = [p for p, c in moves.items() if c is None]
+    news = [p for p, c in moves.items() if c is not None]
+    return zip(olds, news, strict=False)
+
+
+# Author's commands
+def list_submissions(ws: Workspace, *, mine: bool = False, state: str | None = None):
+    s = connect(ws, tolerate_offline=True)
+    subs = s.forge.list(state)
+    if mine:
+        subs = [x for x in subs if x.author == s.handle]
+    return subs, s.outbox.entries(), s.offline_reason
+
+
+def show_submission(ws: Workspace, number: int) -> Assessment:
+    s = connect(ws, tolerate_offline=True)
+    return assess(s.repo, s.forge.get(number), s.main)
+
+
+def withdraw(ws: Workspace, number: int, reason: str | None = None) -> Submission:
+    s = connect(ws)
+    sub = s.forge.get(number)
+    if sub.state != "open":
+        raise SubmissionNotOpen(f"submission #{number} is already {sub.state}")
+    if sub.author != s.handle:
+        raise PolicyDenied(f"submission #{number} is by '{sub.author}'; only its author can withdraw it",
+                           hint=f"an entitled approver rejects it: `medperf-git review reject {number} --reason ...`")
+    return s.forge.close(number, reason or f"withdrawn by {s.handle}")
+
+
+def renumber(ws: Workspace, number: int) -> OpenResult:
+    s = connect(ws)
+    moved = renumber_submission(s, number)
+    sub = s.forge.get(number)
+    result = _after_open(s, sub, merge=True, renumber=True, resumed=False)
+    result.renumbered = {**moved, **result.renumbered}
+    return result
