@@ -85,3 +85,12 @@ def field_rule(kind: str, field: str) -> FieldRule | None:
         if field in rule.fields or "*" in rule.fields:
             return rule
     return None
+
+
+# A change proposed by someone outside a field's ``changed_by`` is normally refused; for these kinds
+# it is allowed but needs these approvers instead (admins approve a key added for someone else, e.g.
+# a recovery, and anyone may propose a change to registry.yaml).
+ON_BEHALF: dict[str, tuple[str, ...]] = {"person": ("admins",), "registry": ("admins",)}
+
+# Isolation levels, weakest first: a result's isolation must reach its benchmark's ``min_isolation``.
+ISOLATION_LEVELS: tuple[str, ...] = ("none", "sandbox", "container")

@@ -39,6 +39,7 @@ class CommitInfo:
     trailers: dict[str, list[str]] = field(default_factory=dict)
     signature_key: str | None = None  # "<type> <base64>" of the key that made a VALID SSH signature
     signature_error: str | None = None  # why there is no valid signature ("unsigned", "bad signature", ...)
+    parent_tree: str | None = None  # the tree of the only parent (approval commits keep it unchanged)
 
     @property
     def signed(self) -> bool:
@@ -74,6 +75,9 @@ def key_owner(key: str | None, people: Mapping[str, Sequence[str]]) -> str | Non
     """The handle whose record lists ``key`` (compared without comments), else None."""
     if not key:
         return None
+    owner_of = getattr(people, "owner_of", None)  # a lazy view of base records looks the key up itself
+    if owner_of is not None:
+        return owner_of(key)
     wanted = normalize_key(key)
     for handle, keys in people.items():
         for listed in keys or ():
@@ -159,8 +163,18 @@ def read_commit(repo: GitRepo, sha: str) -> CommitInfo:
             info.signature_key = verify_sshsig(armored, payload)
         except _BadSignature as exc:
             info.signature_error = str(exc)
+    if len(info.parents) == 1:
+        info.parent_tree = _tree_of(repo, info.parents[0])
     cache[full] = info
     return info
+
+
+def _tree_of(repo: GitRepo, sha: str) -> str | None:
+    cached = _cache_for(repo).get(sha)
+    if cached is not None:
+        return cached.tree
+    raw = repo.odb.stream(bytes.fromhex(sha)).read()
+    return raw[5:45].decode() if raw.startswith(b"tree ") else None
 
 
 _CACHES: dict[str, dict[str, CommitInfo]] = {}

@@ -1,0 +1,141 @@
+"""The records of one base commit, read lazily by path.
+
+Policy is decided from the base commit only, and a decision needs a handful of records (the
+author's person record, a benchmark, a dataset...). Reading them by path keeps an approval in a
+100,000-record registry as cheap as in a ten-record one; nothing here walks the whole tree except
+``git grep`` looking for a key, which runs in C inside git.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from medperf_git.errors import GitError
+from medperf_git.records.layout import REGISTRY_FILE, record_path
+from medperf_git.registry.git import GitRepo
+from medperf_git.registry.verify import normalize_key
+
+
+def _load(data: bytes | None, source: str) -> dict | None:
+    if data is None:
+        return None
+    from medperf_git.records.yamlio import YamlError, load_yaml
+
+    try:
+        value = load_yaml(data, source)
+    except YamlError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+class BaseRecords:
+    """Records of commit ``rev``, each parsed at most once."""
+
+    def __init__(self, repo: GitRepo, rev: str):
+        self.repo = repo
+        self.rev = rev
+        self._blobs: dict[str, str | None] = {}
+        self._records: dict[str, dict | None] = {}
+        self._key_owners: dict[str, str | None] = {}
+        self.people = BasePeople(self)
+
+    def prefetch(self, paths: Sequence[str]) -> None:
+        """Resolve many paths with one ``ls-tree`` (later reads then cost one ``cat-file`` each)."""
+        wanted = [p for p in paths if p not in self._blobs]
+        if not wanted:
+            return
+        found = {e.path: e.sha for e in self.repo.ls_tree(self.rev, wanted) if e.type == "blob"}
+        for path in wanted:
+            self._blobs[path] = found.get(path)
+
+    def blob(self, path: str) -> str | None:
+        if path not in self._blobs:
+            self.prefetch([path])
+        return self._blobs[path]
+
+    def exists(self, path: str) -> bool:
+        return self.blob(path) is not None
+
+    def get(self, path: str) -> dict | None:
+        """The record at ``path`` as a mapping, or None when missing or unreadable."""
+        if path not in self._records:
+            sha = self.blob(path)
+            self._records[path] = _load(self.repo.read_blob(sha), f"{self.rev[:12]}:{path}") if sha else None
+        return self._records[path]
+
+    def record(self, kind: str, key: str | int, benchmark: int | None = None,
+               component: str | None = None) -> dict | None:
+        return self.get(record_path(kind, key, benchmark, component))
+
+    # Registry-wide settings
+    @property
+    def registry(self) -> dict:
+        return self.get(REGISTRY_FILE) or {}
+
+    @property
+    def admins(self) -> list[str]:
+        return [a for a in self.registry.get("admins") or [] if isinstance(a, str)]
+
+    @property
+    def open_registration(self) -> bool:
+        return bool(self.registry.get("open_registration", False))
+
+    # People and keys
+    def person_keys(self, handle: str) -> list[str]:
+        person = self.record("person", handle) or {}
+        keys = person.get("keys") or []
+        return [normalize_key(k) for k in keys if isinstance(k, str)]
+
+    def key_owners(self, key: str) -> list[str]:
+        """Handles whose base record lists ``key``: ``git grep`` finds candidates, parsing confirms."""
+        wanted = normalize_key(key)
+        parts = wanted.split()
+        if len(parts) != 2:
+            return []
+        try:
+            proc = self.repo.git("grep", "-l", "-F", "-e", parts[1], self.rev, "--", "people/", check=False)
+        except GitError:
+            return []
+        owners = []
+        for line in proc.stdout.splitlines():
+            path = line.split(":", 1)[1] if line.startswith(self.rev) else line
+            if path.startswith("people/") and path.endswith(".yaml"):
+                handle = path[len("people/"):-len(".yaml")]
+                if wanted in self.person_keys(handle):
+                    owners.append(handle)
+        return owners
+
+    def key_owner(self, key: str | None) -> str | None:
+        if not key:
+            return None
+        if key not in self._key_owners:
+            owners = self.key_owners(key)
+            self._key_owners[key] = owners[0] if len(owners) == 1 else None
+        return self._key_owners[key]
+
+
+class BasePeople(Mapping[str, Sequence[str]]):
+    """``handle -> keys`` of a base commit, read on demand (what ``verify.key_owner`` expects)."""
+
+    def __init__(self, base: BaseRecords):
+        self._base = base
+
+    def __getitem__(self, handle: str) -> list[str]:
+        if not isinstance(handle, str) or not self._base.exists(record_path("person", handle)):
+            raise KeyError(handle)
+        return self._base.person_keys(handle)
+
+    def __contains__(self, handle: Any) -> bool:
+        return isinstance(handle, str) and self._base.exists(record_path("person", handle))
+
+    def __iter__(self) -> Iterator[str]:
+        for entry in self._base.repo.ls_tree(self._base.rev, ["people/"]):
+            if entry.path.endswith(".yaml"):
+                yield entry.path[len("people/"):-len(".yaml")]
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def owner_of(self, key: str) -> str | None:
+        return self._base.key_owner(key)
