@@ -12,7 +12,7 @@ from typing import Any
 from medperf_git.lint._parse import Parsed
 from medperf_git.lint.facts import Facts, normalize_name
 from medperf_git.lint.findings import Finding
-from medperf_git.lint.tree_facts import key_path
+from medperf_git.lint.tree_facts import key_path, keys_named, keys_with_uid
 
 _PREP_TASKS = ("prepare", "sanity_check", "statistics")
 
@@ -117,14 +117,14 @@ def uniqueness(rec: Parsed, facts: Facts, checked: set[tuple[str, str]]) -> list
         return None
 
     if kind in ("container", "benchmark"):
-        other = clash(facts.names(kind).get(normalize_name(data["name"]), []))
+        other = clash(keys_named(facts, kind, normalize_name(data["name"])))
         if other:
             found.append(rec.at(["name"], "DUPLICATE-NAME",
                                 f"name '{data['name']}' is already taken by {key_path(kind, other)} "
                                 "(names are compared ignoring case, '-' and '_')",
                                 f"choose another name, e.g. '{data['name']}-v2'"))
     if kind == "dataset":
-        other = clash(facts.generated_uids().get(data["generated_uid"], []))
+        other = clash(keys_with_uid(facts, data["generated_uid"]))
         if other:
             found.append(rec.at(["generated_uid"], "DUPLICATE-UID",
                                 f"generated_uid is already registered by {key_path(kind, other)}",

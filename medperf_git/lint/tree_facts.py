@@ -24,6 +24,30 @@ def key_path(kind: str, key: str) -> str:
     return "registry.yaml" if kind == "registry" else f"{_FOLDER[kind]}/{key}.yaml"
 
 
+def keys_named(facts: Facts, kind: str, norm: str) -> list[str]:
+    """Keys of the records of ``kind`` whose normalised name is ``norm``, without building every name."""
+    return _lookup(facts, "keys_named", (kind, norm), "norm_name", kind, norm, lambda: facts.names(kind).get(norm, []))
+
+
+def keys_with_uid(facts: Facts, uid: str) -> list[str]:
+    """Keys of the datasets whose generated_uid is ``uid``."""
+    return _lookup(facts, "keys_with_uid", (uid,), "generated_uid", "dataset", uid,
+                   lambda: facts.generated_uids().get(uid, []))
+
+
+def _lookup(facts, method: str, args: tuple, column: str, kind: str, value: str, fallback) -> list[str]:
+    fn = getattr(facts, method, None)
+    if fn is not None:
+        return fn(*args)
+    query = getattr(facts, "query", None)  # the SQLite index: one indexed lookup instead of a whole table
+    if query is not None:
+        try:
+            return [row[0] for row in query(f"SELECT key FROM records WHERE kind = ? AND {column} = ?", (kind, value))]
+        except Exception:  # noqa: BLE001 - another index layout: ask the protocol instead
+            pass
+    return fallback()
+
+
 def _sort_key(key: str) -> tuple[int, str]:
     return (int(key), "") if key.isdigit() else (0, key)
 
@@ -121,6 +145,18 @@ class OverlayFacts:
 
     def names(self, kind: str) -> dict[str, list[str]]:
         return self._overlay(kind, self.base.names(kind), "name", normalize_name)
+
+    def _overlay_keys(self, kind: str, base_keys: list[str], field: str, value: str, norm) -> list[str]:
+        keys = [k for k in base_keys if (kind, k) not in self.changed]
+        keys += [key for (k, key), data in self.changed.items()
+                 if k == kind and data and isinstance(data.get(field), str) and norm(data[field]) == value]
+        return sorted(keys, key=_sort_key)
+
+    def keys_named(self, kind: str, norm: str) -> list[str]:
+        return self._overlay_keys(kind, keys_named(self.base, kind, norm), "name", norm, normalize_name)
+
+    def keys_with_uid(self, uid: str) -> list[str]:
+        return self._overlay_keys("dataset", keys_with_uid(self.base, uid), "generated_uid", uid, lambda v: v)
 
     def generated_uids(self) -> dict[str, list[str]]:
         return self._overlay("dataset", self.base.generated_uids(), "generated_uid", lambda v: v)
