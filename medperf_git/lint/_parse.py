@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,7 +84,12 @@ def read_file(tree, path: str) -> bytes | YamlError | None:
     root = getattr(tree, "root", None)
     try:
         if root is not None:
-            size = os.stat(os.path.join(root, path)).st_size
+            st = os.lstat(os.path.join(root, path))
+            if stat.S_ISLNK(st.st_mode):
+                return YamlError(path, "file is a symbolic link; a registry holds only plain files", code="FILE-TYPE")
+            if not stat.S_ISREG(st.st_mode):
+                return YamlError(path, "not a regular file (a pipe, socket or device)", code="FILE-TYPE")
+            size = st.st_size
             if size > MAX_YAML_BYTES:
                 return YamlError(path, f"file is {size:,} bytes; records are limited to {MAX_YAML_BYTES:,} bytes",
                                  code="SIZE")
@@ -179,4 +185,5 @@ def _yaml_hint(code: str) -> str:
         "SIZE": "a record is a few KiB of YAML; remove data or generated content from it",
         "ENCODING": "save the file as UTF-8 text",
         "IO": "check that the file is readable",
+        "FILE-TYPE": "replace it with the record's YAML as a plain file",
     }.get(code, "fix the YAML syntax at this position (records use plain mappings, no anchors or duplicate keys)")

@@ -116,3 +116,12 @@ def test_bad_inputs_through_the_cli_exit_3_without_traceback(reg, invoke):
     assert "Traceback" not in result.output
     assert "containers/5.yaml:1:1 ENCODING" in result.stdout
     assert "3 errors, 0 warnings in 16 records" in result.stdout
+
+
+def test_symlink_and_fifo_never_block_or_escape(reg):
+    import os
+
+    os.symlink("/etc/passwd", reg / "containers" / "5.yaml")
+    os.mkfifo(reg / "containers" / "6.yaml")
+    assert lines(reg) == ["containers/5.yaml:1:1 FILE-TYPE file is a symbolic link; a registry holds only plain files",
+                          "containers/6.yaml:1:1 FILE-TYPE not a regular file (a pipe, socket or device)"]
