@@ -28,14 +28,12 @@ def _extracted(pin: dict[str, Any], what: str, cache_dir: Path, allow_file_urls:
     from medperf_git.hashing import normalize_sha256
     from medperf_git.runners.archives import safe_extract
     from medperf_git.runners.fetch import fetch
-    from medperf_git.workspace.atomic import staged_dir
 
     expected = normalize_sha256(pin["hash"])
     dest = cache_dir / "extracted" / expected.split(":", 1)[1]
     if not dest.is_dir():
         archive = fetch(pin["url"], expected, cache_dir / "downloads", allow_file=allow_file_urls)
-        with staged_dir(dest) as tmp:
-            safe_extract(archive, tmp)
+        safe_extract(archive, dest)  # staged: a crash leaves no half-extracted folder under this name
     if pin.get("tree"):
         found = tree_of(dest)
         if found != pin["tree"]:

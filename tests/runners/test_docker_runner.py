@@ -89,6 +89,9 @@ def test_with_only_a_source_the_image_is_built_once_and_its_id_recorded(make_con
     assert not any("building the image" in line for line in lines)
     assert first.image["image_id"] == second.image["image_id"]
     assert first.image["image_id"].startswith("sha256:")
+    from medperf_git.runners.docker import _shared_client
+
+    _shared_client().images.remove(first.image["image_id"], force=True)  # this source is never built again
 
 
 # GPUs: no GPU here, so only the device requests and the host config they make can be checked (a limit).
