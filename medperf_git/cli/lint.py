@@ -23,7 +23,8 @@ def lint(path: str, base_ref: str | None, fmt: str) -> None:
     """
     from medperf_git.lint.local import lint_path
 
-    report = lint_path(path, base_ref)
+    with _IndexProgress(enabled=fmt == "text") as progress:
+        report = lint_path(path, base_ref, progress=progress)
     if fmt == "json":
         out.json({"valid": report.valid, "errors": report.errors, "warnings": report.warnings,
                   "records": report.records, "findings": [f.to_dict() for f in report.findings]})
@@ -42,3 +43,25 @@ def lint(path: str, base_ref: str | None, fmt: str) -> None:
                          hint="fix the findings above and run `medperf-git registry lint` again")
     if fmt == "text":
         out.next_step("git commit, then open a submission" if base_ref else "medperf-git benchmark ls")
+
+
+class _IndexProgress:
+    """A bar for the first build of the base's index, shown only once there is something to show."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+        self.done = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = out.progress(total, "Indexing the base commit", enabled=self.enabled)
+        self.bar(max(done - self.done, 0))
+        self.done = done
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -9,6 +9,7 @@ the base commit's files when the index cannot be used.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from medperf_git.errors import GitError, MedperfGitError, UsageError
@@ -19,8 +20,12 @@ from medperf_git.registry.tree import CommitTree, FolderTree
 INDEX_NAME = "lint-index.sqlite"
 
 
-def lint_path(path: str | os.PathLike = ".", base_ref: str | None = None, *, use_index: bool = True) -> LintReport:
-    """Lint the registry in ``path``; raise only for a bad path or a bad base (never for bad records)."""
+def lint_path(path: str | os.PathLike = ".", base_ref: str | None = None, *, use_index: bool = True,
+              progress: Callable[[int, int], None] | None = None) -> LintReport:
+    """Lint the registry in ``path``; raise only for a bad path or a bad base (never for bad records).
+
+    ``progress(done, total)`` follows the (rare) build of the base's index.
+    """
     root = Path(path)
     if not root.exists():
         raise MedperfGitError(f"{path}: no such folder", hint="give the path of a registry checkout")
@@ -35,7 +40,7 @@ def lint_path(path: str | os.PathLike = ".", base_ref: str | None = None, *, use
         raise UsageError(f"--base {base_ref}: no such commit in {path}",
                          hint="give a branch, tag or commit of this repository, e.g. --base origin/main")
     changed = changed_since(repo, base)
-    facts = _index_facts(repo, base) if use_index else None
+    facts = _index_facts(repo, base, progress) if use_index else None
     if facts is not None:
         try:
             return lint(tree, base_facts=facts, changed=changed, base_label=base_ref)
@@ -89,7 +94,7 @@ def changed_since(repo: GitRepo, base: str) -> set[str]:
     return {p for p in (diff + untracked).split("\0") if p}
 
 
-def _index_facts(repo: GitRepo, base: str):
+def _index_facts(repo: GitRepo, base: str, progress: Callable[[int, int], None] | None = None):
     """The index of the base commit, brought up to date; None when it cannot be used."""
     try:
         from medperf_git.registry.index import Index
@@ -100,7 +105,7 @@ def _index_facts(repo: GitRepo, base: str):
         roots = repo.root_commits(base)
         index = Index.open(home_dir() / "registries" / roots[0] / INDEX_NAME)
         try:
-            index.update(repo, base)
+            index.update(repo, base, progress)
         except Exception:
             index.close()
             raise
