@@ -7,6 +7,8 @@ from typing import Any
 
 from medperf_git.cli._output import out
 
+MIN_RECORDS_FOR_BAR = 2000  # fewer records index in well under a second: no bar flashing by
+
 
 class IndexProgress:
     """A ``(done, total)`` callback that shows a bar only once there is real work (a cold index build)."""
@@ -17,6 +19,8 @@ class IndexProgress:
         self._done = 0
 
     def __call__(self, done: int, total: int) -> None:
+        if total < MIN_RECORDS_FOR_BAR:
+            return
         if self._bar is None:
             self._bar = out.progress(total, "Indexing the registry", enabled=self.enabled)
         self._bar(done - self._done)

@@ -13,6 +13,7 @@ recorded and the next run redoes the update.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sqlite3
@@ -139,7 +140,7 @@ def load_record(raw: bytes, source: str) -> Any:
     text = yamlio._decode(raw, source)  # the same size, NUL and UTF-8 checks
     if "&" in text or "*" in text:
         return yamlio.load_yaml(raw, source)  # it refuses anchors and aliases with a position
-    loader = yamlio._Loader(text)
+    loader = _loader_class()(text)
     try:
         node = loader.get_single_node()
         return None if node is None else _build(node, loader)
@@ -147,6 +148,47 @@ def load_record(raw: bytes, source: str) -> Any:
         return yamlio.load_yaml(raw, source)
     finally:
         loader.dispose()
+
+
+_RESOLVED: dict[str, str] = {}  # plain scalar text -> tag: records repeat their keys and values
+
+
+@functools.cache
+def _loader_class() -> type:
+    """The records' loader with a faster resolver; it resolves exactly as the original does.
+
+    Without path resolvers (records have none) a tag depends only on the node kind and, for a
+    plain scalar, its text; so plain scalars are remembered and the path bookkeeping is skipped.
+    """
+    import yaml
+
+    from medperf_git.records import yamlio
+
+    base = yamlio._Loader
+    if base.yaml_path_resolvers:  # pragma: no cover - nobody adds them; then keep the original
+        return base
+    scalar, sequence = yaml.ScalarNode, yaml.SequenceNode
+
+    class IndexLoader(base):
+        def resolve(self, kind, value, implicit):
+            if kind is scalar:
+                if not implicit[0]:
+                    return _STR
+                tag = _RESOLVED.get(value)
+                if tag is None:
+                    tag = base.resolve(self, kind, value, implicit)
+                    if len(_RESOLVED) < 100_000:
+                        _RESOLVED[value] = tag
+                return tag
+            return _SEQ if kind is sequence else _MAP
+
+        def descend_resolver(self, current_node, current_index):
+            pass
+
+        def ascend_resolver(self):
+            pass
+
+    return IndexLoader
 
 
 def _build(node, loader) -> Any:
@@ -224,8 +266,11 @@ def _owners_of(row: tuple) -> list[tuple[str, str]]:
     return [(path, h) for h in dict.fromkeys(handles)]
 
 
-def _extract_many(items: list[tuple[RecordPath, str, bytes | None]]) -> list[tuple]:
-    return [extract(rp, blob, raw) for rp, blob, raw in items]
+def _extract_chunk(job: tuple[str, list[tuple[RecordPath, str]]]) -> list[tuple]:
+    """A worker's share: it reads its own blobs, so only ids and finished rows cross processes."""
+    repo_path, items = job
+    blobs = read_blobs(GitRepo(repo_path), [sha for _, sha in items])
+    return [extract(rp, sha, raw) for (rp, sha), raw in zip(items, blobs, strict=True)]
 
 
 def _rows(repo: GitRepo, entries: list[tuple[RecordPath, str]], progress: Progress | None,
@@ -238,21 +283,14 @@ def _rows(repo: GitRepo, entries: list[tuple[RecordPath, str]], progress: Progre
     if total >= pool_min and processes > 1:
         import multiprocessing
 
-        # The pool forks before git starts, so the workers hold none of its pipes.
         ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
         with ctx.Pool(processes) as pool:
-            blobs = read_blobs(repo, [sha for _, sha in entries])
-            try:
-                batches = ([(rp, sha, next(blobs)) for rp, sha in entries[i:i + chunk]]
-                           for i in range(0, total, chunk))
-                for rows in pool.imap(_extract_many, batches):
-                    yield from rows
-                    done += len(rows)
-                    if progress:
-                        progress(done, total)
-            finally:
-                pool.terminate()
-                blobs.close()
+            jobs = ((str(repo.path), entries[i:i + chunk]) for i in range(0, total, chunk))
+            for rows in pool.imap(_extract_chunk, jobs):
+                yield from rows
+                done += len(rows)
+                if progress:
+                    progress(done, total)
         return
     blobs = read_blobs(repo, [sha for _, sha in entries])
     try:
@@ -333,9 +371,8 @@ class Index:
             rp = parse_path(entry.path) if entry.type == "blob" else None
             if rp is not None:
                 entries.append((rp, entry.sha))
+        self._remove_abandoned_builds()
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.building")
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
         try:
             conn = _connect(tmp)
             conn.execute("PRAGMA journal_mode=OFF")
@@ -360,6 +397,21 @@ class Index:
                 os.unlink(tmp)
             raise
         return UpdateStats("cold", commit, added=len(entries))
+
+    def _remove_abandoned_builds(self) -> None:
+        """Delete the temporary files of builds whose process is gone (killed, or this one's earlier try)."""
+        for leftover in self.path.parent.glob(f".{self.path.name}.*.building"):
+            try:
+                pid = int(leftover.name.rsplit(".", 2)[-2])
+                if pid != os.getpid():
+                    os.kill(pid, 0)
+                    continue  # still building in another process
+            except ProcessLookupError:
+                pass
+            except (ValueError, PermissionError):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
 
     def _replace_with(self, tmp: Path) -> None:
         # Empty our write-ahead log first, so no frame of the old file can be replayed onto the new one.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -49,23 +48,23 @@ RECORDS = {
 
 
 class Remote:
-    """A bare registry remote, changed through a working clone."""
+    """A bare registry remote with alice (admin), bob and carol registered; records are committed on
+    main signed by the admin, as the tutorial's set-up does (a shortcut for submit-and-approve)."""
 
     def __init__(self, root: Path):
-        self.bare = root / "remote.git"
-        self.work = root / "work"
-        subprocess.run(["git", "init", "-q", "--bare", "--initial-branch=main", str(self.bare)], check=True)
-        subprocess.run(["git", "init", "-q", "--initial-branch=main", str(self.work)], check=True)
-        subprocess.run(["git", "remote", "add", "origin", str(self.bare)], cwd=self.work, check=True)
+        from tests.support.actors import seed_registry
+
+        self.bare, actors = seed_registry(root, ["alice", "bob", "carol"])
+        self.admin = actors["alice"]
 
     def commit(self, files: dict[str, object]) -> None:
-        for rel, content in files.items():
-            target = self.work / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(dump_yaml(content) if isinstance(content, dict) else str(content))
-        subprocess.run(["git", "add", "-A", "."], cwd=self.work, check=True)
-        subprocess.run(["git", "commit", "-q", "--no-gpg-sign", "-m", "records"], cwd=self.work, check=True)
-        subprocess.run(["git", "push", "-q", "origin", "main"], cwd=self.work, check=True)
+        from medperf_git.registry.commits import commit_changes, update_ref
+        from medperf_git.registry.git import GitRepo
+
+        repo = GitRepo(self.bare)
+        main = repo.rev_parse("refs/heads/main")
+        changes = {path: (dump_yaml(c) if isinstance(c, dict) else str(c)).encode() for path, c in files.items()}
+        update_ref(repo, "refs/heads/main", commit_changes(repo, main, changes, "records", self.admin.identity), main)
 
 
 def use_profile(registry: str | None, handle: str | None = "bob") -> None:
@@ -77,7 +76,7 @@ def use_profile(registry: str | None, handle: str | None = "bob") -> None:
 @pytest.fixture
 def remote(tmp_path) -> Remote:
     remote = Remote(tmp_path)
-    remote.commit({**RECORDS, "registry.yaml": "schema_version: 1\nkind: registry\nname: test\n"})
+    remote.commit(RECORDS)
     use_profile(str(remote.bare))
     return remote
 

@@ -301,3 +301,12 @@ def test_queries_filter_and_derive_association_status(reg, index):
     with pytest.raises(RecordNotFound, match="container 1 is not a model"):
         queries.get_model(index, 1)
     assert queries.get_model(index, 4).name == "Other_Model"
+
+
+def test_temporary_files_of_killed_builds_are_removed(reg, index):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    abandoned = index.path.with_name(f".{index.path.name}.{dead.pid}.building")
+    abandoned.write_bytes(b"half an index")
+    index.update(reg.repo, reg.repo.rev_parse("HEAD"))
+    assert not abandoned.exists()
