@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -56,15 +57,23 @@ def _fresh(path: Path) -> None:
             os.unlink(f"{path}{suffix}")
 
 
-def time_cold(repo: GitRepo, commit: str, path: Path, pool_min: int) -> float:
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (the parsing workers, git)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def time_cold(repo: GitRepo, commit: str, path: Path, pool_min: int) -> tuple[float, float]:
+    """Wall-clock and CPU seconds of one cold build."""
     _fresh(path)
     index_module._POOL_MIN = pool_min
     with Index.open(path) as ix:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), _cpu()
         stats = ix.update(repo, commit)
-        elapsed = time.perf_counter() - start
+        elapsed, used = time.perf_counter() - start, _cpu() - start_cpu
         assert stats.mode == "cold" and ix.commit == commit
-    return elapsed
+    return elapsed, used
 
 
 def time_incremental(source: Path, bare: Path, path: Path) -> float:
@@ -111,9 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     path = args.work / "bench-index.sqlite"
     print(f"{args.records:,} records, {os.cpu_count()} cores")
     for label, pool_min in (("cold build, 2 processes", 20_000), ("cold build, 1 process", 10**12)):
-        runs = [time_cold(repo, commit, path, pool_min) for _ in range(args.repeat)]
+        measured = [time_cold(repo, commit, path, pool_min) for _ in range(args.repeat)]
+        runs = [wall for wall, _ in measured]
         print(f"{label}: median {statistics.median(runs):.2f} s, best {min(runs):.2f} s "
-              f"({', '.join(f'{r:.2f}' for r in runs)})")
+              f"({', '.join(f'{r:.2f}' for r in runs)}); CPU median {statistics.median(c for _, c in measured):.1f} s; "
+              f"load average {os.getloadavg()[0]:.1f}")
     index_module._POOL_MIN = 20_000
     runs = [time_incremental(source, bare, path) for _ in range(args.repeat)]
     print(f"incremental update (1 added, 1 changed, 1 deleted): median {statistics.median(runs) * 1000:.0f} ms")
