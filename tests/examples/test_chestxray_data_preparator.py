@@ -145,3 +145,11 @@ def test_sanity_check_refuses_images_of_the_wrong_shape(prepared, task_home):
 def test_unknown_task_is_a_usage_error(task_home):
     run = run_task("data_preparator", ["train"], {}, task_home)
     assert run.returncode == 2 and "usage: main.py {prepare|sanity_check|statistics}" in run.stderr
+
+
+def test_prepare_accepts_a_csv_saved_with_a_byte_order_mark(raw, tmp_path, task_home):
+    csv_file = raw / "labels/labels.csv"
+    csv_file.write_bytes(b"\xef\xbb\xbf" + csv_file.read_bytes())
+    run = prepare(raw, tmp_path / "out", task_home)
+    assert run.returncode == 0, run.stderr
+    assert len(list((tmp_path / "out/data").iterdir())) == 4

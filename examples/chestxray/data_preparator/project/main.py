@@ -72,7 +72,7 @@ def prepare() -> None:
 
     labels_file = labels_path / "labels.csv"
     try:
-        with open(labels_file, newline="", encoding="utf-8") as stream:
+        with open(labels_file, newline="", encoding="utf-8-sig") as stream:  # tolerate a BOM
             reader = csv.DictReader(stream)
             columns = reader.fieldnames or []
             rows = [(reader.line_num, row.get(image_col), row.get(label_col)) for row in reader]
