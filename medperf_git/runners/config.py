@@ -290,4 +290,6 @@ def convert_mlcube(data: dict[str, Any], source: str = "mlcube.yaml") -> dict[st
                 converted[key] = volumes
         tasks[str(name)] = converted
     out["tasks"] = tasks
+    if isinstance(data.get("local"), dict):
+        out["local"] = data["local"]  # our extension may sit beside an mlcube.yaml's own keys
     return out
