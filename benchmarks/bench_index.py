@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gen_registry import emit, generate_registry  # noqa: E402
 
-from medperf_git.registry import index as index_module  # noqa: E402
+from medperf_git.registry import _index_rows  # noqa: E402
 from medperf_git.registry.git import GitRepo  # noqa: E402
 from medperf_git.registry.index import Index  # noqa: E402
 
@@ -67,7 +67,7 @@ def _cpu() -> float:
 def time_cold(repo: GitRepo, commit: str, path: Path, pool_min: int) -> tuple[float, float]:
     """Wall-clock and CPU seconds of one cold build."""
     _fresh(path)
-    index_module._POOL_MIN = pool_min
+    _index_rows.POOL_MIN = pool_min
     with Index.open(path) as ix:
         start, start_cpu = time.perf_counter(), _cpu()
         stats = ix.update(repo, commit)
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label}: median {statistics.median(runs):.2f} s, best {min(runs):.2f} s "
               f"({', '.join(f'{r:.2f}' for r in runs)}); CPU median {statistics.median(c for _, c in measured):.1f} s; "
               f"load average {os.getloadavg()[0]:.1f}")
-    index_module._POOL_MIN = 20_000
+    _index_rows.POOL_MIN = 20_000
     runs = [time_incremental(source, bare, path) for _ in range(args.repeat)]
     print(f"incremental update (1 added, 1 changed, 1 deleted): median {statistics.median(runs) * 1000:.0f} ms")
     repo.close()

@@ -13,26 +13,25 @@ recorded and the next run redoes the update.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import sqlite3
-import subprocess
-import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from medperf_git.errors import GitError, MedperfGitError
-from medperf_git.lint.facts import normalize_name
+from medperf_git.errors import MedperfGitError
 from medperf_git.records.layout import RecordPath, parse_path
-from medperf_git.registry.git import GitRepo, git_env
+from medperf_git.registry import _index_rows
+from medperf_git.registry._index_rows import Progress, extract, load_record, read_blobs
+from medperf_git.registry.git import GitRepo
+
+__all__ = ["FORMAT", "INDEX_FILE", "Index", "IndexUnavailable", "Progress", "UpdateStats", "extract", "load_record",
+           "read_blobs"]
 
 FORMAT = "1"  # bump when the table layout or the extracted columns change: the index is rebuilt
 INDEX_FILE = "index.sqlite"
-Progress = Callable[[int, int], None]  # (done, total)
-_POOL_MIN = 20_000  # below this many records one process is faster than starting a pool
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -67,7 +66,7 @@ _COLUMNS = ("path", "kind", "key", "id", "benchmark", "component", "blob", "vali
 _INSERT = f"INSERT OR REPLACE INTO records ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 
 
-class IndexError_(MedperfGitError):  # noqa: N801 - avoid shadowing the builtin IndexError
+class IndexUnavailable(MedperfGitError):
     """The index file cannot be opened or written."""
 
 
@@ -80,227 +79,6 @@ class UpdateStats:
     added: int = 0
     changed: int = 0
     deleted: int = 0
-
-
-# Reading many blobs at once
-
-
-def read_blobs(repo: GitRepo, shas: list[str]) -> Iterator[bytes | None]:
-    """The contents of ``shas``, in order, through one ``git cat-file --batch`` (None for non-blobs)."""
-    if not shas:
-        return
-    proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=repo.path, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=git_env())
-    assert proc.stdin is not None and proc.stdout is not None
-
-    def feed() -> None:
-        with contextlib.suppress(BrokenPipeError):
-            for start in range(0, len(shas), 4096):
-                proc.stdin.write(("\n".join(shas[start:start + 4096]) + "\n").encode())
-            proc.stdin.close()
-
-    writer = threading.Thread(target=feed, daemon=True)
-    writer.start()
-    stdout = proc.stdout
-    try:
-        for _ in shas:
-            header = stdout.readline().split()
-            if len(header) < 3:  # "<sha> missing" or a broken pipe
-                if not header:
-                    raise GitError("git cat-file stopped early while reading the registry")
-                yield None
-                continue
-            data = stdout.read(int(header[2]))
-            stdout.read(1)
-            yield data if header[1] == b"blob" else None
-    finally:
-        stdout.close()
-        writer.join()
-        proc.wait()
-
-
-# Turning one record into one row
-
-_STR, _SEQ, _MAP = "tag:yaml.org,2002:str", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
-
-
-class _Unusual(Exception):
-    """The document needs the full loader (merge keys, duplicates, odd tags): let it decide."""
-
-
-def load_record(raw: bytes, source: str) -> Any:
-    """Exactly what ``load_yaml`` returns, about twice as fast for the plain YAML that records are.
-
-    Strings, lists and mappings are built straight from libyaml's nodes; any other scalar goes
-    through the safe constructor, and anything unusual (or any error) goes to ``load_yaml`` itself,
-    which gives the same value or the same positioned error.
-    """
-    from medperf_git.records import yamlio
-
-    text = yamlio._decode(raw, source)  # the same size, NUL and UTF-8 checks
-    if "&" in text or "*" in text:
-        return yamlio.load_yaml(raw, source)  # it refuses anchors and aliases with a position
-    loader = _loader_class()(text)
-    try:
-        node = loader.get_single_node()
-        return None if node is None else _build(node, loader)
-    except Exception:  # noqa: BLE001 - the full loader reports it properly
-        return yamlio.load_yaml(raw, source)
-    finally:
-        loader.dispose()
-
-
-_RESOLVED: dict[str, str] = {}  # plain scalar text -> tag: records repeat their keys and values
-
-
-@functools.cache
-def _loader_class() -> type:
-    """The records' loader with a faster resolver; it resolves exactly as the original does.
-
-    Without path resolvers (records have none) a tag depends only on the node kind and, for a
-    plain scalar, its text; so plain scalars are remembered and the path bookkeeping is skipped.
-    """
-    import yaml
-
-    from medperf_git.records import yamlio
-
-    base = yamlio._Loader
-    if base.yaml_path_resolvers:  # pragma: no cover - nobody adds them; then keep the original
-        return base
-    scalar, sequence = yaml.ScalarNode, yaml.SequenceNode
-
-    class IndexLoader(base):
-        def resolve(self, kind, value, implicit):
-            if kind is scalar:
-                if not implicit[0]:
-                    return _STR
-                tag = _RESOLVED.get(value)
-                if tag is None:
-                    tag = base.resolve(self, kind, value, implicit)
-                    if len(_RESOLVED) < 100_000:
-                        _RESOLVED[value] = tag
-                return tag
-            return _SEQ if kind is sequence else _MAP
-
-        def descend_resolver(self, current_node, current_index):
-            pass
-
-        def ascend_resolver(self):
-            pass
-
-    return IndexLoader
-
-
-def _build(node, loader) -> Any:
-    tag = node.tag
-    if node.id == "scalar":
-        return node.value if tag == _STR else loader.construct_object(node, deep=True)
-    if node.id == "sequence" and tag == _SEQ:
-        return [_build(item, loader) for item in node.value]
-    if node.id == "mapping" and tag == _MAP:
-        mapping: dict = {}
-        for key_node, value_node in node.value:
-            if key_node.id != "scalar":
-                raise _Unusual
-            key = _build(key_node, loader)
-            if key in mapping or key_node.tag == "tag:yaml.org,2002:merge":
-                raise _Unusual
-            mapping[key] = _build(value_node, loader)
-        return mapping
-    raise _Unusual
-
-
-
-def extract(rp: RecordPath, blob: str, raw: bytes | None) -> tuple:
-    """The row of one record; never raises, so a bad file is stored as invalid with its reason."""
-    from medperf_git.records.yamlio import YamlError
-
-    base = (rp.path, rp.kind, rp.key, rp.id, rp.benchmark, rp.component, blob)
-    if raw is None:
-        return (*base, 0, "not a file", None, None, None, None, None, None)
-    try:
-        data = load_record(raw, rp.path)
-    except YamlError as exc:
-        return (*base, 0, exc.reason, None, None, None, None, None, None)
-    except Exception as exc:  # noqa: BLE001 - a read must never crash on one bad record
-        return (*base, 0, f"cannot parse: {exc}", None, None, None, None, None, None)
-    if not isinstance(data, dict):
-        return (*base, 0, "the file is not a mapping of fields", None, None, None, None, None, None)
-    error = None
-    if data.get("kind") != rp.kind:
-        error = f"kind is {data.get('kind')!r}, expected {rp.kind!r}"
-    elif rp.kind in ("container", "benchmark", "dataset") and data.get("id") != rp.id:
-        error = f"id is {data.get('id')!r}, but the file name says {rp.id}"
-    name = data.get("name") if isinstance(data.get("name"), str) else None
-    owner = data.get("owner") if isinstance(data.get("owner"), str) else None
-    if rp.kind == "person":
-        owner = rp.key
-    uid = data.get("generated_uid") if rp.kind == "dataset" and isinstance(data.get("generated_uid"), str) else None
-    tasks = None
-    if rp.kind == "container":
-        config = data.get("config")
-        task_map = config.get("tasks") if isinstance(config, dict) else None
-        if isinstance(task_map, dict):
-            tasks = " " + " ".join(str(t) for t in task_map) + " "
-    benchmark = rp.benchmark
-    if rp.kind == "dataset" and isinstance(data.get("benchmark"), int):
-        benchmark = data["benchmark"]
-    try:
-        text = json.dumps(data, ensure_ascii=False, default=str, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        return (*base, 0, f"cannot store: {exc}", name, None, owner, None, None, None)
-    return (rp.path, rp.kind, rp.key, rp.id, benchmark, rp.component, blob, int(error is None), error, name,
-            normalize_name(name) if name else None, owner, uid, tasks, text)
-
-
-def _owners_of(row: tuple) -> list[tuple[str, str]]:
-    """(path, handle) pairs: who owns a record, for ``--mine`` and ``--owner``."""
-    path, kind, owner, text = row[0], row[1], row[11], row[14]
-    handles: list[str] = []
-    if kind == "benchmark" and text:
-        owners = json.loads(text).get("owners")
-        if isinstance(owners, list):
-            handles = [h for h in owners if isinstance(h, str)]
-    elif owner:
-        handles = [owner]
-    return [(path, h) for h in dict.fromkeys(handles)]
-
-
-def _extract_chunk(job: tuple[str, list[tuple[RecordPath, str]]]) -> list[tuple]:
-    """A worker's share: it reads its own blobs, so only ids and finished rows cross processes."""
-    repo_path, items = job
-    blobs = read_blobs(GitRepo(repo_path), [sha for _, sha in items])
-    return [extract(rp, sha, raw) for (rp, sha), raw in zip(items, blobs, strict=True)]
-
-
-def _rows(repo: GitRepo, entries: list[tuple[RecordPath, str]], progress: Progress | None,
-          pool_min: int = _POOL_MIN) -> Iterator[tuple]:
-    """Rows for ``(record path, blob id)`` pairs; large batches are parsed by two processes."""
-    total = len(entries)
-    processes = min(2, os.cpu_count() or 1)
-    chunk = 2000
-    done = 0
-    if total >= pool_min and processes > 1:
-        import multiprocessing
-
-        ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
-        with ctx.Pool(processes) as pool:
-            jobs = ((str(repo.path), entries[i:i + chunk]) for i in range(0, total, chunk))
-            for rows in pool.imap(_extract_chunk, jobs):
-                yield from rows
-                done += len(rows)
-                if progress:
-                    progress(done, total)
-        return
-    blobs = read_blobs(repo, [sha for _, sha in entries])
-    try:
-        for (rp, sha), raw in zip(entries, blobs, strict=True):
-            yield extract(rp, sha, raw)
-            done += 1
-            if progress and (done % chunk == 0 or done == total):
-                progress(done, total)
-    finally:
-        blobs.close()
 
 
 class Index:
@@ -331,7 +109,7 @@ class Index:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.executescript(_SCHEMA)
             except sqlite3.DatabaseError:
-                raise IndexError_(f"cannot open the registry index {path}: {exc}",
+                raise IndexUnavailable(f"cannot open the registry index {path}: {exc}",
                                   hint="remove the file; it is rebuilt on the next read") from exc
         return cls(path, conn)
 
@@ -379,7 +157,7 @@ class Index:
             conn.execute("PRAGMA synchronous=OFF")
             conn.executescript(_SCHEMA)
             with conn:
-                rows = _rows(repo, entries, progress)
+                rows = _index_rows.rows(repo, entries, progress)
                 batch: list[tuple] = []
                 for row in rows:
                     batch.append(row)
@@ -435,7 +213,7 @@ class Index:
             else:
                 changed.append((rp, new_sha))
                 added += status == "A"
-        rows = list(_rows(repo, changed, progress))
+        rows = list(_index_rows.rows(repo, changed, progress))
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -519,7 +297,7 @@ def _insert(conn: sqlite3.Connection, rows: list[tuple]) -> None:
         conn.execute("BEGIN")
     conn.executemany(_INSERT, rows)
     conn.executemany("INSERT INTO owners (path, handle) VALUES (?, ?)",
-                     (pair for row in rows for pair in _owners_of(row)))
+                     (pair for row in rows for pair in _index_rows.owners_of(row)))
 
 
 def _set_meta(conn: sqlite3.Connection, commit: str) -> None:

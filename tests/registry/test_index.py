@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from medperf_git.errors import RecordInvalid, RecordNotFound
 from medperf_git.records.schemas import validate
 from medperf_git.records.yamlio import YamlError, dump_yaml, load_yaml
-from medperf_git.registry import index as index_module, queries
+from medperf_git.registry import _index_rows, index as index_module, queries
 from medperf_git.registry.git import GitRepo
 from medperf_git.registry.index import Index, load_record, read_blobs
 
@@ -231,12 +232,17 @@ def test_two_processes_parse_the_same_rows_as_one(reg, tmp_path, monkeypatch):
     with Index.open(tmp_path / "one.sqlite") as one:
         one.update(reg.repo, head)
         rows_one = snapshot(one)
-    monkeypatch.setattr(index_module, "_POOL_MIN", 1)
+    workers = tmp_path / "workers"
+    workers.mkdir()
+    monkeypatch.setattr(_index_rows, "POOL_MIN", 1)
+    monkeypatch.setattr(_index_rows, "CHUNK", 3)
+    monkeypatch.setattr(_index_rows, "_quiet_worker", lambda: (workers / str(os.getpid())).touch())
     with Index.open(tmp_path / "two.sqlite") as two:
         seen = []
         two.update(reg.repo, head, progress=lambda done, total: seen.append((done, total)))
         assert snapshot(two) == rows_one
-    assert seen[-1] == (8, 8)
+    assert len(list(workers.iterdir())) == 2  # the pool really parsed them
+    assert seen == [(3, 8), (6, 8), (8, 8)]
 
 
 def test_index_reopens_with_its_commit(reg, tmp_path):
