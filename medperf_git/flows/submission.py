@@ -184,7 +184,7 @@ def open_submission(ws: Workspace, changes: Mapping[str, bytes | None], title: s
                         hint="run the same command again to send it") from None
     outbox.remove(key)
     result = _after_open(s, sub, merge, renumber, resumed=pending is not None)
-    result.renumbered = {**pre_moved, **result.renumbered}
+    result.renumbered = chain_moves(pre_moved, result.renumbered)
     return result
 
 
@@ -214,6 +214,12 @@ def _after_open(s: Session, sub: Submission, merge: bool, renumber: bool, resume
     if sub.state == "merged":
         result.merged = True
         return result
+    moved: dict[str, str] = {}
+    if merge and renumber and sub.author == s.handle:
+        moved = renumber_submission(s, sub.number, main_only=True)  # an id taken while it was being opened
+        if moved:
+            sub = result.submission = s.forge.get(sub.number)
+    result.renumbered = moved
     review = assess(s.repo, sub, s.main, lint=False).review
     result.verdict = review.verdict if review is not None else None
     if not merge or result.verdict is None or not result.verdict.self_service or not result.verdict.allowed:
@@ -224,7 +230,20 @@ def _after_open(s: Session, sub: Submission, merge: bool, renumber: bool, resume
     except (LintFailed, PolicyDenied, MergeConflict) as exc:
         result.waiting = exc.message
         return result
-    result.submission, result.renumbered, result.merged = merged, moved, merged.state == "merged"
+    result.submission, result.merged = merged, merged.state == "merged"
+    result.renumbered = chain_moves(result.renumbered, moved)
+    return result
+
+
+def chain_moves(first: Mapping[str, str], then: Mapping[str, str]) -> dict[str, str]:
+    """``a -> b`` then ``b -> c`` is ``a -> c``."""
+    result = dict(first)
+    for old, new in then.items():
+        sources = [k for k, v in result.items() if v == old]
+        for source in sources:
+            result[source] = new
+        if not sources:
+            result[old] = new
     return result
 
 
@@ -254,15 +273,20 @@ def merge_with_renumber(s: Session, number: int, *, renumber: bool = True) -> tu
         except MergeConflict as exc:
             if not renumber:
                 raise
-            step = renumber_submission(s, number, paths=exc.paths)
+            step = renumber_submission(s, number, paths=exc.paths, main_only=True)
             if not step:
                 raise
-            moved.update(step)
+            moved = chain_moves(moved, step)
     raise MergeConflict(number, list(moved))
 
 
-def renumber_submission(s: Session, number: int, paths: list[str] | None = None) -> dict[str, str]:
-    """Move the submission's colliding new records to free ids with a new signed content commit."""
+def renumber_submission(s: Session, number: int, paths: list[str] | None = None, *,
+                        main_only: bool = False) -> dict[str, str]:
+    """Move the submission's colliding new records to free ids with a new signed content commit.
+
+    ``main_only``: collide only with main (what blocks a merge), not with other open submissions;
+    flows that merge on their own use it, so two racing submissions do not keep moving each other.
+    """
     sub = s.forge.get(number)
     if sub.state != "open":
         raise SubmissionNotOpen(f"submission #{number} is {sub.state}")
@@ -273,7 +297,7 @@ def renumber_submission(s: Session, number: int, paths: list[str] | None = None)
     added = [p for status, _, _, p in s.repo.diff_tree(fork, sub.head) if status == "A"]
     if paths is not None:
         added = [p for p in added if p in paths]
-    moves = plan_renumber(s.repo, sub.head, main, s.forge.list("open"), number, added)
+    moves = plan_renumber(s.repo, sub.head, main, [] if main_only else s.forge.list("open"), number, added)
     if not moves:
         return {}
     # A child of the head: the net change since the fork no longer touches the taken path.
@@ -323,5 +347,5 @@ def renumber(ws: Workspace, number: int) -> OpenResult:
     moved = renumber_submission(s, number)
     sub = s.forge.get(number)
     result = _after_open(s, sub, merge=True, renumber=True, resumed=False)
-    result.renumbered = {**moved, **result.renumbered}
+    result.renumbered = chain_moves(moved, result.renumbered)
     return result
