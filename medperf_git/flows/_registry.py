@@ -28,8 +28,9 @@ class RegistryView:
     commit: str
 
     @classmethod
-    def open(cls, ws: Workspace, *, refresh: bool = True) -> RegistryView:
-        clone = RegistryClone.open(ws, refresh=refresh)
+    def open(cls, ws: Workspace, *, refresh: bool = True, max_age: float = 0) -> RegistryView:
+        """Flows act on what the registry holds now, so they fetch first (reads may accept an older copy)."""
+        clone = RegistryClone.open(ws, refresh=refresh, max_age=max_age)
         index = Index.open(clone.dir / "index.sqlite")
         commit = clone.main
         index.update(clone.repo, commit)
