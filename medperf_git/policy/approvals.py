@@ -114,7 +114,7 @@ def content_author(repo: GitRepo, head: str, main: str, people: Mapping[str, Seq
         owner = key_owner(info.signature_key, people)
         if owner is None:
             if newcomer is False:
-                newcomer = _new_person(repo, head, main, people)
+                newcomer = new_person_keys(repo, head, main, people)
             if newcomer and normalize_key(info.signature_key) in newcomer[1]:
                 owner = newcomer[0]
         if owner is None:
@@ -128,7 +128,7 @@ def content_author(repo: GitRepo, head: str, main: str, people: Mapping[str, Seq
     return next(iter(signers))
 
 
-def _new_person(repo: GitRepo, head: str, main: str, people: Mapping[str, Sequence[str]]):
+def new_person_keys(repo: GitRepo, head: str, main: str, people: Mapping[str, Sequence[str]]):
     """(handle, keys) when ``main..head`` only creates one person record, else None."""
     base = repo.out("merge-base", main, head)
     changes = repo.diff_tree(base, head)

@@ -37,6 +37,7 @@ class RegistryClone:
         self.dir = ws.registry_dir(root)
         self.repo = GitRepo(self.dir / "repo.git")
         self.fetch_error: str | None = None  # why the last refresh could not fetch, if it could not
+        self.audit_report = None  # policy.audit.AuditReport of the last fetch (see policy/trust.py)
 
     # Opening
     @classmethod
@@ -84,6 +85,7 @@ class RegistryClone:
                 os.rename(staging, final)
         write_text(pointer, root + "\n")
         clone = cls(ws, remote, root)
+        clone._verify(None)
         clone._stamp()
         return clone
 
@@ -113,8 +115,16 @@ class RegistryClone:
         return True
 
     def fetch(self) -> None:
+        old = self.repo.rev_parse(MAIN)
         _fetch(self.repo, self.remote)
+        self._verify(old)
         self._stamp()
+
+    def _verify(self, old_main: str | None) -> None:
+        """The trust anchor: audit what the fetch brought; a rewritten or failing main is refused."""
+        from medperf_git.policy.trust import check_fetch
+
+        check_fetch(self, old_main, MAIN)
 
     # Reading
     @property
