@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -30,13 +31,29 @@ def _registry(workdir: Path, n: int) -> Path:
     return path
 
 
-def _best(fn, runs: int = 3) -> tuple[float, object]:
-    times, value = [], None
+def _cpu() -> float:
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+class Timing(float):
+    """Best wall-clock seconds, printed with the CPU seconds of that run (this process and its children)."""
+
+    cpu: float = 0.0
+
+    def __format__(self, spec: str) -> str:
+        return f"{float(self):{spec}} s wall, {self.cpu:{spec}} s CPU"
+
+
+def _best(fn, runs: int = 3) -> tuple[Timing, object]:
+    best, value = None, None
     for _ in range(runs):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu()
         value = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), value
+        timing = Timing(time.perf_counter() - start)
+        timing.cpu = _cpu() - cpu
+        best = timing if best is None or timing < best else best
+    return best, value
 
 
 def bench_full(workdir: Path, n: int) -> None:
@@ -45,11 +62,11 @@ def bench_full(workdir: Path, n: int) -> None:
 
     path = _registry(workdir, n)
     seconds, report = _best(lambda: lint(FolderTree(path)))
-    print(f"full lint, {n} records, in-process: {seconds:.2f} s ({report.records} records, {report.errors} errors)")
+    print(f"full lint, {n} records, in-process: {seconds:.2f} ({report.records} records, {report.errors} errors)")
     cli = [sys.executable, "-m", "medperf_git", "registry", "lint", str(path)]
     env = {**os.environ, "MEDPERF_GIT_NO_PROGRESS": "1"}
     seconds, proc = _best(lambda: subprocess.run(cli, capture_output=True, text=True, env=env), runs=2)
-    print(f"full lint, {n} records, `medperf-git registry lint` end to end: {seconds:.2f} s "
+    print(f"full lint, {n} records, `medperf-git registry lint` end to end: {seconds:.2f} "
           f"(exit {proc.returncode}: {proc.stdout.strip().splitlines()[-1]})")
 
 
@@ -77,13 +94,13 @@ def bench_base(workdir: Path, n: int) -> None:
     print(f"lint --base, {n} records, first run (cold index build included): {time.perf_counter() - start:.2f} s "
           f"({report.records} records checked, {report.errors} errors)")
     seconds, report = _best(lambda: lint_path(path, "HEAD"))
-    print(f"lint --base, {n} records, 3 changed, warm index, in-process: {seconds:.2f} s "
+    print(f"lint --base, {n} records, 3 changed, warm index, in-process: {seconds:.2f} "
           f"({report.records} records checked, {report.errors} errors)")
     cli = [sys.executable, "-m", "medperf_git", "registry", "lint", str(path), "--base", "HEAD"]
     seconds, proc = _best(lambda: subprocess.run(cli, capture_output=True, text=True), runs=2)
-    print(f"lint --base, {n} records, 3 changed, warm index, end to end: {seconds:.2f} s (exit {proc.returncode})")
+    print(f"lint --base, {n} records, 3 changed, warm index, end to end: {seconds:.2f} (exit {proc.returncode})")
     seconds, report = _best(lambda: lint_path(path, "HEAD", use_index=False), runs=1)
-    print(f"lint --base, {n} records, 3 changed, no index (base commit's files): {seconds:.2f} s")
+    print(f"lint --base, {n} records, 3 changed, no index (base commit's files): {seconds:.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(args.workdir or Path(tempfile.gettempdir()) / "medperf-git-bench")
     workdir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("MEDPERF_GIT_HOME", str(workdir / "home"))
-    print(f"{os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    print(f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, load average {os.getloadavg()[0]:.1f}, "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     if args.full:
         bench_full(workdir, args.full)
     if args.base:

@@ -174,7 +174,7 @@ def parse_record(tree, path: str, rp: RecordPath) -> Parsed:
 def _load(raw: bytes, path: str) -> Any:
     """``load_yaml``'s result and errors; the index's node builder does the same about twice as fast."""
     try:
-        from medperf_git.registry.index import load_record
+        from medperf_git.registry._index_rows import load_record
     except ImportError:  # pragma: no cover - the index is part of the package
         return load_yaml(raw, path)
     return load_record(raw, path)

@@ -13,7 +13,7 @@ from typing import Any
 
 from medperf_git.lint.facts import Facts, normalize_name
 from medperf_git.records.layout import parse_path
-from medperf_git.records.yamlio import YamlError, load_yaml
+from medperf_git.records.yamlio import YamlError
 
 _FOLDER = {"person": "people", "container": "containers", "benchmark": "benchmarks", "dataset": "datasets",
            "association": "associations", "result": "results"}
@@ -83,20 +83,41 @@ class TreeFacts:
             self._data[path] = self._load(path, kind) if self.has(kind, key) else None
         return self._data[path]
 
-    def _load(self, path: str, kind: str) -> dict | None:
+    def _prefetch(self, kind: str) -> None:
+        """Parse every record of ``kind`` not parsed yet, reading a commit's blobs in one batch."""
+        paths = [key_path(kind, key) for key in self.keys.get(kind, ())]
+        paths = [p for p in paths if p not in self._data]
+        entries, repo = getattr(self.tree, "entries", None), getattr(self.tree, "repo", None)
+        if not paths or entries is None or repo is None:
+            return
+        try:
+            from medperf_git.registry._index_rows import read_blobs
+
+            for path, raw in zip(paths, read_blobs(repo, [entries[p] for p in paths]), strict=True):
+                self._data[path] = self._load(path, kind, raw)
+        except Exception:  # noqa: BLE001 - fall back to reading one blob at a time
+            return
+
+    def _load(self, path: str, kind: str, raw: bytes | None = None) -> dict | None:
+        from medperf_git.lint._fastschema import is_valid
+        from medperf_git.lint._parse import _load as load
         from medperf_git.records.schemas import validate
 
-        raw = self.tree.read(path)
+        raw = self.tree.read(path) if raw is None else raw
         if raw is None:
             return None
         try:
-            data = load_yaml(raw, path)
-            return data if isinstance(data, dict) and not validate(kind, data) else None
+            data = load(raw, path)
+            if not isinstance(data, dict):
+                return None
+            valid = is_valid(kind, data)
+            return data if valid or (valid is None and not validate(kind, data)) else None
         except (YamlError, Exception):  # noqa: BLE001 - an unreadable record is simply not a fact
             return None
 
     def names(self, kind: str) -> dict[str, list[str]]:
         if kind not in self._names:
+            self._prefetch(kind)
             out: dict[str, list[str]] = {}
             for key in sorted(self.keys.get(kind, ()), key=_sort_key):
                 data = self.get(kind, key)
@@ -107,6 +128,7 @@ class TreeFacts:
 
     def generated_uids(self) -> dict[str, list[str]]:
         if self._uids is None:
+            self._prefetch("dataset")
             out: dict[str, list[str]] = {}
             for key in sorted(self.keys.get("dataset", ()), key=_sort_key):
                 data = self.get("dataset", key)
