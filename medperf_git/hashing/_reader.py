@@ -33,6 +33,10 @@ class Entry(NamedTuple):
     size: int  # from the scan; -1 when unknown
 
 
+class Cancelled(Exception):
+    """Internal: another batch failed or the user interrupted; stop reading."""
+
+
 class FileChanged(Exception):
     """Internal: a file moved, vanished or changed size under us (callers turn it into their own error)."""
 
@@ -53,7 +57,8 @@ def _buffer() -> memoryview:
 
 
 def hash_file(path: bytes, expected_size: int, flags: int = NOFOLLOW,
-              advance: Callable[[int], None] | None = None) -> tuple[str, int]:
+              advance: Callable[[int], None] | None = None,
+              cancel: threading.Event | None = None) -> tuple[str, int]:
     """sha256 hex and size of one regular file; FileChanged if it is not one or its size moves while read."""
     mv = _buffer()
     try:
@@ -88,6 +93,8 @@ def hash_file(path: bytes, expected_size: int, flags: int = NOFOLLOW,
             total += n
             if advance is not None:
                 advance(n)
+            if cancel is not None and cancel.is_set():
+                raise Cancelled()
         if total != size:
             raise FileChanged(path, "changed size while hashing")
         return h.hexdigest(), size
@@ -135,11 +142,14 @@ def hash_entries(entries: Sequence[Entry], result: Callable[[Entry, str, int], T
         counts[ident] = counts.get(ident, 0) + n  # one writer per key; the main thread only reads
 
     step = advance if progress is not None else None
+    cancel = threading.Event()
 
     def run(batch: list[Entry]) -> list[T]:
         out = []
         for e in batch:
-            hexdigest, size = hash_file(e.path, e.size, flags, step)
+            if cancel.is_set():
+                raise Cancelled()
+            hexdigest, size = hash_file(e.path, e.size, flags, step, cancel)
             out.append(result(e, hexdigest, size))
         return out
 
@@ -169,6 +179,7 @@ def hash_entries(entries: Sequence[Entry], result: Callable[[Entry, str, int], T
                         progress(done - reported)
                         reported = done
         except BaseException:
+            cancel.set()  # running batches stop at their next read; queued ones never start
             for fut in pending:
                 fut.cancel()
             raise

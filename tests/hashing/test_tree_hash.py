@@ -317,3 +317,23 @@ def test_dataset_hashes_labels(vector_tree):
     assert dataset_hashes(data, labels).digest == BOTH
     assert dataset_hashes(data, data).digest == DATA_ONLY
     assert dataset_hashes(data).digest == DATA_ONLY
+
+
+def test_error_in_one_thread_stops_the_others(tmp_path, monkeypatch):
+    root = tmp_path / "r"
+    root.mkdir()
+    for i in range(50):
+        (root / f"f{i:02d}").write_bytes(b"x" * (5 << 20))  # each a task of its own
+    real = _reader.hash_file
+    calls = []
+
+    def failing(path, expected_size, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 1:
+            raise _reader.FileChanged(path, "changed size while hashing")
+        return real(path, expected_size, *args, **kwargs)
+
+    monkeypatch.setattr(_reader, "hash_file", failing)
+    with pytest.raises(TreeHashError, match="changed size while hashing"):
+        tree_hash({"r": root}, workers=2)
+    assert len(calls) < 50  # queued work was dropped
