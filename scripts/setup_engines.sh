@@ -98,7 +98,12 @@ answers() {
 if command -v podman >/dev/null 2>&1 && ! answers; then
     rm -f "$SOCKET"
     log "starting podman system service on $SOCKET"
-    nohup podman system service --time=0 "unix://$SOCKET" >"$CACHE/podman-service.log" 2>&1 &
+    # In its own session, so that the caller's shell ending (or being killed) does not take it along.
+    if command -v setsid >/dev/null 2>&1; then
+        setsid nohup podman system service --time=0 "unix://$SOCKET" >"$CACHE/podman-service.log" 2>&1 </dev/null &
+    else
+        nohup podman system service --time=0 "unix://$SOCKET" >"$CACHE/podman-service.log" 2>&1 </dev/null &
+    fi
     i=0
     while [ $i -lt 50 ] && ! answers; do
         sleep 0.2

@@ -61,8 +61,9 @@ class LogSink:
         if self._partial:
             rest, self._partial = self._partial, b""
             self._emit(rest)
+        # No fsync: a log is diagnostic, and syncing costs ~10 ms per task on a busy disk. The rename
+        # still means a reader sees a whole log or the previous one, never a torn write.
         self._file.flush()
-        os.fsync(self._file.fileno())
         self._file.close()
         os.replace(self._tmp, self.log_path)
 

@@ -1,0 +1,136 @@
+"""Runner overhead: what each runner adds to the container's own run time, per task.
+
+The container's own run time is the same command run directly on the host as a plain subprocess
+(``python3 task.py`` with the task's environment). The overhead of a runner is the median wall time
+of ``run_task`` (checks, outputs, parameters file, engine, log, output checks) minus that baseline.
+Targets (issue 3): sandbox at most 100 ms per task, docker at most 1.5 s per task.
+
+    eval "$(sh scripts/setup_engines.sh)"      # for the docker runner (podman's API socket)
+    .venv/bin/python benchmarks/bench_runners.py [--repeat 10] [--work-ms 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+TARGETS = {"sandbox": 0.100, "docker": 1.5}
+
+CONFIG = """\
+container_type: DockerImage
+image: localhost/medperf-git-bench-absent:0
+tasks:
+  infer:
+    input_volumes:
+      data_path: {mount_path: /mlcommons/volumes/data, type: directory}
+      parameters_file: {mount_path: /mlcommons/volumes/parameters/parameters_file.yaml, type: file}
+    output_volumes:
+      output_path: {mount_path: /mlcommons/volumes/predictions, type: directory}
+local:
+  binds: {project: /project}
+  entrypoint: [python3, /project/task.py]
+"""
+
+TASK = """\
+import json, os, time
+deadline = time.monotonic() + %(work)f
+names = sorted(os.listdir(os.environ.get("MP_VOL_DATA_PATH", "/mlcommons/volumes/data")))
+while time.monotonic() < deadline:
+    pass
+out = os.environ.get("MP_VOL_OUTPUT_PATH", "/mlcommons/volumes/predictions")
+with open(os.path.join(out, "predictions.json"), "w") as f:
+    json.dump({n: [0.5] * 14 for n in names}, f)
+"""
+
+DOCKERFILE = """\
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
+COPY project /project
+ENTRYPOINT ["python3", "/project/task.py"]
+"""
+
+
+def generate_container(root: Path, work_seconds: float, cases: int = 20) -> Iterator[Path]:
+    """Write a tiny model container and its input data; yields the config path."""
+    (root / "container" / "project").mkdir(parents=True)
+    (root / "container" / "container_config.yaml").write_text(CONFIG)
+    (root / "container" / "project" / "task.py").write_text(TASK % {"work": work_seconds})
+    (root / "container" / "Dockerfile").write_text(DOCKERFILE)
+    (root / "data").mkdir()
+    for i in range(cases):
+        (root / "data" / f"case{i:03d}.npy").write_bytes(os.urandom(3136))
+    yield root / "container" / "container_config.yaml"
+
+
+def baseline(root: Path, repeat: int) -> list[float]:
+    """The task's own run time: the script run directly, as the local runner would without any checks."""
+    script = root / "container" / "project" / "task.py"
+    env = {"PATH": os.environ["PATH"], "MP_VOL_DATA_PATH": str(root / "data"),
+           "MP_VOL_OUTPUT_PATH": str(root / "direct"), "PYTHONUNBUFFERED": "1"}
+    (root / "direct").mkdir(exist_ok=True)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, str(script)], env=env, check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def measure(runner: str, config_path: Path, root: Path, repeat: int) -> list[float] | str:
+    from medperf_git.errors import MedperfGitError
+    from medperf_git.runners import RunOptions, load_config, resolve_container, run_task, select_runner
+
+    try:
+        select_runner(runner)
+    except MedperfGitError as exc:
+        return str(exc)
+    container = resolve_container(load_config(config_path), cache_dir=root / "cache")
+    times = []
+    for i in range(repeat + 1):  # the first run builds the image or environment: not counted
+        options = RunOptions(logs_dir=root / "logs" / runner, work_dir=root / "work" / runner, runner=runner,
+                             python=sys.executable, cache_dir=root / "cache", timeout=300)
+        start = time.perf_counter()
+        run_task(container, "infer", {"data_path": root / "data", "output_path": root / "out" / runner / str(i)},
+                 options)
+        if i:
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--work-ms", type=float, default=200.0, help="the task's own busy time")
+    parser.add_argument("--runners", default="local,sandbox,docker")
+    args = parser.parse_args(argv)
+    failed = False
+    with tempfile.TemporaryDirectory(prefix="bench-runners-") as tmp:
+        root = Path(tmp)
+        config_path = next(generate_container(root, args.work_ms / 1000))
+        base = statistics.median(baseline(root, args.repeat))
+        print(f"machine: {os.cpu_count()} cores; task's own run time (direct subprocess): {base * 1000:.0f} ms")
+        print(f"{'runner':<8} {'median':>9} {'p90':>9} {'overhead':>9}  target")
+        for runner in args.runners.split(","):
+            times = measure(runner, config_path, root, args.repeat)
+            if isinstance(times, str):
+                print(f"{runner:<8} skipped: {times}")
+                continue
+            median = statistics.median(times)
+            p90 = sorted(times)[max(0, int(len(times) * 0.9) - 1)]
+            overhead = median - base
+            target = TARGETS.get(runner)
+            verdict = "" if target is None else ("ok" if overhead <= target else "TOO SLOW") + f" (<= {target:g} s)"
+            failed |= target is not None and overhead > target
+            print(f"{runner:<8} {median * 1000:8.0f}ms {p90 * 1000:8.0f}ms {overhead * 1000:8.0f}ms  {verdict}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
