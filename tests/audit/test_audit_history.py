@@ -110,3 +110,25 @@ def test_root_must_be_signed_by_an_admin_it_lists(tmp_path):
     root = commit_changes(repo, None, records, "root", Identity("M", "m@x.org", str(key)))
     update_ref(repo, "refs/heads/main", root, None)
     assert codes(audit(repo)) == ["ROOT"]
+
+
+def test_person_registration_signed_by_the_new_key_is_clean(tmp_path):
+    from tests.support.actors import make_actor
+
+    world = World(tmp_path)
+    newcomer = make_actor(tmp_path, "nina", str(world.path))
+    head = commit_changes(world.repo, world.main, {"people/nina.yaml": y(newcomer.person_record())}, "Register",
+                          newcomer.identity)
+    world.merge(world.approve("admin", head))
+    # nina now signs her own dataset with the key her merged record lists
+    world.merge(world.submit("do", {"datasets/2.yaml": y(dataset(2, "do"))}))
+    own = commit_changes(world.repo, world.main, {"datasets/3.yaml": y(dataset(3, "nina"))}, "Mine",
+                         newcomer.identity)
+    world.merge(own, who="do")
+    report = audit(world.repo)
+    assert report.clean, [f.text() for f in report.findings]
+    # the same registration merged without the admin's approval is a finding
+    other = make_actor(tmp_path, "otto", str(world.path))
+    world.merge(commit_changes(world.repo, world.main, {"people/otto.yaml": y(other.person_record())}, "Register",
+                               other.identity))
+    assert codes(audit(world.repo)) == ["APPROVALS"]
