@@ -7,11 +7,14 @@ valid, the policy verdict on the base, and lint on the **merged** tree.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from medperf_git.forges.base import Event, MergeConflict, Submission
 from medperf_git.lint.findings import Finding, has_errors
 from medperf_git.registry.git import GitRepo
+from medperf_git.workspace.atomic import write_text
 
 
 def _review(repo: GitRepo, base: str, head: str):
@@ -21,13 +24,23 @@ def _review(repo: GitRepo, base: str, head: str):
 
 
 class MetaJudge:
-    """Decides which meta events count, from the people records of main (the current rules)."""
+    """Decides which meta events count, from the people records of main (the current rules).
 
-    def __init__(self, repo: GitRepo, main: str | None):
+    Who signed a commit never changes, and whose key that is changes only with ``people/``, so both
+    answers are kept in ``cache_file``: listing a thousand submissions verifies each signature once.
+    """
+
+    def __init__(self, repo: GitRepo, main: str | None, cache_file: Path | None = None):
         self.repo = repo
         self.main = main
+        self.cache_file = cache_file
         self._base = None
         self._candidates: dict[tuple[str, str], set[str]] = {}
+        self._people_tree: str | None = None
+        self._dirty = False
+        data = _read_json(cache_file)
+        self._sigs: dict[str, list] = data.get("sigs", {})
+        self._owners_by_tree: dict[str, dict[str, str | None]] = data.get("owners", {})
 
     @property
     def base(self):
@@ -36,6 +49,33 @@ class MetaJudge:
 
             self._base = BaseRecords(self.repo, self.main or "")
         return self._base
+
+    def _signature(self, sha: str) -> tuple[str | None, str | None]:
+        if sha not in self._sigs:
+            from medperf_git.registry.verify import read_commit
+
+            info = read_commit(self.repo, sha)
+            self._sigs[sha] = [info.signature_key, info.signature_error]
+            self._dirty = True
+        key, error = self._sigs[sha]
+        return key, error
+
+    def _owner(self, key: str) -> str | None:
+        if self._people_tree is None:
+            self._people_tree = self.repo.out("rev-parse", f"{self.main}:people", check=False) or "-"
+        owners = self._owners_by_tree.setdefault(self._people_tree, {})
+        if key not in owners:
+            owners[key] = self.base.key_owner(key)
+            self._dirty = True
+        return owners[key]
+
+    def flush(self) -> None:
+        """Save what was learnt (only the current people tree's owners are kept)."""
+        if not self._dirty or self.cache_file is None:
+            return
+        owners = {self._people_tree: self._owners_by_tree.get(self._people_tree or "", {})} if self._people_tree else {}
+        write_text(self.cache_file, json.dumps({"sigs": self._sigs, "owners": owners}))
+        self._dirty = False
 
     def candidates(self, sub: Submission) -> set[str]:
         key = (sub.head, self.main or "")
@@ -49,16 +89,16 @@ class MetaJudge:
 
     def signer(self, sub: Submission, event: Event) -> tuple[str | None, str | None]:
         """(handle, None) for a valid signature by a known key, else (None, why)."""
-        from medperf_git.registry.verify import normalize_key, read_commit
+        from medperf_git.registry.verify import normalize_key
 
-        info = read_commit(self.repo, event.commit or "")
-        if info.signature_key is None:
-            return None, f"not validly signed ({info.signature_error})"
-        owner = self.base.key_owner(info.signature_key) if self.main else None
+        key, error = self._signature(event.commit or "")
+        if key is None:
+            return None, f"not validly signed ({error})"
+        owner = self._owner(key) if self.main else None
         if owner is None and event.type == "opened" and sub.kind == "person":
             # A newcomer's own registration: signed by the key their new record lists.
             record = _person_in(self.repo, sub.head, event.by)
-            if record and normalize_key(info.signature_key) in {normalize_key(k) for k in record.get("keys") or ()}:
+            if record and normalize_key(key) in {normalize_key(k) for k in record.get("keys") or ()}:
                 owner = event.by
         return owner, None if owner else "signed by a key that no registered person lists"
 
@@ -73,6 +113,16 @@ class MetaJudge:
         if event.type == "closed" and event.by != sub.author and event.by not in self.candidates(sub):
             return f"'{event.by}' is neither the author nor an entitled approver, so cannot close it"
         return None
+
+
+def _read_json(path: Path | None) -> dict:
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _person_in(repo: GitRepo, head: str, handle: str) -> dict | None:

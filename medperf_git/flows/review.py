@@ -49,33 +49,65 @@ def _policy_row(s: Session, sub: Submission, main: str) -> dict:
     from medperf_git.policy.review import review_submission
 
     verdict = review_submission(s.repo, main, sub.head).verdict
+    fork = s.repo.out("merge-base", main, sub.head, check=False)
+    paths = [p for _, _, _, p in s.repo.diff_tree(fork, sub.head)] if fork else []
     return {"author": verdict.author, "allowed": verdict.allowed, "mergeable": verdict.mergeable,
             "candidates": sorted({c for r in verdict.requirements for c in r.candidates}),
-            "needs": [r.text() for r in verdict.requirements if not r.satisfied]}
+            "needs": [r.text() for r in verdict.requirements if not r.satisfied], "paths": paths}
+
+
+# New records in these folders cannot change who must approve another submission.
+_NEUTRAL = ("results/", "datasets/", "containers/", "associations/")
+
+
+class _Moves:
+    """What changed on main since a verdict was cached, to tell whether it still holds."""
+
+    def __init__(self, s: Session, main: str):
+        self.s, self.main, self._seen = s, main, {}
+
+    def neutral_for(self, old: str, paths: list[str]) -> bool:
+        """True when main moved from ``old`` only by adding records that cannot affect this verdict."""
+        if old not in self._seen:
+            try:
+                changes = self.s.repo.diff_tree(old, self.main)
+            except Exception:  # noqa: BLE001 - an unknown old main: compute afresh
+                changes = None
+            self._seen[old] = None if changes is None or any(
+                status != "A" or not path.startswith(_NEUTRAL) for status, _, _, path in changes) \
+                else {path for _, _, _, path in changes}
+        added = self._seen[old]
+        return added is not None and not added.intersection(paths)
 
 
 def awaiting_me(ws: Workspace) -> tuple[list[Awaiting], str | None]:
     """Open submissions whose requirements list me as an approver, and that I did not initiate.
 
-    Verdicts are cached per (main, head): a thousand open submissions are judged once, not per call.
+    Verdicts are cached per head: one computed on an older main is reused while main has only gained
+    new datasets, containers, associations or results that the submission does not touch (nothing
+    that decides who approves it). ``review approve`` always recomputes everything.
     """
     s = connect(ws, tolerate_offline=True)
     main = s.main
     cache = _load_cache(s)
+    moves = _Moves(s, main)
     fresh: dict[str, dict] = {}
     found = []
     for sub in s.forge.list("open"):
         if sub.author == s.handle:
             continue
-        key = f"{main}:{sub.head}"
-        row = cache.get(key) or _policy_row(s, sub, main)
-        fresh[key] = row
+        entry = cache.get(sub.head)
+        if entry and (entry.get("main") == main or moves.neutral_for(entry.get("main", ""), entry["row"]["paths"])):
+            row = entry["row"]
+        else:
+            row = _policy_row(s, sub, main)
+        fresh[sub.head] = {"main": main, "row": row}
         if row["author"] == s.handle or s.handle not in row["candidates"] or not row["allowed"]:
             continue
         opened = sub.events[0].at if sub.events else ""
         found.append(Awaiting(sub.number, sub.title, row["author"] or sub.author, sub.kind, opened, row["needs"],
                               row["mergeable"]))
-    if fresh.keys() != cache.keys():
+    if fresh != cache:
         write_text(s.clone.dir / CACHE, json.dumps(fresh))
     return found, s.offline_reason
 

@@ -58,7 +58,8 @@ class Session:
         return Outbox(self.clone.dir / "outbox", self.repo)
 
     def judge(self) -> None:
-        self.forge.judge = MetaJudge(self.repo, self.repo.rev_parse("refs/remotes/origin/main"))
+        self.forge.judge = MetaJudge(self.repo, self.repo.rev_parse("refs/remotes/origin/main"),
+                                     self.clone.dir / "meta-judge.json")
 
     def refresh(self) -> None:
         self.forge.refresh()
@@ -101,8 +102,9 @@ def _identity(clone, handle: str, key: str) -> Identity:
     from medperf_git.records.yamlio import load_yaml
 
     name, email = handle, f"{handle}@medperf-git"
-    try:
-        data = clone.read(f"people/{handle}.yaml")
+    try:  # one cheap process: no object database is opened just to know a name
+        proc = clone.repo.git("cat-file", "blob", f"refs/remotes/origin/main:people/{handle}.yaml", check=False)
+        data = proc.stdout if proc.returncode == 0 else None
         record = load_yaml(data, "person") if data else None
         if isinstance(record, dict):
             name, email = str(record.get("name") or name), str(record.get("email") or email)

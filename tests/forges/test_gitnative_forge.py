@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from medperf_git.forges.gitnative import GitNativeForge
 from medperf_git.registry.commits import commit_changes, commit_tree
@@ -57,4 +58,5 @@ def test_meta_chain_is_signed_and_holds_one_event_file_per_action(forge_harness)
     assert files == ["events/0001-opened.yaml", "events/0002-closed.yaml", "submission.yaml"]
     raw = h.remote.out("cat-file", "commit", f"refs/pull/{sub.number}/meta")
     assert "gpgsig -----BEGIN SSH SIGNATURE-----" in raw
-    assert "state: closed" in h.remote.out("show", f"refs/pull/{sub.number}/meta:submission.yaml")
+    summary = yaml.safe_load(h.remote.out("show", f"refs/pull/{sub.number}/meta:submission.yaml"))
+    assert summary["state"] == "closed" and summary["author"] == "bo"
