@@ -52,24 +52,37 @@ if [ ! -f "$TUT/.registry-complete" ]; then
     say "Building the tutorial registry (people, containers 1-4, benchmark 1, model 4's association)"
     rm -rf "$REGISTRY" "$TUT/.build-home"
     BUILD_HOME="$TUT/.build-home"
-    as() { who=$1; shift; MEDPERF_GIT_HOME="$BUILD_HOME" "$MG" --profile "$who" "$@"; }
+    LOG="$TUT/setup.log"
+    : > "$LOG"
+    # Each step's messages go to the log; a failing step shows its tail and stops the set-up.
+    as() {
+        who=$1
+        shift
+        printf '\n$ medperf-git --profile %s %s\n' "$who" "$*" >> "$LOG"
+        if ! MEDPERF_GIT_HOME="$BUILD_HOME" "$MG" --profile "$who" "$@" 2>> "$LOG"; then
+            tail -n 30 "$LOG" >&2
+            echo "setup_data_tutorial.sh: a step failed; the whole log is $LOG" >&2
+            exit 1
+        fi
+    }
     approve_all() {
-        for n in $(as "$1" review ls --json | "$PY" -c 'import json,sys; print(" ".join(str(s["number"]) for s in json.load(sys.stdin)))'); do
+        numbers=$(as "$1" review ls --json | "$PY" -c 'import json,sys; print(" ".join(str(s["number"]) for s in json.load(sys.stdin)))')
+        for n in $numbers; do
             as "$1" review approve "$n" -y >/dev/null
         done
     }
     for who in testadmin testbo testmo testdo; do
         MEDPERF_GIT_HOME="$BUILD_HOME" "$MG" profile create "$who" --runner "$MEDPERF_GIT_RUNNER" \
-            ${MEDPERF_GIT_PYTHON:+--python "$MEDPERF_GIT_PYTHON"} >/dev/null
+            ${MEDPERF_GIT_PYTHON:+--python "$MEDPERF_GIT_PYTHON"} >/dev/null 2>> "$LOG"
     done
     as testadmin registry init "$REGISTRY" --bare --name chestxray-tutorial --admin testadmin \
         --admin-name "Test Admin" --admin-email testadmin@example.com --allow-file-urls >/dev/null
     for who in testbo testmo testdo; do
         as "$who" profile set --registry "$REGISTRY" >/dev/null
     done
-    as testbo person register --handle testbo --name "Test Benchmark Owner" --email testbo@example.com -y >/dev/null
-    as testmo person register --handle testmo --name "Test Model Owner" --email testmo@example.com -y >/dev/null
-    as testdo person register --handle testdo --name "Test Data Owner" --email testdo@example.com -y >/dev/null
+    as testbo person register --handle testbo --name "Test Benchmark Owner" --email testbo@example.com >/dev/null
+    as testmo person register --handle testmo --name "Test Model Owner" --email testmo@example.com >/dev/null
+    as testdo person register --handle testdo --name "Test Data Owner" --email testdo@example.com >/dev/null
     approve_all testadmin
     container() {  # who name folder
         extra=""
@@ -90,7 +103,6 @@ if [ ! -f "$TUT/.registry-complete" ]; then
     approve_all testadmin
     as testmo model associate --benchmark 1 --model 4 -y >/dev/null
     approve_all testbo
-    "$MG" --version >/dev/null
     touch "$TUT/.registry-complete"
 fi
 
@@ -102,12 +114,12 @@ for who in testadmin testbo testmo testdo; do
     cp "$TUT/.build-home/keys/$who/id_ed25519" "$TUT/.build-home/keys/$who/id_ed25519.pub" "$HOME_DIR/keys/$who/"
     chmod 600 "$HOME_DIR/keys/$who/id_ed25519"
     if ! "$MG" profile ls | grep -q "^[* ] $who\$"; then
-        "$MG" profile create "$who" >/dev/null
+        "$MG" profile create "$who" >/dev/null 2>&1
     fi
     "$MG" --profile "$who" profile set --registry "$REGISTRY" --handle "$who" \
         --signing-key "$HOME_DIR/keys/$who/id_ed25519" --runner "$MEDPERF_GIT_RUNNER" \
-        ${MEDPERF_GIT_PYTHON:+--python "$MEDPERF_GIT_PYTHON"} >/dev/null
+        ${MEDPERF_GIT_PYTHON:+--python "$MEDPERF_GIT_PYTHON"} >/dev/null 2>&1
 done
-"$MG" profile activate testdo >/dev/null
+"$MG" profile activate testdo >/dev/null 2>&1
 say "The tutorial is ready: the data owner's profile 'testdo' is active."
 say "Next step: $MG benchmark ls"

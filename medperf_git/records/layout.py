@@ -11,7 +11,7 @@ from dataclasses import dataclass
 REGISTRY_FILE = "registry.yaml"
 RECORD_FOLDERS = ("people", "containers", "benchmarks", "datasets", "associations", "results")
 # Files that may sit beside the records. Anything else is a placement error.
-ALLOWED_EXTRA_FILES = ("README.md", ".gitattributes", ".gitignore")
+ALLOWED_EXTRA_FILES = ("README.md", ".gitattributes", ".gitignore", ".gitkeep")
 ADMIN_ONLY_PREFIXES = (".github/",)
 
 _ID = r"[1-9][0-9]{0,8}"
