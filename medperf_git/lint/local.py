@@ -40,7 +40,7 @@ def lint_path(path: str | os.PathLike = ".", base_ref: str | None = None, *, use
         raise UsageError(f"--base {base_ref}: no such commit in {path}",
                          hint="give a branch, tag or commit of this repository, e.g. --base origin/main")
     changed = changed_since(repo, base)
-    facts = _index_facts(repo, base, progress) if use_index else None
+    facts = index_facts(repo, base, progress) if use_index else None
     if facts is not None:
         try:
             return lint(tree, base_facts=facts, changed=changed, base_label=base_ref)
@@ -94,8 +94,12 @@ def changed_since(repo: GitRepo, base: str) -> set[str]:
     return {p for p in (diff + untracked).split("\0") if p}
 
 
-def _index_facts(repo: GitRepo, base: str, progress: Callable[[int, int], None] | None = None):
-    """The index of the base commit, brought up to date; None when it cannot be used."""
+def index_facts(repo: GitRepo, base: str, progress: Callable[[int, int], None] | None = None):
+    """Facts of ``base`` from its SQLite index in the workspace, brought up to date; None when unusable.
+
+    CI and merges pass it as ``lint(..., base_facts=...)`` so a large registry is never parsed whole;
+    the caller closes it.
+    """
     try:
         from medperf_git.registry.index import Index
         from medperf_git.workspace.workspace import home_dir

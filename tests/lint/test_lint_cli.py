@@ -125,3 +125,12 @@ def test_base_valid_summary(tmp_path, invoke):
     result = invoke("registry", "lint", str(tmp_path), "--base", "HEAD")
     assert result.exit_code == 0, result.output
     assert result.stdout == "registry is valid: 1 changed records checked against HEAD\n"
+
+
+def test_a_new_registry_from_init_is_valid(tmp_path, invoke):
+    result = invoke("registry", "init", str(tmp_path / "reg"), "--name", "test-reg", "--admin", "alice",
+                    "--admin-email", "alice@example.org")
+    assert result.exit_code == 0, result.output
+    result = invoke("registry", "lint", str(tmp_path / "reg"))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("registry is valid:")

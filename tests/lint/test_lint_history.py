@@ -163,12 +163,12 @@ def test_registry_yaml_may_change(reg):
 
 @pytest.mark.skipif(not HAS_INDEX, reason="the index is not installed")
 def test_the_index_of_the_base_is_used_and_kept_warm(reg, isolated_home):
-    from medperf_git.lint.local import _index_facts
+    from medperf_git.lint.local import index_facts
 
     root, _ = reg
     repo = GitRepo(root)
     base = repo.rev_parse("HEAD")
-    index = _index_facts(repo, base)
+    index = index_facts(repo, base)
     assert index is not None and index.commit == base and index.has("container", "4")
     index.close()
     assert list(isolated_home.glob("registries/*/lint-index.sqlite"))
