@@ -22,14 +22,17 @@ from medperf_git.cli._output import out
 @click.option("--bare", is_flag=True, help="Create a group-shared bare repository, e.g. on a file share.")
 @click.option("--open-registration", is_flag=True, help="New people join without an admin's approval.")
 @click.option("--allow-file-urls", is_flag=True, help="Allow file:/// pins (tutorials, file-share registries).")
+@click.option("--host", type=click.Choice(["git", "ssh"]), default="git", show_default=True,
+              help="ssh: install a pre-receive hook that refuses pushes to main failing the audit (SSH servers).")
 @pass_workspace
-def init(ws, path, name, admins, admin_name, admin_email, signing_key, bare, open_registration, allow_file_urls):
+def init(ws, path, name, admins, admin_name, admin_email, signing_key, bare, open_registration, allow_file_urls,
+         host):
     """Create a new, empty registry repository at PATH."""
     from medperf_git.flows.registry_init import init_registry
 
     result = init_registry(ws, path, name=name, admins=list(admins), admin_name=admin_name,
                            admin_email=admin_email, signing_key=signing_key, bare=bare,
-                           open_registration=open_registration, allow_file_urls=allow_file_urls)
+                           open_registration=open_registration, allow_file_urls=allow_file_urls, host=host)
     kind = "bare registry repository" if result.bare else "registry repository"
     out.success(f"Created the {kind} {result.path} (first commit {result.commit[:12]}, "
                 f"signed by {result.admins[0]})")

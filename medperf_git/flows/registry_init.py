@@ -85,7 +85,7 @@ def _check_target(path: Path) -> None:
 
 def init_registry(ws: Workspace, path: Path, *, name: str, admins: list[str], admin_name: str | None,
                   admin_email: str | None, signing_key: Path | None = None, bare: bool = False,
-                  open_registration: bool = False, allow_file_urls: bool = False) -> InitResult:
+                  open_registration: bool = False, allow_file_urls: bool = False, host: str = "git") -> InitResult:
     path = path.expanduser().absolute()
     if not admins:
         raise UsageError("at least one --admin HANDLE is needed")
@@ -115,7 +115,7 @@ def init_registry(ws: Workspace, path: Path, *, name: str, admins: list[str], ad
     registry = {
         "schema_version": 1, "kind": "registry", "name": name, "admins": admins,
         "medperf_git": f"medperf-git=={__version__}", "open_registration": open_registration,
-        "allow_file_urls": allow_file_urls, "host": "git",
+        "allow_file_urls": allow_file_urls, "host": host,
     }
     person = {"schema_version": 1, "kind": "person", "handle": first, "name": admin_name or first,
               "email": admin_email, "keys": [pub]}
@@ -146,6 +146,10 @@ def init_registry(ws: Workspace, path: Path, *, name: str, admins: list[str], ad
         update_ref(repo, "refs/heads/main", commit, None)
         if not bare:
             repo.git("reset", "-q", "--hard", "main")
+        if host == "ssh":  # the server refuses pushes to main that fail the audit
+            from medperf_git.policy.hook import install_pre_receive
+
+            install_pre_receive(path)
     except BaseException:
         if created:
             shutil.rmtree(path, ignore_errors=True)
