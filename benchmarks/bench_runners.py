@@ -1,8 +1,9 @@
 """Runner overhead: what each runner adds to the container's own run time, per task.
 
 The container's own run time is the same command run directly on the host as a plain subprocess
-(``python3 task.py`` with the task's environment). The overhead of a runner is the median wall time
-of ``run_task`` (checks, outputs, parameters file, engine, log, output checks) minus that baseline.
+(``python3 task.py`` with the task's environment). The overhead of a runner is the median, over
+runs, of the wall time of ``run_task`` (checks, outputs, parameters file, engine, log, output
+checks) minus the direct run taken right after it, so that load from other work weighs on both.
 Targets (issue 3): sandbox at most 100 ms per task, docker at most 1.5 s per task.
 
     eval "$(sh scripts/setup_engines.sh)"      # for the docker runner (podman's API socket)
@@ -69,21 +70,19 @@ def generate_container(root: Path, work_seconds: float, cases: int = 20) -> Iter
     yield root / "container" / "container_config.yaml"
 
 
-def baseline(root: Path, repeat: int) -> list[float]:
-    """The task's own run time: the script run directly, as the local runner would without any checks."""
+def direct_run(root: Path, out: Path) -> float:
+    """The task's own run time: the script run directly as a plain subprocess, with no checks at all."""
     script = root / "container" / "project" / "task.py"
-    env = {"PATH": os.environ["PATH"], "MP_VOL_DATA_PATH": str(root / "data"),
-           "MP_VOL_OUTPUT_PATH": str(root / "direct"), "PYTHONUNBUFFERED": "1"}
-    (root / "direct").mkdir(exist_ok=True)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, str(script)], env=env, check=True, stdout=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return times
+    env = {"PATH": os.environ["PATH"], "MP_VOL_DATA_PATH": str(root / "data"), "MP_VOL_OUTPUT_PATH": str(out),
+           "PYTHONUNBUFFERED": "1"}
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, str(script)], env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
 
 
-def measure(runner: str, config_path: Path, root: Path, repeat: int) -> list[float] | str:
+def measure(runner: str, config_path: Path, root: Path, repeat: int) -> list[tuple[float, float]] | str:
+    """(runner time, direct time) pairs, taken alternately so that a busy machine weighs on both alike."""
     from medperf_git.errors import MedperfGitError
     from medperf_git.runners import RunOptions, load_config, resolve_container, run_task, select_runner
 
@@ -92,16 +91,17 @@ def measure(runner: str, config_path: Path, root: Path, repeat: int) -> list[flo
     except MedperfGitError as exc:
         return str(exc)
     container = resolve_container(load_config(config_path), cache_dir=root / "cache")
-    times = []
+    pairs = []
     for i in range(repeat + 1):  # the first run builds the image or environment: not counted
         options = RunOptions(logs_dir=root / "logs" / runner, work_dir=root / "work" / runner, runner=runner,
                              python=sys.executable, cache_dir=root / "cache", timeout=300)
         start = time.perf_counter()
         run_task(container, "infer", {"data_path": root / "data", "output_path": root / "out" / runner / str(i)},
                  options)
+        elapsed = time.perf_counter() - start
         if i:
-            times.append(time.perf_counter() - start)
-    return times
+            pairs.append((elapsed, direct_run(root, root / "direct" / runner / str(i))))
+    return pairs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,21 +114,23 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-runners-") as tmp:
         root = Path(tmp)
         config_path = next(generate_container(root, args.work_ms / 1000))
-        base = statistics.median(baseline(root, args.repeat))
-        print(f"machine: {os.cpu_count()} cores; task's own run time (direct subprocess): {base * 1000:.0f} ms")
-        print(f"{'runner':<8} {'median':>9} {'p90':>9} {'overhead':>9}  target")
+        print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
+              f"task busy time {args.work_ms:g} ms; {args.repeat} runs per runner")
+        print(f"{'runner':<8} {'run':>8} {'direct':>8} {'overhead':>9} {'p90':>7}  target")
         for runner in args.runners.split(","):
-            times = measure(runner, config_path, root, args.repeat)
-            if isinstance(times, str):
-                print(f"{runner:<8} skipped: {times}")
+            pairs = measure(runner, config_path, root, args.repeat)
+            if isinstance(pairs, str):
+                print(f"{runner:<8} skipped: {pairs}")
                 continue
-            median = statistics.median(times)
-            p90 = sorted(times)[max(0, int(len(times) * 0.9) - 1)]
-            overhead = median - base
+            diffs = sorted(r - d for r, d in pairs)
+            overhead = statistics.median(diffs)
+            p90 = diffs[max(0, int(len(diffs) * 0.9) - 1)]
             target = TARGETS.get(runner)
             verdict = "" if target is None else ("ok" if overhead <= target else "TOO SLOW") + f" (<= {target:g} s)"
             failed |= target is not None and overhead > target
-            print(f"{runner:<8} {median * 1000:8.0f}ms {p90 * 1000:8.0f}ms {overhead * 1000:8.0f}ms  {verdict}")
+            print(f"{runner:<8} {statistics.median(r for r, _ in pairs) * 1000:6.0f}ms "
+                  f"{statistics.median(d for _, d in pairs) * 1000:6.0f}ms {overhead * 1000:7.0f}ms "
+                  f"{p90 * 1000:5.0f}ms  {verdict}")
     return 1 if failed else 0
 
 

@@ -40,13 +40,13 @@ def sandbox_reason() -> str | None:
 
 def runner_param(name: str):
     """A pytest param for a runner, skipped with the reason when that engine is missing here."""
-    marks = []
+    marks = [pytest.mark.unprivileged] if name in ("local", "sandbox") else []
     if name == "docker":
         why = docker_reason()
         marks = [pytest.mark.docker, pytest.mark.skipif(why is not None, reason=f"docker: {why}")]
     elif name == "sandbox":
         why = sandbox_reason()
-        marks = [pytest.mark.bwrap, pytest.mark.skipif(why is not None, reason=f"sandbox: {why}")]
+        marks += [pytest.mark.bwrap, pytest.mark.skipif(why is not None, reason=f"sandbox: {why}")]
     return pytest.param(name, marks=marks, id=name)
 
 

@@ -11,6 +11,7 @@ import yaml
 from medperf_git.errors import EXIT_LINT, ContainerConfigInvalid
 from medperf_git.runners.config import convert_mlcube, load_config, parse_config
 
+pytestmark = pytest.mark.unprivileged
 REPO = Path(__file__).resolve().parents[2]
 
 # MedPerf's tutorial data preparator config, verbatim in shape (reference §1.2).
