@@ -112,6 +112,9 @@ def run_process(argv: Sequence[str], *, env: Mapping[str, str], cwd: str | os.Pa
     timed_out = False
     try:
         proc.wait(timeout=timeout)
+        # The task is over: whatever it left running in its process group goes too.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
     except subprocess.TimeoutExpired:
         timed_out = True
         sink.note(f"wall-clock timeout of {timeout:g} s reached; killing the task")

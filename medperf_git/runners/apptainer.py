@@ -89,7 +89,9 @@ class ApptainerRunner:
         if not digest:
             raise ContainerFailed(f"the apptainer runner runs images pinned by digest; {container.config.source} "
                                   "has none", hint="use --runner docker or sandbox for a source-only container")
-        repo = reference.split("@", 1)[0].rsplit(":", 1)[0] if "/" in reference else reference.split("@", 1)[0]
+        from medperf_git.runners.docker import _split_reference
+
+        repo = _split_reference(reference)
         sif = cache_dir / "sif" / f"{normalize_sha256(digest).split(':', 1)[1]}.sif"
         if not sif.is_file():
             sif.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 from runner_helpers import ALL_RUNNERS, sandbox_reason
@@ -37,10 +38,7 @@ def _spec(config_path, tmp_path, **options):
 
 
 def test_local_rewrites_paths_under_bind_targets():
-    binds = {"/project": "/src/project"}
-    from pathlib import Path
-
-    binds = {k: Path(v) for k, v in binds.items()}
+    binds = {"/project": Path("/src/project")}
     assert rewrite("/project/infer.py", binds) == "/src/project/infer.py"
     assert rewrite("/project", binds) == "/src/project"
     assert rewrite("--weights=/project/w.npz", binds) == "--weights=/src/project/w.npz"
@@ -131,3 +129,27 @@ def test_sandbox_command_line_follows_the_contract(make_container, tmp_path):
 @pytest.mark.skipif(SANDBOX is None, reason="bubblewrap works here; this checks the message when it does not")
 def test_the_reason_the_sandbox_cannot_run_is_given():
     assert "bwrap" in SANDBOX or "bubblewrap" in SANDBOX
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_the_local_runner_leaves_no_process_behind(make_container, run_inline):
+    import time
+
+    script = """\
+import os, subprocess
+child = subprocess.Popen(["sleep", "60"])
+open(os.path.join(os.environ["MP_VOL_OUTPUT_PATH"], "pid"), "w").write(str(child.pid))
+"""
+    _, out, _ = run_inline(make_container(script), "local")
+    pid = int((out / "pid").read_text())
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid)
