@@ -38,8 +38,8 @@ def run_cli(cli: click.Group, argv: list[str] | None, prog_name: str) -> int:
         return 0
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
-        out.error("Aborted.")
+    except click.exceptions.Abort:  # click's form of Ctrl-C
+        out.error("Interrupted. Run the same command again to resume.")
         return EXIT_INTERRUPTED
     except click.ClickException as exc:
         exc.show()

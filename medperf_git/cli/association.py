@@ -64,9 +64,12 @@ def approve(ws, benchmark, data_uid, model, yes):
     component, cid = _component(data_uid, model)
     number = association.find_request(ws, benchmark=benchmark, component=component, cid=cid)
     assessment = review.prepare_approval(ws, number)
-    out.preview(assessment.to_dict().get("changes"), f"submission {number}'s approvers")
+    out.info(f"Submission {number} by {assessment.submission.author} proposes:")
+    out.preview(association.request_records(ws, assessment), "everyone who can read the registry, once merged")
     if not out.confirm(f"Approve the association of {component} {cid} with benchmark {benchmark}?", yes=yes):
-        raise click.exceptions.Abort()
+        from medperf_git.flows.dataset import Cancelled
+
+        raise Cancelled("nothing was approved")
     result = review.approve(ws, number, expected_head=assessment.submission.head)
     if result.merged or result.already_merged_by:
         out.success(f"The association of {component} {cid} with benchmark {benchmark} is approved "

@@ -120,6 +120,24 @@ def _pending_submission(ws: Workspace, view: RegistryView, benchmark: int, compo
                          f"({path})", hint="see `medperf-git association ls`")
 
 
+def request_records(ws: Workspace, assessment) -> dict[str, Any]:
+    """What an open submission proposes, record by record (shown before approving it)."""
+    from medperf_git.records.yamlio import YamlError, load_yaml
+
+    view = RegistryView.open(ws, refresh=False)
+    records: dict[str, Any] = {}
+    for status, path in assessment.changes:
+        if status == "D":
+            records[path] = "(deleted)"
+            continue
+        raw = view.clone.repo.read_path(assessment.submission.head, path)
+        try:
+            records[path] = load_yaml(raw or b"", path)
+        except YamlError as exc:
+            records[path] = f"(invalid: {exc.reason})"
+    return records
+
+
 def find_request(ws: Workspace, *, benchmark: int, component: str, cid: int) -> int:
     """The number of the open submission that asks for this association."""
     view = RegistryView.open(ws)
