@@ -47,7 +47,8 @@ def _profile():
               help="parameters.yaml to give the task [default: parameters.yaml beside the config, if any].")
 @click.option("--additional-files", "--additional_files", "additional_files",
               type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Folder mounted as the task's additional_files (e.g. model weights).")
+              help="Folder mounted as the task's additional_files (e.g. model weights) "
+                   "[default: additional_files/ beside the config, if any].")
 @click.option("--runner", type=click.Choice(RUNNER_CHOICES), help="How to run it [default: the profile's, or auto].")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Wall-clock limit in seconds.")
 @click.option("--gpus", help="GPUs: all, a number, or device=0,1.")
@@ -74,6 +75,8 @@ def run(config_path, task, mounts, parameters, additional_files, runner, timeout
     config = load_config(config_path)
     if parameters is None and (config_path.parent / "parameters.yaml").is_file():
         parameters = config_path.parent / "parameters.yaml"
+    if additional_files is None and (config_path.parent / "additional_files").is_dir():
+        additional_files = config_path.parent / "additional_files"
     params = (load_yaml_file(parameters) or {}) if parameters else {}
     if not isinstance(params, dict):
         raise click.BadParameter(f"{parameters} must hold a mapping", param_hint="--parameters")

@@ -66,3 +66,29 @@ def test_a_bad_config_names_file_and_field(invoke, tmp_path):
     result = invoke("container", "run", "--config", config, "--task", "infer", "--runner", "local")
     assert result.exit_code == 3
     assert f"{config}: tasks.infer.input_volumes.data_path.mount_path: 'data' is relative" in result.stderr
+
+
+@pytest.mark.parametrize("engine", ALL_RUNNERS[:2])
+def test_an_example_model_runs_with_its_own_parameters_and_additional_files(engine, invoke, tmp_path):
+    """The chest X-ray reference model, as its author would try it: weights come from additional_files/."""
+    import json
+    import sys
+    from pathlib import Path
+
+    np = pytest.importorskip("numpy")
+    example = Path(__file__).resolve().parents[2] / "examples" / "chestxray" / "model_reference"
+    config = example / "container_config.yaml"
+    if not config.is_file():
+        pytest.skip("the example model is not there")
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for case in ("p1", "p2", "p3"):
+        np.save(data / f"{case}.npy", rng.random((28, 28, 1), dtype=np.float32))
+    result = invoke("container", "run", "--config", config, "--task", "infer", "--mount", f"data_path={data}",
+                    "--mount", f"output_path={tmp_path / 'predictions'}", "--runner", engine,
+                    "--python", sys.executable, "--output-dir", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    predictions = json.loads((tmp_path / "predictions" / "predictions.json").read_text())
+    assert sorted(predictions) == ["p1", "p2", "p3"]
+    assert all(len(scores) == 14 and all(0 <= s <= 1 for s in scores) for scores in predictions.values())
