@@ -83,11 +83,11 @@ def connect(ws: Workspace, *, refresh: bool = True, tolerate_offline: bool = Fal
                          hint="use `medperf-git profile set --forge git`")
     clone = RegistryClone.open(ws, refresh=False)
     identity = identity or _identity(clone, handle, str(profile.signing_key))
-    session = Session(ws, clone, GitNativeForge(clone.repo, clone.remote, identity, handle), handle, identity)
+    forge = GitNativeForge(clone.repo, clone.remote, identity, handle, fetch=clone.fetch)
+    session = Session(ws, clone, forge, handle, identity)
     if refresh and not ws.offline:
         try:
             session.refresh()
-            clone._stamp()
         except RemoteUnavailable as exc:
             if not tolerate_offline:
                 raise
@@ -249,22 +249,34 @@ def chain_moves(first: Mapping[str, str], then: Mapping[str, str]) -> dict[str, 
     return result
 
 
-def merge_checked(s: Session, number: int):
-    """Merge after lint of the merged tree and the policy verdict on the main it merges into pass."""
+def merge_checked(s: Session, number: int, tries: int = 6):
+    """Merge after lint of the merged tree and the policy verdict on the main it merges into pass.
+
+    Another approver may stack an approval on the head meanwhile: the merge then starts again on
+    the new head, whose approvals and content are judged afresh (content pushed later voids them).
+    """
+    from medperf_git.forges.base import RaceLost
     from medperf_git.policy.review import review_submission
 
-    sub = s.forge.get(number)
+    for attempt in range(tries):
+        sub = s.forge.get(number)
 
-    def check(merged: str, main: str) -> None:
-        review = review_submission(s.repo, main, sub.head)
-        if not review.verdict.mergeable:
-            raise PolicyDenied(review.verdict.summary())
-        findings, conflict = lint_merge(s.repo, number, main, sub.head)
-        if has_errors(findings):
-            raise LintFailed("the merged tree does not pass lint:\n"
-                             + "\n".join(f.text() for f in findings if f.severity == "error"))
+        def check(merged: str, main: str, head: str = sub.head) -> None:
+            review = review_submission(s.repo, main, head)
+            if not review.verdict.mergeable:
+                raise PolicyDenied(review.verdict.summary())
+            findings, _ = lint_merge(s.repo, number, main, head)
+            if has_errors(findings):
+                raise LintFailed("the merged tree does not pass lint:\n"
+                                 + "\n".join(f.text() for f in findings if f.severity == "error"))
 
-    return s.forge.merge(number, expected_head=sub.head, check=check)
+        try:
+            return s.forge.merge(number, expected_head=sub.head, check=check)
+        except RaceLost:
+            if attempt == tries - 1:
+                raise
+            s.refresh()
+    raise AssertionError("unreachable")
 
 
 def merge_with_renumber(s: Session, number: int, *, renumber: bool = True) -> tuple[Submission, dict[str, str]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+from collections.abc import Callable
 
 from medperf_git.errors import ForgeError, GitError, RemoteUnavailable
 from medperf_git.forges import _meta
@@ -46,15 +47,19 @@ class GitNativeForge:
     name = "git"
 
     def __init__(self, repo: GitRepo, remote: str, identity: Identity, handle: str,
-                 judge: EventJudge | None = None):
+                 judge: EventJudge | None = None, fetch: Callable[[], None] | None = None):
         self.repo = repo
         self.remote = remote
         self.identity = identity
         self.handle = handle
         self.judge = judge
+        self._fetch = fetch  # the workspace's fetch, which also audits what it brings
 
     # Remote
     def refresh(self) -> None:
+        if self._fetch is not None:
+            self._fetch()
+            return
         try:
             run_git("fetch", "--quiet", "--prune", "--no-tags", self.remote, *FETCH_REFSPECS, cwd=self.repo.path,
                     timeout=600, what=f"cannot fetch the registry {self.remote}")
@@ -234,7 +239,9 @@ class GitNativeForge:
             meta = self._meta_commit(sub, old_meta, self._summary(sub, "merged"), "merged", commit=merged,
                                      head=sub.head)
             if self._push({"refs/heads/main": (merged, main), f"refs/pull/{number}/meta": (meta, old_meta)}):
-                return self.get(number)
+                done = self.get(number)
+                done.state, done.merged_commit, done.merged_by = "merged", merged, self.handle  # we just did it
+                return done
             self.refresh()
         raise RaceLost(f"main kept moving; submission #{number} is not merged yet",
                        hint=f"run `medperf-git review approve {number}` again")
