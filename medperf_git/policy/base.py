@@ -8,6 +8,7 @@ author's person record, a benchmark, a dataset...). Reading them by path keeps a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -88,23 +89,12 @@ class BaseRecords:
         return [normalize_key(k) for k in keys if isinstance(k, str)]
 
     def key_owners(self, key: str) -> list[str]:
-        """Handles whose base record lists ``key``: ``git grep`` finds candidates, parsing confirms."""
+        """Handles whose base record lists ``key``: a key index finds candidates, parsing confirms."""
         wanted = normalize_key(key)
-        parts = wanted.split()
-        if len(parts) != 2:
+        if len(wanted.split()) != 2:
             return []
-        try:
-            proc = self.repo.git("grep", "-l", "-F", "-e", parts[1], self.rev, "--", "people/", check=False)
-        except GitError:
-            return []
-        owners = []
-        for line in proc.stdout.splitlines():
-            path = line.split(":", 1)[1] if line.startswith(self.rev) else line
-            if path.startswith("people/") and path.endswith(".yaml"):
-                handle = path[len("people/"):-len(".yaml")]
-                if wanted in self.person_keys(handle):
-                    owners.append(handle)
-        return owners
+        candidates = _key_index(self.repo, self.rev).get(wanted.split()[1], ())
+        return [h for h in candidates if wanted in self.person_keys(h)]
 
     def key_owner(self, key: str | None) -> str | None:
         if not key:
@@ -113,6 +103,43 @@ class BaseRecords:
             owners = self.key_owners(key)
             self._key_owners[key] = owners[0] if len(owners) == 1 else None
         return self._key_owners[key]
+
+
+_KEY_INDEXES: dict[tuple[str, str], dict[str, list[str]]] = {}
+_KEY_ERE = "(ssh|ecdsa|sk)-[A-Za-z0-9@.-]+ +[A-Za-z0-9+/]+=*"  # for git grep -E
+_KEY = re.compile(r"(?:ssh|ecdsa|sk)-[A-Za-z0-9@.-]+ +([A-Za-z0-9+/]+=*)")
+
+
+def _key_index(repo: GitRepo, rev: str) -> dict[str, list[str]]:
+    """base64 key -> handles whose file mentions it, for the ``people/`` tree of ``rev``.
+
+    One ``git grep`` reads every person file in C; the index is kept per ``people/`` tree id, which
+    most commits share, so an audit of a long history or an approval after a review pays it once.
+    """
+    proc = repo.git("rev-parse", "--verify", "--quiet", f"{rev}:people", check=False)
+    tree = proc.stdout.strip()
+    if not tree:
+        return {}
+    cache_key = (str(repo.path), tree)
+    if cache_key not in _KEY_INDEXES:
+        if len(_KEY_INDEXES) > 64:
+            _KEY_INDEXES.clear()
+        index: dict[str, list[str]] = {}
+        try:
+            out = repo.git("grep", "-I", "--null", "-o", "-E", _KEY_ERE, tree, check=False).stdout
+        except GitError:
+            out = ""
+        for line in out.splitlines():
+            path, _, text = line.partition("\0")
+            name = path.split(":", 1)[-1]  # "<tree>:<file>"
+            match = _KEY.search(text)
+            if match and name.endswith(".yaml") and "/" not in name:
+                handles = index.setdefault(match.group(1), [])
+                handle = name[:-len(".yaml")]
+                if handle not in handles:
+                    handles.append(handle)
+        _KEY_INDEXES[cache_key] = index
+    return _KEY_INDEXES[cache_key]
 
 
 class BasePeople(Mapping[str, Sequence[str]]):
