@@ -204,6 +204,17 @@ class DockerRunner:
 
     def run(self, spec, options: RunOptions) -> RunResult:
         import docker
+        import requests
+
+        try:
+            return self._run(spec, options)
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            where = os.environ.get("DOCKER_HOST", "the default socket")
+            raise RunnerUnavailable(f"lost contact with the Docker engine at {where}: {type(exc).__name__}: {exc}",
+                                    hint="check that the engine is running, then run the command again") from exc
+
+    def _run(self, spec, options: RunOptions) -> RunResult:
+        import docker
 
         container_ref = spec.container
         sink = spec.open_sink(options)

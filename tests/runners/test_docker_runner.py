@@ -132,3 +132,12 @@ def test_create_arguments_follow_the_contract(make_container, tmp_path):
     assert kwargs["environment"]["MP_VOL_DATA_PATH"] == "/mlcommons/volumes/data"
     assert kwargs["device_requests"][0]["Count"] == -1
     assert kwargs["cap_drop"] == ["ALL"]
+
+
+def test_no_engine_is_a_clear_error_naming_docker_host(monkeypatch, tmp_path):
+    from medperf_git.errors import RunnerUnavailable
+    from medperf_git.runners import select_runner
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
+    with pytest.raises(RunnerUnavailable, match=f"no Docker engine answers at unix://{tmp_path}/nothing.sock"):
+        select_runner("docker")
