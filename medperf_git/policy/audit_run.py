@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from medperf_git.errors import UsageError
-from medperf_git.policy.audit import AuditReport, audit, root_of
+from medperf_git.policy.audit import AuditFinding, AuditReport, audit, root_of
 from medperf_git.registry.git import GitRepo, init_bare, run_git
 from medperf_git.workspace.workspace import Workspace
 
@@ -75,4 +75,29 @@ def _audit_repo(ws: Workspace, repo: GitRepo, ref: str, since: str | None,
     if tip is None:
         raise UsageError(f"{repo.path} has no {ref}")
     cache = None if since else audit_cache(ws, root_of(repo, tip))
-    return audit(repo, tip, since=since, cache=cache, progress=progress)
+    report = audit(repo, tip, since=since, cache=cache, progress=progress)
+    report.findings += meta_findings(repo, tip)
+    return report
+
+
+def meta_findings(repo: GitRepo, main: str) -> list[AuditFinding]:
+    """Events of the git-native submissions (``refs/pull/N/meta``) that clients ignore, as findings.
+
+    Only the author or an entitled approver may close a submission, and every event must be signed by
+    the person it names; the forge's own judge decides, so clients and the audit agree.
+    """
+    if not repo.out("for-each-ref", "--count=1", "refs/pull/"):
+        return []
+    from medperf_git.flows._assess import MetaJudge
+    from medperf_git.forges.gitnative import GitNativeForge
+    from medperf_git.registry.commits import Identity
+
+    forge = GitNativeForge(repo, "", Identity("audit", "audit@localhost"), "", judge=MetaJudge(repo, main))
+    found = []
+    for sub in forge.list():
+        for event in sub.events:
+            if not event.valid:
+                found.append(AuditFinding(event.commit or "", "META", f"submission #{sub.number}: the "
+                                          f"{event.type} event by '{event.by}' does not count: {event.problem}",
+                                          f"refs/pull/{sub.number}/meta", None))
+    return found
