@@ -106,8 +106,10 @@ class BaseRecords:
 
 
 _KEY_INDEXES: dict[tuple[str, str], dict[str, list[str]]] = {}
-_KEY_ERE = "(ssh|ecdsa|sk)-[A-Za-z0-9@.-]+ +[A-Za-z0-9+/]+=*"  # for git grep -E
-_KEY = re.compile(r"(?:ssh|ecdsa|sk)-[A-Za-z0-9@.-]+ +([A-Za-z0-9+/]+=*)")
+# An SSH public key blob in base64 always starts with "AAAA" (the length of its type name); matching
+# the blob alone also finds keys whose type was folded onto another line of YAML.
+_KEY_ERE = "AAAA[A-Za-z0-9+/]{40,}=*"  # for git grep -E
+_KEY = re.compile(r"(AAAA[A-Za-z0-9+/]{40,}=*)")
 
 
 def _key_index(repo: GitRepo, rev: str) -> dict[str, list[str]]:

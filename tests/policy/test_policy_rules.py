@@ -225,3 +225,24 @@ def test_evaluate_reads_only_the_base(world):
     head = world.submit("eve", {"associations/1/dataset-2.yaml": y(association("dataset", 2, "eve"))}, parent=head)
     v = evaluate(world.repo, "refs/heads/main", head, author="eve")
     assert "NOT-PERMITTED" in codes(v)
+
+
+def test_rsa_and_ecdsa_signers_are_recognised(world, tmp_path):
+    import subprocess
+
+    from medperf_git.registry.commits import Identity, commit_changes
+    from medperf_git.registry.signing import public_key
+
+    keys = {}
+    for kind, bits in (("rsa", "3072"), ("ecdsa", "384")):
+        path = tmp_path / f"id_{kind}"
+        subprocess.run(["ssh-keygen", "-q", "-t", kind, "-b", bits, "-N", "", "-C", "laptop", "-f", str(path)],
+                       check=True, capture_output=True)
+        keys[kind] = path
+    record = {**world["eve"].person_record(), "keys": [public_key(k) + " laptop" for k in keys.values()]}
+    world.direct({"people/eve.yaml": y(record)}, "eve's keys")
+    for path in keys.values():
+        head = commit_changes(world.repo, world.main, {"datasets/2.yaml": y(dataset(2, "eve"))}, "mine",
+                              Identity("Eve", "eve@example.org", str(path)))
+        v = verdict(world, head)
+        assert v.author == "eve" and v.mergeable, v.summary()
