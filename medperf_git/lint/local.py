@@ -31,14 +31,13 @@ def lint_path(path: str | os.PathLike = ".", base_ref: str | None = None, *, use
         raise MedperfGitError(f"{path}: no such folder", hint="give the path of a registry checkout")
     if not root.is_dir():
         raise MedperfGitError(f"{path}: not a folder", hint="give the path of a registry checkout, not a file")
+    if _is_bare(root):
+        return _lint_bare(root, base_ref, use_index, progress)
     if base_ref is None:
         return lint(_checkout_tree(root))
     tree = FolderTree(root)
     repo = _repo_at(root)
-    base = repo.rev_parse(base_ref)
-    if base is None:
-        raise UsageError(f"--base {base_ref}: no such commit in {path}",
-                         hint="give a branch, tag or commit of this repository, e.g. --base origin/main")
+    base = _resolve_base(repo, base_ref, path)
     changed = changed_since(repo, base)
     facts = index_facts(repo, base, progress) if use_index else None
     if facts is not None:
@@ -48,6 +47,42 @@ def lint_path(path: str | os.PathLike = ".", base_ref: str | None = None, *, use
             facts.close()
     try:
         return lint(tree, base=CommitTree(repo, base), changed=changed, base_label=base_ref)
+    finally:
+        repo.close()
+
+
+def _resolve_base(repo: GitRepo, base_ref: str, path) -> str:
+    base = repo.rev_parse(base_ref)
+    if base is None:
+        raise UsageError(f"--base {base_ref}: no such commit in {path}",
+                         hint="give a branch, tag or commit of this repository, e.g. --base origin/main")
+    return base
+
+
+def _is_bare(root: Path) -> bool:
+    proc = run_git("rev-parse", "--is-bare-repository", cwd=root, check=False)
+    return proc.returncode == 0 and proc.stdout.strip() == "true"
+
+
+def _lint_bare(root: Path, base_ref: str | None, use_index: bool, progress) -> LintReport:
+    """A bare registry (e.g. on a file share) has no working tree: lint its HEAD, as CI would."""
+    repo = GitRepo(root)
+    try:
+        head = repo.rev_parse("HEAD")
+        if head is None:
+            raise MedperfGitError(f"{root} is an empty repository: there is nothing to lint yet")
+        tree = CommitTree(repo, head)
+        if base_ref is None:
+            return lint(tree)
+        base = _resolve_base(repo, base_ref, root)
+        changed = {path for _, _, _, path in repo.diff_tree(base, head)}
+        facts = index_facts(repo, base, progress) if use_index else None
+        try:
+            return lint(tree, base=None if facts else CommitTree(repo, base), base_facts=facts, changed=changed,
+                        base_label=base_ref)
+        finally:
+            if facts is not None:
+                facts.close()
     finally:
         repo.close()
 

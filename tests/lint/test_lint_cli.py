@@ -134,3 +134,24 @@ def test_a_new_registry_from_init_is_valid(tmp_path, invoke):
     result = invoke("registry", "lint", str(tmp_path / "reg"))
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("registry is valid:")
+
+
+def test_bare_repository_lints_its_head(tmp_path, invoke, git_cmd):
+    make_valid_registry(tmp_path / "work", commit=True)
+    git_cmd("clone", "-q", "--bare", str(tmp_path / "work"), str(tmp_path / "bare.git"))
+    result = invoke("registry", "lint", str(tmp_path / "bare.git"))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "registry is valid: 13 records\n"
+    (tmp_path / "work" / "results" / "1" / "b1m2d1.yaml").unlink()
+    git_cmd("commit", "-q", "-am", "drop a result", cwd=tmp_path / "work")
+    git_cmd("push", "-q", str(tmp_path / "bare.git"), "main", cwd=tmp_path / "work")
+    result = invoke("registry", "lint", str(tmp_path / "bare.git"), "--base", "HEAD~1")
+    assert result.exit_code == 3
+    assert result.stdout.startswith("results/1/b1m2d1.yaml:1:1 DELETED result record deleted")
+
+
+def test_empty_bare_repository(tmp_path, invoke, git_cmd):
+    git_cmd("init", "-q", "--bare", str(tmp_path / "empty.git"))
+    result = invoke("registry", "lint", str(tmp_path / "empty.git"))
+    assert result.exit_code == 1
+    assert "empty repository" in result.stderr
