@@ -38,14 +38,14 @@ def run_audit(ws: Workspace, target: str | None = None, *, since: str | None = N
     if target is None:
         from medperf_git.registry.clone import MAIN, RegistryClone
 
-        clone = RegistryClone.open(ws, refresh=False)
-        if not ws.offline:
-            try:
+        try:
+            clone = RegistryClone.open(ws, refresh=False)
+            if not ws.offline:
                 clone.fetch()
-            except AuditRefused as exc:  # the new commits failed: report them all
-                if exc.report is not None:
-                    return exc.report
-                raise
+        except AuditRefused as exc:  # the new commits failed: report them all
+            if exc.report is not None:
+                return exc.report
+            raise
         return _audit_repo(ws, clone.repo, MAIN, since, progress)
     if _is_url(target):
         tmp = Path(tempfile.mkdtemp(prefix="medperf-git-audit-"))

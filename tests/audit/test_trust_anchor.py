@@ -124,3 +124,13 @@ def test_unsigned_registry_is_read_but_its_findings_are_kept(tmp_path):
     update_ref(repo, "refs/heads/main", other, root)
     with pytest.raises(AuditFailed, match="root commit"):
         clone.fetch()
+
+
+def test_first_audit_of_a_tampered_registry_reports_every_finding(world, invoke):
+    world.direct({"datasets/3.yaml": y(dataset(3, "do"))}, "sneaked in", who="eve")
+    with world["mo"].active():
+        result = invoke("registry", "audit")
+        assert result.exit_code == 4
+        assert "NOT-ADMIN pushed straight onto main by 'eve'" in result.stdout
+        with pytest.raises(AuditFailed):  # and reads refuse it too
+            RegistryClone.open(Workspace.load())
