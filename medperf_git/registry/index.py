@@ -94,23 +94,20 @@ class Index:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            conn = _connect(path)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
+            conn = _open_connection(path)
         except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorname", "") not in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+                raise IndexUnavailable(f"cannot open the registry index {path}: {exc}",
+                                       hint="try again; another medperf-git command may be updating it") from exc
             # A damaged index is only a cache: start again from the commit.
-            with contextlib.suppress(NameError):
-                conn.close()
             for suffix in ("", "-wal", "-shm"):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(f"{path}{suffix}")
             try:
-                conn = _connect(path)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.executescript(_SCHEMA)
+                conn = _open_connection(path)
             except sqlite3.DatabaseError:
                 raise IndexUnavailable(f"cannot open the registry index {path}: {exc}",
-                                  hint="remove the file; it is rebuilt on the next read") from exc
+                                       hint="remove the file; it is rebuilt on the next read") from exc
         return cls(path, conn)
 
     def close(self) -> None:
@@ -282,6 +279,17 @@ class Index:
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         """Rows of a read-only query (queries.py builds them)."""
         return self.conn.execute(sql, tuple(params)).fetchall()
+
+
+def _open_connection(path: Path) -> sqlite3.Connection:
+    conn = _connect(path)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(_SCHEMA)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def _connect(path: Path) -> sqlite3.Connection:
