@@ -96,7 +96,9 @@ class Index:
         try:
             conn = _open_connection(path)
         except sqlite3.DatabaseError as exc:
-            if getattr(exc, "sqlite_errorname", "") not in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+            damaged = getattr(exc, "sqlite_errorname", None) in ("SQLITE_NOTADB", "SQLITE_CORRUPT") or (
+                "not a database" in str(exc) or "malformed" in str(exc))  # Python 3.10 has no error names
+            if not damaged:
                 raise IndexUnavailable(f"cannot open the registry index {path}: {exc}",
                                        hint="try again; another medperf-git command may be updating it") from exc
             # A damaged index is only a cache: start again from the commit.
