@@ -74,10 +74,13 @@ def plan_renumber(repo: GitRepo, head: str, main: str, open_subs: list[Submissio
     """Changes that move each colliding new record among ``paths`` to a free id; {} when none collides."""
     changes: dict[str, bytes | None] = {}
     claimed: set[str] = set()
+    fork = repo.out("merge-base", main, head, check=False) or main
     for path in sorted(paths):
         rp = parse_path(path)
         if rp is None:
             continue
+        if any(True for _ in repo.ls_tree(fork, [path])):
+            continue  # an edit of a record that existed where the submission started: never moved
         folder = path.rsplit("/", 1)[0] if rp.kind == "result" else ID_KINDS.get(rp.kind)
         if folder is None:
             continue
