@@ -18,6 +18,8 @@ from medperf_git.errors import UnsafeArchive
 from medperf_git.hashing import tree_hash
 from medperf_git.runners.archives import make_archive, safe_extract
 
+pytestmark = pytest.mark.unprivileged  # also run as a user who owns nothing here
+
 
 def make_tar(path: Path, members: list[tarfile.TarInfo | tuple[str, bytes]], mode: str = "w:gz") -> Path:
     with tarfile.open(path, mode) as tar:

@@ -17,6 +17,8 @@ from medperf_git.runners.fetch import fetch
 PAYLOAD = bytes(range(256)) * 12_000  # about 3 MiB, several read chunks
 PAYLOAD_SHA = "sha256:" + hashlib.sha256(PAYLOAD).hexdigest()
 
+pytestmark = pytest.mark.unprivileged  # also run as a user who owns nothing here
+
 
 @dataclass
 class ServerState:

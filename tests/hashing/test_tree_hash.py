@@ -26,6 +26,8 @@ BOTH = "tree-v1:sha256:6fa37956ccec3f0a4790e1d5c5940dbf03e3c5ad0434345a2c78cdebc
 DATA_ONLY = "tree-v1:sha256:0abceaf32219ed82d973149e182d252601f0b52d6e1bd058def0c23ea7662e5c"
 RENAMED = "tree-v1:sha256:6bba88c5ec2bd1566e123604fe36dffb300b7b5a27f9c04ececbdd541ce66cea"
 
+pytestmark = pytest.mark.unprivileged  # also run as a user who owns nothing here
+
 
 def make_vector_tree(base: Path) -> tuple[Path, Path]:
     """The tree of DESIGN.md's test vectors."""
