@@ -80,6 +80,14 @@ class ApptainerRunner:
         container = spec.container
         pin = container.image or {}
         reference, digest = pin.get("reference", ""), pin.get("digest")
+        if reference.startswith(("https://", "http://", "file://")):
+            # A SingularityFile: fetched into the sha256-keyed cache, which checks it against the pin.
+            from medperf_git.runners.fetch import fetch
+
+            if not digest:
+                raise ContainerFailed(f"the image {reference} has no sha256 pin to check it against")
+            return str(fetch(reference, normalize_sha256(digest), cache_dir / "downloads",
+                             allow_file=container.allow_file_urls))
         if reference.endswith(".sif") and Path(reference).is_file():
             if digest:
                 found = sha256_file(reference)

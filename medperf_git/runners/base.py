@@ -33,6 +33,7 @@ class ResolvedContainer:
     image: dict[str, str] | None = None  # {"reference", "digest"?, "image_id"?}
     pins: dict[str, Any] = field(default_factory=dict)  # result.schema.json $defs/container_run minus id
     source_key: str | None = None  # what identifies the source (archive sha256 or tree hash): names built images
+    allow_file_urls: bool = False  # whether the registry allows file:// (for images fetched at run time, e.g. SIFs)
 
     @property
     def parameters_hash(self) -> str:

@@ -82,7 +82,8 @@ def resolve_container(record_or_config: dict[str, Any] | ContainerConfig, *, cac
     params = dict(record.get("parameters") or {}) if parameters is None else dict(parameters)
     image = dict(record["image"]) if record.get("image") else None
     resolved = ResolvedContainer(config=config, parameters=params, source_dir=source_dir,
-                                 additional_files_dir=extra, image=image, source_key=source_key)
+                                 additional_files_dir=extra, image=image, source_key=source_key,
+                                 allow_file_urls=allow_file_urls)
     resolved.pins = {"config_hash": config.config_hash, "parameters_hash": resolved.parameters_hash}
     resolved.pins.update({k: dict(record[k]) for k in PIN_FIELDS if record.get(k)})
     return resolved

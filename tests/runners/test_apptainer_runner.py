@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import yaml
@@ -147,3 +148,28 @@ def test_gpu_arguments(gpus, flags, env, make_container, tmp_path):
     assert [a for a in argv if a in ("--nv", "--nvccli")] == flags
     for key, value in env.items():
         assert f"{key}={value}" in argv
+
+
+def test_a_singularity_file_is_fetched_and_checked_against_its_pin(stand_in, make_container, tmp_path):
+    import hashlib
+
+    from medperf_git.errors import HashMismatch
+
+    sif = tmp_path / "probe.sif"
+    sif.write_bytes(b"a SIF image, as far as the stand-in is concerned")
+    record = _record(make_container)
+    record["config"]["container_type"] = "SingularityFile"
+    record["image"] = {"reference": sif.as_uri(), "digest": "sha256:" + hashlib.sha256(sif.read_bytes()).hexdigest()}
+    (tmp_path / "data").mkdir()
+    mounts = {"data_path": tmp_path / "data", "output_path": tmp_path / "out"}
+    container = resolve_container(record, cache_dir=tmp_path / "cache", allow_file_urls=True)
+    run_task(container, "infer", mounts, _options(tmp_path))
+    run = next(json.loads(line) for line in stand_in.read_text().splitlines() if line.startswith('["exec"'))
+    image = next(a for a in run if a.startswith(str(tmp_path / "cache" / "downloads")))
+    assert Path(image).read_bytes() == sif.read_bytes()
+    assert not any(line.startswith('["build"') for line in stand_in.read_text().splitlines())
+
+    record["image"]["digest"] = "sha256:" + "0" * 64
+    container = resolve_container(record, cache_dir=tmp_path / "cache", allow_file_urls=True)
+    with pytest.raises(HashMismatch):
+        run_task(container, "infer", mounts, _options(tmp_path))
