@@ -34,22 +34,19 @@ def schema_text(name: str) -> str:
 
 
 @functools.cache
-def _validators() -> dict[str, Any]:
-    from jsonschema import Draft202012Validator
+def _registry():
     from referencing import Registry, Resource
 
-    loaded = {name: json.loads(schema_text(name)) for name in KINDS + _EXTRA}
-    registry = Registry().with_resources(
-        (schema["$id"], Resource.from_contents(schema)) for schema in loaded.values())
-    out = {}
-    for name, schema in loaded.items():
-        Draft202012Validator.check_schema(schema)
-        out[name] = Draft202012Validator(schema, registry=registry)
-    return out
+    loaded = [json.loads(schema_text(name)) for name in KINDS + _EXTRA]
+    return Registry().with_resources((schema["$id"], Resource.from_contents(schema)) for schema in loaded)
 
 
+@functools.cache
 def validator(kind: str):
-    return _validators()[kind]
+    """The validator of one kind, built on first use (the schemas themselves are checked by the tests)."""
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(json.loads(schema_text(kind)), registry=_registry())
 
 
 def _describe(error) -> str:
