@@ -23,7 +23,7 @@ def _runner_available(name: str) -> str | None:
 
 
 def _run_tutorial(tmp_path: Path, runner: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDPERF_GIT")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDPERF_GIT") or k == "MEDPERF_GIT_BASE_IMAGE"}
     env.update(MEDPERF_GIT_HOME=str(tmp_path / "home"), MEDPERF_GIT_TUTORIAL_DIR=str(tmp_path / "work"),
                MEDPERF_GIT_RUNNER=runner, MEDPERF_GIT_PYTHON=sys.executable, MEDPERF_GIT_NO_PROGRESS="1")
     return subprocess.run(["sh", str(REPO / "scripts" / "tutorial.sh")], env=env, capture_output=True, text=True,

@@ -13,7 +13,7 @@ from medperf_git.flows.execution import run_benchmark
 from medperf_git.workspace import Workspace
 from tests.support.tutorial_registry import commit_records, make_raw_data, seed_tutorial_registry
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.unprivileged]
 
 
 @pytest.fixture
