@@ -14,6 +14,7 @@ import os
 import secrets
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from medperf_git.errors import ContainerConfigInvalid, ContainerFailed, HashMismatch, RunnerUnavailable
@@ -183,10 +184,49 @@ class DockerRunner:
         except docker.errors.APIError as exc:
             raise ContainerFailed(f"building the image from {container.source_dir} failed: {exc}") from exc
 
-    def image_for(self, container, sink):
+    def _archived_image(self, container, pin: dict[str, str], cache_dir: Path, sink):
+        """A DockerArchive: the tarball fetched and checked by its sha256, loaded once, its image id recorded."""
+        import docker
+
+        from medperf_git.hashing import normalize_sha256
+        from medperf_git.runners.fetch import fetch
+        from medperf_git.workspace.atomic import write_text
+
+        client = self.client()
+        reference, digest = pin["reference"], pin.get("digest")
+        if not digest:
+            raise ContainerFailed(f"the image archive {reference} has no sha256 pin to check it against")
+        marker = cache_dir / "loaded-images" / normalize_sha256(digest).split(":", 1)[1]
+        known = pin.get("image_id") or (marker.read_text().strip() if marker.is_file() else None)
+        image = None
+        if known:
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                image = client.images.get(_sha(known))
+        if image is None:
+            archive = fetch(reference, normalize_sha256(digest), cache_dir / "downloads",
+                            allow_file=container.allow_file_urls)
+            sink.note(f"loading the image archive {reference}")
+            with open(archive, "rb") as handle:
+                loaded = client.images.load(handle)
+            if not loaded:
+                raise ContainerFailed(f"the image archive {reference} holds no image")
+            image = loaded[0]
+            write_text(marker, image.id + "\n")
+        if pin.get("image_id") and _sha(image.id) != _sha(pin["image_id"]):
+            raise HashMismatch(f"the image loaded from {reference}", _sha(pin["image_id"]), image.id)
+        return image
+
+    def image_for(self, container, sink, cache_dir: Path | None = None):
         import docker
 
         pin = container.image or {}
+        if container.config.container_type.startswith("Encrypted"):
+            raise ContainerConfigInvalid(f"{container.config.source}: {container.config.container_type} containers "
+                                         "are not supported yet", hint="publish the image unencrypted, by digest")
+        if pin.get("reference", "").startswith(("https://", "http://", "file://")):
+            from medperf_git.runners._python import default_venvs_dir
+
+            return self._archived_image(container, pin, cache_dir or default_venvs_dir().parent, sink)
         if pin.get("digest") or pin.get("image_id"):
             return self._pinned_image(pin)
         if pin.get("reference") and "source" not in container.pins:
@@ -221,7 +261,7 @@ class DockerRunner:
         timed_out = threading.Event()
         start = time.monotonic()
         try:
-            image = self.image_for(container_ref, sink)
+            image = self.image_for(container_ref, sink, options.cache_dir)
             client = self.client()
             try:
                 created = client.containers.create(**create_kwargs(spec, image.id))

@@ -141,3 +141,41 @@ def test_no_engine_is_a_clear_error_naming_docker_host(monkeypatch, tmp_path):
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
     with pytest.raises(RunnerUnavailable, match=f"no Docker engine answers at unix://{tmp_path}/nothing.sock"):
         select_runner("docker")
+
+
+@pytest.mark.slow  # saves and loads the ~300 MB base image
+@pytest.mark.docker
+@pytest.mark.skipif(REASON is not None, reason=f"docker: {REASON}")
+def test_a_docker_archive_is_fetched_checked_loaded_once_and_pinned_by_id(make_container, tmp_path, shared_cache):
+    import hashlib
+
+    from medperf_git.runners.docker import _shared_client
+
+    archive = tmp_path / "image.tar"
+    sha = hashlib.sha256()
+    with open(archive, "wb") as handle:
+        for chunk in _shared_client().images.get(BASE_IMAGE).save(named=True):
+            handle.write(chunk)
+            sha.update(chunk)
+    record = _record(make_container(SCRIPT), {"reference": archive.as_uri(), "digest": "sha256:" + sha.hexdigest()})
+    record["config"]["container_type"] = "DockerArchive"
+    cache = tmp_path / "cache"
+
+    def run(rec, name):
+        container = resolve_container(rec, cache_dir=cache, allow_file_urls=True)
+        lines = []
+        options = RunOptions(logs_dir=tmp_path / name, work_dir=tmp_path / "work", runner="docker", timeout=120,
+                             cache_dir=cache, on_output=lines.append)
+        (tmp_path / "data").mkdir(exist_ok=True)
+        result = run_task(container, "infer", {"data_path": tmp_path / "data", "output_path": tmp_path / name / "out"},
+                          options)
+        return result, lines
+
+    first, lines = run(record, "first")
+    assert first.image["image_id"] == _base_image_id()
+    assert any("loading the image archive" in line for line in lines)
+    _, lines = run(record, "second")
+    assert not any("loading the image archive" in line for line in lines)
+    record["image"]["image_id"] = "sha256:" + "9" * 64
+    with pytest.raises(HashMismatch):
+        run(record, "third")
