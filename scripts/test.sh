@@ -35,11 +35,26 @@ if [ "$(id -u)" = 0 ] && [ -z "${MEDPERF_GIT_SKIP_UNPRIVILEGED:-}" ] && command 
     scratch=$(mktemp -d /tmp/medperf-git-unpriv.XXXXXX)
     chown medperf-test "$scratch"
     chmod -R o+rX "$ROOT" 2>/dev/null || true
+    # The interpreter may live under a private home (e.g. /root/.pyenv): let that user through it,
+    # for this run only.
+    restore=""
+    dir=$(dirname "$(readlink -f "$ROOT/.venv/bin/python")")
+    while [ "$dir" != "/" ]; do
+        mode=$(stat -c %a "$dir")
+        if [ $(( 0$mode & 1 )) -eq 0 ]; then
+            restore="$restore $mode:$dir"
+            chmod o+x "$dir"
+        fi
+        dir=$(dirname "$dir")
+    done
     ustatus=0
     runuser -u medperf-test -- env HOME="$scratch" PATH="$PATH" TMPDIR="$scratch" \
         "$ROOT/.venv/bin/python" -m pytest -q -p no:cacheprovider -m unprivileged \
-        --rootdir "$ROOT" -o cache_dir="$scratch/.pytest_cache" "$ROOT/tests" || ustatus=$?
+        --rootdir "$ROOT" "$ROOT/tests" || ustatus=$?
     rm -rf "$scratch"
+    for item in $restore; do
+        chmod "${item%%:*}" "${item#*:}"
+    done
     # 5 means no test carries the marker: nothing to run as that user.
     [ "$ustatus" -eq 0 ] || [ "$ustatus" -eq 5 ] || exit "$ustatus"
 fi
