@@ -27,9 +27,9 @@ __all__ = ["Requirement", "Verdict", "evaluate", "Judge"]
 class Judge:
     """Collects violations and requirements while the change is examined path by path."""
 
-    def __init__(self, repo: GitRepo, base: str, author: str):
+    def __init__(self, repo: GitRepo, base: str, author: str, records: BaseRecords | None = None):
         self.repo = repo
-        self.base = BaseRecords(repo, base)
+        self.base = records if records is not None and records.rev == base else BaseRecords(repo, base)
         self.author = author
         self.violations: list[Finding] = []
         self.requirements: dict[str, Requirement] = {}
@@ -198,11 +198,14 @@ def _load(repo: GitRepo, blob: str, path: str) -> dict | None:
 
 
 def evaluate(repo: GitRepo, base: str, head: str, *, author: str | None,
-             approvals: Sequence[str] = ()) -> Verdict:
-    """The verdict on merging ``head`` into ``base``, judged on the base commit's records only."""
+             approvals: Sequence[str] = (), records: BaseRecords | None = None) -> Verdict:
+    """The verdict on merging ``head`` into ``base``, judged on the base commit's records only.
+
+    ``records`` may pass the base's records already read (e.g. by ``review_submission``).
+    """
     base_sha = repo.rev_parse(base) or base
     head_sha = repo.rev_parse(head) or head
-    judge = Judge(repo, base_sha, author or "")
+    judge = Judge(repo, base_sha, author or "", records)
     proc = repo.git("merge-base", base_sha, head_sha, check=False)
     fork = proc.stdout.strip()
     if not fork:

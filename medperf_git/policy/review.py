@@ -33,12 +33,13 @@ def review_submission(repo: GitRepo, base: str, head: str) -> SubmissionReview:
     """Author from the content commits' signatures, approvals from the tip, verdict from the base."""
     base_sha = repo.rev_parse(base) or base
     head_sha = repo.rev_parse(head) or head
-    people = BaseRecords(repo, base_sha).people
+    records = BaseRecords(repo, base_sha)
+    people = records.people
     try:
         author = content_author(repo, head_sha, base_sha, people)
     except PolicyDenied as exc:
         finding = Finding(".", 1, 1, "SIGNATURE", exc.message, exc.hint)
         return SubmissionReview(Verdict([finding], [], None, base_sha, head_sha))
     found = approvals(repo, head_sha, base_sha, people, initiator=author)
-    verdict = evaluate(repo, base_sha, head_sha, author=author, approvals=valid_approvers(found))
+    verdict = evaluate(repo, base_sha, head_sha, author=author, approvals=valid_approvers(found), records=records)
     return SubmissionReview(verdict, found)
