@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -34,11 +35,23 @@ from medperf_git.registry.git import GitRepo, init_bare, push  # noqa: E402
 from tests.support.actors import make_actor, seed_registry  # noqa: E402
 
 
-def _cli(actor, *args: str) -> float:
+class Timing(float):
+    """Wall-clock seconds, with the CPU seconds (user + sys, git children included) alongside."""
+
+    cpu: float = 0.0
+
+    def __str__(self) -> str:
+        return f"{float(self):.3f} s wall, {self.cpu:.3f} s CPU"
+
+
+def _cli(actor, *args: str) -> Timing:
     env = dict(os.environ, MEDPERF_GIT_HOME=str(actor.home), MEDPERF_GIT_NO_PROGRESS="1", PYTHONPATH=str(ROOT))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "medperf_git", *args], env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
+    elapsed = Timing(time.perf_counter() - start)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    elapsed.cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"medperf-git {' '.join(args)} failed: {proc.stderr}")
     return elapsed
@@ -74,13 +87,15 @@ def bench_review_ls(workdir: Path, count: int) -> dict[str, float]:
     _open_many(path, [actors[a] for a in authors], count, base)
     setup = time.perf_counter() - t0
     admin = actors["admin"]
-    figures = {"setup (s)": setup}
+    figures: dict[str, object] = {"setup (s)": f"{setup:.1f}"}
     figures["first run: clone + fetch + verdicts"] = _cli(admin, "review", "ls", "--json")
     cache = next((admin.home / "registries").glob("*/review-cache.json"))
     cache.unlink()
     figures["verdicts not cached (--offline)"] = _cli(admin, "--offline", "review", "ls", "--json")
     figures["warm, --offline (best of 3)"] = min(_cli(admin, "--offline", "review", "ls", "--json") for _ in range(3))
     figures["warm, with fetch (best of 3)"] = min(_cli(admin, "review", "ls", "--json") for _ in range(3))
+    figures["warm, table output (best of 3)"] = min(_cli(admin, "review", "ls") for _ in range(3))
+    figures["for scale: medperf-git --help"] = min(_cli(admin, "--help") for _ in range(3))
     return figures
 
 
@@ -117,7 +132,7 @@ def bench_approve(workdir: Path, records: int) -> dict[str, float]:
     _cli(admin, "review", "ls")  # the admin's clone and index exist, as for anyone who reviews regularly
     seconds = _cli(admin, "review", "approve", number.stdout.strip(), "-y")
     merged = GitRepo(path).out("log", "-1", "--format=%s", "refs/heads/main")
-    return {"setup (s)": setup, "review approve N -y (fetch, checks, approval, merge, push)": seconds,
+    return {"setup (s)": f"{setup:.1f}", "review approve N -y (fetch, checks, approval, merge, push)": seconds,
             "records": records, "main after": merged}
 
 
@@ -137,11 +152,11 @@ def main() -> None:
         if args.only in (None, "ls"):
             print(f"review ls with {args.submissions} open submissions:")
             for name, value in bench_review_ls(workdir, args.submissions).items():
-                print(f"  {name}: {value:.3f}" if isinstance(value, float) else f"  {name}: {value}")
+                print(f"  {name}: {value}")
         if args.only in (None, "approve"):
             print(f"review approve in a {args.records}-record registry:")
             for name, value in bench_approve(workdir, args.records).items():
-                print(f"  {name}: {value:.3f}" if isinstance(value, float) else f"  {name}: {value}")
+                print(f"  {name}: {value}")
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -69,9 +69,38 @@ def moved_record(data: bytes, old: str, new: str) -> bytes:
     return dump_yaml(record).encode()
 
 
+def _identity(data: bytes | None, path: str) -> tuple | None:
+    """What an edit never changes: the owner(s) and the name (results are never edited at all)."""
+    try:
+        record = load_yaml(data, path) if data else None
+    except Exception:  # noqa: BLE001 - unreadable: treat as a different record
+        return None
+    if not isinstance(record, dict):
+        return None
+    owners = record.get("owners")
+    return (record.get("kind"), record.get("owner"), tuple(owners) if isinstance(owners, list) else owners,
+            record.get("name"))
+
+
+def is_edit(repo: GitRepo, main: str, path: str, data: bytes | None) -> bool:
+    """Is ``data`` for ``path`` an edit of the record already there on main (same owner and name)?
+
+    Anything else at a taken path is a new record that collided with someone else's.
+    """
+    rp = parse_path(path)
+    if rp is None or rp.kind == "result":
+        return False
+    old = repo.read_path(main, path)
+    return old is not None and _identity(old, path) == _identity(data, path) is not None
+
+
 def plan_renumber(repo: GitRepo, head: str, main: str, open_subs: list[Submission], number: int | None,
-                  paths: Iterable[str]) -> dict[str, bytes | None]:
-    """Changes that move each colliding new record among ``paths`` to a free id; {} when none collides."""
+                  paths: Iterable[str], *, classified: bool = False) -> dict[str, bytes | None]:
+    """Changes that move each colliding new record among ``paths`` to a free id; {} when none collides.
+
+    ``classified``: the caller already removed edits from ``paths`` (a submission not opened yet, built
+    on main, cannot tell an edit from a collision by where it started).
+    """
     changes: dict[str, bytes | None] = {}
     claimed: set[str] = set()
     fork = repo.out("merge-base", main, head, check=False) or main
@@ -79,7 +108,7 @@ def plan_renumber(repo: GitRepo, head: str, main: str, open_subs: list[Submissio
         rp = parse_path(path)
         if rp is None:
             continue
-        if any(True for _ in repo.ls_tree(fork, [path])):
+        if not classified and any(True for _ in repo.ls_tree(fork, [path])):
             continue  # an edit of a record that existed where the submission started: never moved
         folder = path.rsplit("/", 1)[0] if rp.kind == "result" else ID_KINDS.get(rp.kind)
         if folder is None:

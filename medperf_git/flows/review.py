@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from medperf_git.errors import PolicyDenied
+from medperf_git.errors import LintFailed, PolicyDenied
 from medperf_git.flows._assess import Assessment, assess
 from medperf_git.flows.submission import Session, connect, merge_checked
-from medperf_git.forges.base import RaceLost, Submission, SubmissionNotOpen
+from medperf_git.forges.base import MergeConflict, RaceLost, Submission, SubmissionNotOpen
 from medperf_git.workspace.atomic import write_text
 from medperf_git.workspace.workspace import Workspace
 
@@ -191,7 +191,7 @@ def _same_content(s: Session, approved: str, head: str) -> bool:
 
 def approve(ws: Workspace, number: int, *, expected_head: str | None = None) -> ApproveResult:
     """Sign and push the approval (retrying on a race), then merge if policy and lint allow."""
-    s = connect(ws)
+    s = connect(ws, max_age=60 if expected_head else 0)  # prepare_approval fetched a moment ago
     sub = _open(s, number)
     approved = expected_head or sub.head
     a = assess(s.repo, sub, s.main, lint=False)
@@ -222,14 +222,16 @@ def approve(ws: Workspace, number: int, *, expected_head: str | None = None) -> 
 
 
 def _merge_if_ready(s: Session, sub: Submission, approval: str | None) -> ApproveResult:
-    a = assess(s.repo, sub, s.main)
+    a = assess(s.repo, sub, s.main, lint=False)  # the merge lints the merged tree it makes
     result = ApproveResult(sub, approval)
-    if not a.mergeable:
+    if not a.verdict.mergeable:
         result.waiting = a.missing()
         return result
     try:
         result.submission = merge_checked(s, sub.number)
         result.merged = True
+    except (LintFailed, PolicyDenied, MergeConflict) as exc:
+        result.waiting = [f"not merged: {exc.message}"]  # the approval stands; the author fixes the rest
     except SubmissionNotOpen:
         s.refresh()
         latest = s.forge.get(sub.number)

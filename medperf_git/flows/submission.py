@@ -25,7 +25,7 @@ from medperf_git.errors import (
 )
 from medperf_git.flows._assess import Assessment, MetaJudge, assess, lint_merge
 from medperf_git.flows._outbox import Outbox, OutboxEntry, entry_key
-from medperf_git.flows._renumber import next_id as _next_id, plan_renumber, taken_paths
+from medperf_git.flows._renumber import is_edit, next_id as _next_id, plan_renumber, taken_paths
 from medperf_git.forges.base import MergeConflict, Submission, SubmissionNotOpen
 from medperf_git.lint.findings import Finding, has_errors
 from medperf_git.registry.commits import Identity, commit_changes
@@ -67,8 +67,11 @@ class Session:
 
 
 def connect(ws: Workspace, *, refresh: bool = True, tolerate_offline: bool = False,
-            identity: Identity | None = None, handle: str | None = None) -> Session:
-    """Check git, the profile's identity and forge, and fetch (unless offline)."""
+            identity: Identity | None = None, handle: str | None = None, max_age: float = 0) -> Session:
+    """Check git, the profile's identity and forge, and fetch (unless offline, or fetched < ``max_age`` s ago).
+
+    A stale view is never a risk for writes: every push is a compare-and-swap, and a lost race fetches.
+    """
     check_git_version()
     from medperf_git.forges.gitnative import GitNativeForge
     from medperf_git.registry.clone import RegistryClone
@@ -85,7 +88,7 @@ def connect(ws: Workspace, *, refresh: bool = True, tolerate_offline: bool = Fal
     identity = identity or _identity(clone, handle, str(profile.signing_key))
     forge = GitNativeForge(clone.repo, clone.remote, identity, handle, fetch=clone.fetch)
     session = Session(ws, clone, forge, handle, identity)
-    if refresh and not ws.offline:
+    if refresh and not ws.offline and (max_age <= 0 or clone.age() >= max_age):
         try:
             session.refresh()
         except RemoteUnavailable as exc:
@@ -165,8 +168,9 @@ def open_submission(ws: Workspace, changes: Mapping[str, bytes | None], title: s
         head = commit_changes(repo, main, dict(changes), f"{title}\n\nKind: {kind}\n", s.identity)
     pre_moved: dict[str, str] = {}
     if renumber:
-        moves = plan_renumber(repo, head, main, s.forge.list("open") if s.online else [], None,
-                              [p for p, c in changes.items() if c is not None])
+        new_records = [p for p, c in changes.items() if c is not None and not is_edit(repo, main, p, c)]
+        moves = plan_renumber(repo, head, main, s.forge.list("open") if s.online else [], None, new_records,
+                              classified=True)
         if moves:  # the ids were taken meanwhile: publish the new records under free ids instead
             moved = {p: c for p, c in changes.items() if p not in moves} | {p: c for p, c in moves.items() if c}
             head = commit_changes(repo, main, moved, f"{title}\n\nKind: {kind}\n", s.identity)
