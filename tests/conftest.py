@@ -12,6 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Settings that describe this machine (set by scripts/setup_engines.sh), not a user's state.
+MACHINE_SETTINGS = ("MEDPERF_GIT_BASE_IMAGE", "MEDPERF_GIT_CI_CACHE")
 
 
 @pytest.fixture(autouse=True)
@@ -19,7 +21,7 @@ def isolated_home(tmp_path_factory, monkeypatch):
     """Point MEDPERF_GIT_HOME and HOME at temporary folders and isolate git from the host."""
     home = tmp_path_factory.mktemp("home")
     for key in list(os.environ):
-        if key.startswith("GIT_") or key.startswith("MEDPERF_GIT_"):
+        if key.startswith("GIT_") or key.startswith("MEDPERF_GIT_") and key not in MACHINE_SETTINGS:
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("MEDPERF_GIT_HOME", str(home / ".medperf_git"))
