@@ -27,7 +27,9 @@ try:
     network = "connected"
 except OSError as exc:
     network = type(exc).__name__ + ": " + str(exc)
-open("/tmp/scratch", "w").write("ok") if os.path.isdir("/tmp") else None
+import tempfile
+with open(os.path.join(tempfile.gettempdir(), "scratch"), "w") as f:  # the run's private /tmp (TMPDIR for local)
+    f.write("ok")
 report = {"uid": os.getuid(), "gid": os.getgid(), "data": listing, "params": params,
           "data_writable": data_writable, "network": network, "unbuffered": os.environ.get("PYTHONUNBUFFERED"),
           "env": {k: v for k, v in os.environ.items() if k.startswith("MP_")}, "hello": os.environ.get("HELLO")}
