@@ -32,7 +32,8 @@ with open(os.path.join(tempfile.gettempdir(), "scratch"), "w") as f:  # the run'
     f.write("ok")
 report = {"uid": os.getuid(), "gid": os.getgid(), "data": listing, "params": params,
           "data_writable": data_writable, "network": network, "unbuffered": os.environ.get("PYTHONUNBUFFERED"),
-          "env": {k: v for k, v in os.environ.items() if k.startswith("MP_")}, "hello": os.environ.get("HELLO")}
+          "env": {k: v for k, v in os.environ.items() if k.startswith("MP_")}, "hello": os.environ.get("HELLO"),
+          "tmp": tempfile.gettempdir()}
 print("probe says hello")
 with open(os.path.join(out, "report.json"), "w") as f:
     json.dump(report, f)
@@ -62,6 +63,9 @@ def test_task_sees_its_volumes_environment_and_parameters(runner, make_container
     assert report["env"]["MP_TASK"] == "infer"
     if runner != "local":
         assert report["env"]["MP_VOL_DATA_PATH"] == "/mlcommons/volumes/data"
+        assert report["tmp"] == "/tmp"  # a private /tmp, bound from the run's folder
+    else:
+        assert report["tmp"].endswith("/work/local/tmp")
     assert "probe says hello" in lines
     assert "probe says hello" in result.log_path.read_text()
     assert result.runner == runner and result.exit_code == 0
