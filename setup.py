@@ -27,7 +27,8 @@ setup(
         "cryptography>=41",
     ],
     extras_require={
-        "test": ["pytest>=7.4", "pytest-timeout>=2.2", "ruff>=0.4", "numpy", "pillow"],
+        "test": ["pytest>=7.4", "pytest-timeout>=2.2", "ruff>=0.4", "numpy", "pillow", "PyGithub>=2.1",
+                 "check-jsonschema>=0.28"],
         "github": ["PyGithub>=2.1"],
     },
     entry_points={"console_scripts": ["medperf-git=medperf_git.cli.main:main"]},
