@@ -33,7 +33,7 @@ __all__ = ["FORMAT", "INDEX_FILE", "Index", "IndexUnavailable", "Progress", "Upd
 FORMAT = "1"  # bump when the table layout or the extracted columns change: the index is rebuilt
 INDEX_FILE = "index.sqlite"
 
-_SCHEMA = """
+_TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS records (
     path TEXT PRIMARY KEY,
@@ -53,6 +53,9 @@ CREATE TABLE IF NOT EXISTS records (
     data TEXT
 );
 CREATE TABLE IF NOT EXISTS owners (path TEXT NOT NULL, handle TEXT NOT NULL);
+"""
+# Created after a cold build's bulk insert (faster than keeping them up to date row by row).
+_INDEXES = """
 CREATE INDEX IF NOT EXISTS records_kind_key ON records(kind, key);
 CREATE INDEX IF NOT EXISTS records_kind_id ON records(kind, id);
 CREATE INDEX IF NOT EXISTS records_kind_benchmark ON records(kind, benchmark);
@@ -61,6 +64,7 @@ CREATE INDEX IF NOT EXISTS records_uid ON records(generated_uid) WHERE generated
 CREATE INDEX IF NOT EXISTS owners_handle ON owners(handle, path);
 CREATE INDEX IF NOT EXISTS owners_path ON owners(path);
 """
+_SCHEMA = _TABLES + _INDEXES
 _COLUMNS = ("path", "kind", "key", "id", "benchmark", "component", "blob", "valid", "error", "name", "norm_name",
             "owner", "generated_uid", "tasks", "data")
 _INSERT = f"INSERT OR REPLACE INTO records ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
@@ -150,26 +154,27 @@ class Index:
                 entries.append((rp, entry.sha))
         self._remove_abandoned_builds()
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.building")
+        conn = _connect(tmp)
         try:
-            conn = _connect(tmp)
             conn.execute("PRAGMA journal_mode=OFF")
             conn.execute("PRAGMA synchronous=OFF")
-            conn.executescript(_SCHEMA)
+            conn.executescript(_TABLES)
             with conn:
-                rows = _index_rows.rows(repo, entries, progress)
                 batch: list[tuple] = []
-                for row in rows:
+                for row in _index_rows.rows(repo, entries, progress):
                     batch.append(row)
                     if len(batch) >= 5000:
                         _insert(conn, batch)
                         batch = []
                 _insert(conn, batch)
                 _set_meta(conn, commit)
+            conn.executescript(_INDEXES)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.close()
             _fsync(tmp)
             self._replace_with(tmp)
         except BaseException:
+            conn.close()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
