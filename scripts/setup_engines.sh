@@ -32,7 +32,9 @@ done
 if [ -n "$missing" ]; then
     if [ "$(id -u)" -eq 0 ]; then
         log "installing$missing"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y $missing >&2
+        # A fresh machine's package lists may be missing or stale: refresh them first.
+        apt-get update -qq >&2 || log "apt-get update failed; trying the install anyway"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >&2
     else
         log "missing$missing (run this script as root once to install them)"
     fi
