@@ -62,8 +62,29 @@ class Session:
                                      self.clone.dir / "meta-judge.json")
 
     def refresh(self) -> None:
-        self.forge.refresh()
+        if self._up_to_date():
+            self.clone._stamp()
+        else:
+            self.forge.refresh()
         self.judge()
+
+    def _up_to_date(self) -> bool:
+        """One ``ls-remote`` says whether a fetch would bring anything (a fetch with --prune over
+        thousands of submission refs costs far more than comparing them)."""
+        from medperf_git.errors import GitError
+        from medperf_git.registry.git import run_git
+
+        try:
+            proc = run_git("ls-remote", self.clone.remote, "refs/heads/*", "refs/pull/*", timeout=600)
+        except GitError:
+            return False  # the fetch says what is wrong
+        theirs = {}
+        for line in proc.stdout.splitlines():
+            sha, _, ref = line.partition("\t")
+            theirs[ref.replace("refs/heads/", "refs/remotes/origin/", 1)] = sha
+        mine = dict(line.split(" ", 1)[::-1] for line in self.repo.out(
+            "for-each-ref", "--format=%(objectname) %(refname)", "refs/remotes/origin/", "refs/pull/").splitlines())
+        return bool(theirs) and theirs == mine
 
 
 def connect(ws: Workspace, *, refresh: bool = True, tolerate_offline: bool = False,
