@@ -22,8 +22,9 @@ from medperf_git.cli._output import out
 @click.option("--bare", is_flag=True, help="Create a group-shared bare repository, e.g. on a file share.")
 @click.option("--open-registration", is_flag=True, help="New people join without an admin's approval.")
 @click.option("--allow-file-urls", is_flag=True, help="Allow file:/// pins (tutorials, file-share registries).")
-@click.option("--host", type=click.Choice(["git", "ssh"]), default="git", show_default=True,
-              help="ssh: install a pre-receive hook that refuses pushes to main failing the audit (SSH servers).")
+@click.option("--host", type=click.Choice(["git", "ssh", "github"]), default="git", show_default=True,
+              help="ssh: install a pre-receive hook that refuses pushes to main failing the audit (SSH servers); "
+                   "github: add the CI workflows and .github/MEDPERF-GIT-SETTINGS.md (the settings they need).")
 @pass_workspace
 def init(ws, path, name, admins, admin_name, admin_email, signing_key, bare, open_registration, allow_file_urls,
          host):
@@ -42,5 +43,8 @@ def init(ws, path, name, admins, admin_name, admin_email, signing_key, bare, ope
         out.info(f"Profile '{ws.profile.name}': {change}")
     for handle in result.pending_admins:
         out.info(f"Admin '{handle}' must still register: `medperf-git person register --handle {handle} ...`")
+    if host == "github":
+        out.info("Added the GitHub workflows; see .github/MEDPERF-GIT-SETTINGS.md for the repository settings "
+                 "(ruleset on main, merge commits only, the MEDPERF_GIT_BOT_TOKEN secret)")
     out.next_step("medperf-git registry lint " + str(result.path) if not result.bare
                   else "medperf-git benchmark ls", "check it, then invite people to register")

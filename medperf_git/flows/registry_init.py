@@ -132,6 +132,10 @@ def init_registry(ws: Workspace, path: Path, *, name: str, admins: list[str], ad
     for folder in RECORD_FOLDERS:
         if folder != "people":
             files[f"{folder}/.gitkeep"] = b""
+    if host == "github":  # the validate, relay, policy bot and publish workflows, and the settings they need
+        from medperf_git.forges._github_setup import registry_files
+
+        files.update(registry_files())
 
     created = not path.exists()
     try:
