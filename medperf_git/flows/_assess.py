@@ -187,18 +187,45 @@ class Assessment:
                 "mergeable": self.mergeable, "missing": self.missing()}
 
 
-def lint_merge(repo: GitRepo, number: int, main: str, head: str) -> tuple[list[Finding], list[str]]:
-    """Lint findings of the tree that merging ``head`` into ``main`` would give, and conflicting paths."""
+class LazyTree:
+    """A commit's or tree's files as lint reads them: given paths known up front, others looked up on
+    demand. Lint of a merge touches a handful of paths, so a 100,000-file tree is never listed."""
+
+    def __init__(self, repo: GitRepo, rev: str, known: dict[str, str | None] | None = None):
+        self.repo, self.rev, self.name = repo, rev, rev[:12]
+        self._known: dict[str, str | None] = dict(known or {})
+
+    def blob_id(self, path: str) -> str | None:
+        if path not in self._known:
+            entries = list(self.repo.ls_tree(self.rev, [path]))
+            self._known[path] = entries[0].sha if entries and entries[0].type == "blob" and entries[0].path == path \
+                else None
+        return self._known[path]
+
+    def is_file(self, path: str) -> bool:
+        return self.blob_id(path) is not None
+
+    def read(self, path: str) -> bytes | None:
+        sha = self.blob_id(path)
+        return None if sha is None else self.repo.read_blob(sha)
+
+    def paths(self):
+        return (e.path for e in self.repo.ls_tree(self.rev) if e.type == "blob")
+
+
+def lint_merge(repo: GitRepo, number: int, main: str, head: str,
+               tree: str | None = None) -> tuple[list[Finding], list[str]]:
+    """Lint findings of the tree that merging ``head`` into ``main`` gives (or ``tree``), and conflicting paths."""
     from medperf_git.forges._merge import merged_tree
     from medperf_git.lint.linter import lint_tree
-    from medperf_git.registry.tree import CommitTree
 
-    try:
-        tree = merged_tree(repo, number, main, head)
-    except MergeConflict as exc:
-        return [], exc.paths
-    changed = {path for _, _, _, path in repo.diff_tree(main, tree)}
-    return lint_tree(CommitTree(repo, tree), base=CommitTree(repo, main), changed=changed), []
+    if tree is None:
+        try:
+            tree = merged_tree(repo, number, main, head)
+        except MergeConflict as exc:
+            return [], exc.paths
+    changes = {path: (None if status == "D" else blob) for status, _, blob, path in repo.diff_tree(main, tree)}
+    return lint_tree(LazyTree(repo, tree, changes), base=LazyTree(repo, main), changed=set(changes)), []
 
 
 def assess(repo: GitRepo, sub: Submission, main: str, *, lint: bool = True) -> Assessment:

@@ -290,7 +290,7 @@ def merge_checked(s: Session, number: int, tries: int = 6):
             review = review_submission(s.repo, main, head)
             if not review.verdict.mergeable:
                 raise PolicyDenied(review.verdict.summary())
-            findings, _ = lint_merge(s.repo, number, main, head)
+            findings, _ = lint_merge(s.repo, number, main, head, tree=f"{merged}^{{tree}}")
             if has_errors(findings):
                 raise LintFailed("the merged tree does not pass lint:\n"
                                  + "\n".join(f.text() for f in findings if f.severity == "error"))

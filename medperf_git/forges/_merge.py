@@ -7,11 +7,8 @@ submission's head), so main's first-parent chain stays linear and every author's
 
 from __future__ import annotations
 
-import os
-import tempfile
-
 from medperf_git.forges.base import MergeConflict
-from medperf_git.registry.commits import Identity, commit_tree
+from medperf_git.registry.commits import EMPTY_TREE, Identity, commit_tree
 from medperf_git.registry.git import GitRepo
 
 
@@ -27,13 +24,44 @@ def merged_tree(repo: GitRepo, number: int, main: str, head: str) -> str:
     conflicts = sorted(p for p, blob in theirs.items() if p in ours and ours[p] != blob)
     if conflicts:
         raise MergeConflict(number, conflicts)
-    with tempfile.TemporaryDirectory(prefix="medperf-git-merge-") as tmp:
-        env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
-        repo.git("read-tree", main, env=env)
-        lines = [f"0 {'0' * 40}\t{p}" if blob is None else f"100644 {blob}\t{p}" for p, blob in sorted(theirs.items())]
-        if lines:
-            repo.git("update-index", "--index-info", input="\n".join(lines) + "\n", env=env)
-        return repo.out("write-tree", env=env)
+    return edit_tree(repo, repo.out("rev-parse", f"{main}^{{tree}}"), theirs)
+
+
+def edit_tree(repo: GitRepo, tree: str, changes: dict[str, str | None]) -> str:
+    """``tree`` with files set to blobs (None removes them), rebuilding only the folders on their paths.
+
+    A registry of 100,000 records is never read into an index: each changed folder is listed with
+    ``ls-tree`` and written back with ``mktree``.
+    """
+    here: dict[str, str | None] = {}
+    below: dict[str, dict[str, str | None]] = {}
+    for path, blob in changes.items():
+        head, sep, rest = path.partition("/")
+        if sep:
+            below.setdefault(head, {})[rest] = blob
+        else:
+            here[head] = blob
+    entries: dict[str, tuple[str, str, str]] = {}
+    out = repo.git("ls-tree", "-z", tree).stdout if tree else ""
+    for item in out.split("\0"):
+        if item:
+            meta, name = item.split("\t", 1)
+            mode, kind, sha = meta.split()
+            entries[name] = (mode, kind, sha)
+    for name, blob in here.items():
+        if blob is None:
+            entries.pop(name, None)
+        else:
+            entries[name] = ("100644", "blob", blob)
+    for name, sub in below.items():
+        old = entries.get(name)
+        new = edit_tree(repo, old[2] if old and old[1] == "tree" else "", sub)
+        if new == EMPTY_TREE:
+            entries.pop(name, None)
+        else:
+            entries[name] = ("040000", "tree", new)
+    listing = "".join(f"{mode} {kind} {sha}\t{name}\0" for name, (mode, kind, sha) in sorted(entries.items()))
+    return repo.out("mktree", "-z", input=listing)
 
 
 def merge_commit(repo: GitRepo, number: int, title: str, main: str, head: str, identity: Identity) -> str:
