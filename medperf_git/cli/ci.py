@@ -50,3 +50,54 @@ def check(path: str, base: str, head: str, fmt: str) -> None:
     if not result.lint_valid:
         raise LintFailed(f"lint found {result.lint_errors} error(s) in the merged tree",
                          hint="fix the findings above, then push again")
+
+
+@click.command()
+@click.option("--event", "event_file", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The GitHub event payload (GITHUB_EVENT_PATH): workflow_run, pull_request, "
+                   "pull_request_review or issue_comment.")
+@click.option("--path", "path", default=".", show_default=True, help="A checkout (or clone) of the registry's "
+                                                                     "main; the pull request is fetched, never "
+                                                                     "checked out.")
+@click.option("--repository", metavar="OWNER/NAME", help="The registry repository (default: from the event).")
+@click.option("--api-url", "api_url", envvar="GITHUB_API_URL", metavar="URL",
+              help="The GitHub API (GitHub Enterprise: https://HOST/api/v3).")
+@click.option("--remote", default="origin", show_default=True, help="The git remote (name or URL) to fetch from.")
+@click.option("--no-merge", "no_merge", is_flag=True, help="Judge and comment, but never merge.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format; json is for scripts.")
+def bot(event_file: str, path: str, repository: str | None, api_url: str | None, remote: str, no_merge: bool,
+        fmt: str) -> None:
+    """Judge one pull request as the registry's policy bot: comment who must approve, merge when allowed.
+
+    The token (MEDPERF_GIT_GITHUB_TOKEN or GITHUB_TOKEN) must be allowed to merge: use a GitHub App
+    or a token secret, since merges made with the workflow's GITHUB_TOKEN start no workflows. Exit
+    status: 0 when merged, waiting or not concerned; 4 when policy or lint refuses the pull request.
+    """
+    from medperf_git.errors import PolicyDenied, UsageError
+    from medperf_git.forges._github_api import resolve_token
+    from medperf_git.policy.bot import read_event, run_bot
+    from medperf_git.registry.git import GitRepo
+
+    event = read_event(event_file)
+    repository = repository or str((event.get("repository") or {}).get("full_name") or "")
+    if not repository:
+        raise UsageError("the event names no repository", hint="give --repository OWNER/NAME")
+    repo = GitRepo(path)
+    try:
+        outcome = run_bot(repo, event, repository=repository, token=resolve_token({}), base_url=api_url,
+                          remote=remote, merge=not no_merge)
+    finally:
+        repo.close()
+    if fmt == "json":
+        out.json(outcome.to_dict())
+    else:
+        what = f"pull request #{outcome.number}" if outcome.number else "the event"
+        out.echo(f"{what}: {outcome.action}" + (f" as {outcome.merged_commit[:12]}" if outcome.merged_commit else ""))
+        for line in outcome.problems:
+            out.echo(f"problem: {line}")
+        for line in outcome.waiting:
+            out.echo(f"waiting for: {line}")
+    if outcome.action == "refused":
+        raise PolicyDenied(f"pull request #{outcome.number} is refused: {len(outcome.problems)} problem(s)",
+                           hint="see the pull request's comment")
