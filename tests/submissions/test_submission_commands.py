@@ -184,3 +184,29 @@ def test_old_git_is_refused_with_a_clear_message(reg, invoke, monkeypatch):
         result = invoke("submission", "ls")
     assert result.exit_code == 1
     assert "git 2.30.1 is too old: medperf-git needs git 2.34 or newer" in result.stderr
+
+
+def test_review_ls_reuses_verdicts_until_main_changes_what_decides_them(reg, monkeypatch):
+    import yaml
+
+    from medperf_git.flows import review
+    from medperf_git.records.yamlio import dump_yaml
+
+    path, actors = reg
+    number = _open(actors["mo"], {"README.md": b"x\n"}, "readme", "registry").submission.number
+    computed = []
+    real = review._policy_row
+    monkeypatch.setattr(review, "_policy_row", lambda s, sub, main: computed.append(sub.number) or real(s, sub, main))
+
+    def awaiting() -> list[int]:
+        with actors["admin"].active():
+            return [a.number for a in review.awaiting_me(Workspace.load())[0]]
+
+    assert awaiting() == [number] and computed == [number]
+    assert _open(actors["bo"], {"containers/1.yaml": container(1, "bo")}).merged  # a new record only
+    assert awaiting() == [number] and computed == [number]
+    bo = yaml.safe_load(GitRepo(path).read_path("refs/heads/main", "people/bo.yaml"))
+    bo["email"] = "bo@elsewhere.org"
+    assert _open(actors["bo"], {"people/bo.yaml": dump_yaml(bo).encode()}, "new email", "person",
+                 renumber=False).merged  # people changed: verdicts are computed again
+    assert awaiting() == [number] and computed == [number, number]
