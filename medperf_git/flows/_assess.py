@@ -224,8 +224,16 @@ def lint_merge(repo: GitRepo, number: int, main: str, head: str,
             tree = merged_tree(repo, number, main, head)
         except MergeConflict as exc:
             return [], exc.paths
+    from medperf_git.lint.local import index_facts
+
     changes = {path: (None if status == "D" else blob) for status, _, blob, path in repo.diff_tree(main, tree)}
-    return lint_tree(LazyTree(repo, tree, changes), base=LazyTree(repo, main), changed=set(changes)), []
+    facts = index_facts(repo, main)  # the base's index: a large registry is never parsed whole
+    try:
+        return lint_tree(LazyTree(repo, tree, changes), base=LazyTree(repo, main), base_facts=facts,
+                         changed=set(changes)), []
+    finally:
+        if facts is not None:
+            facts.close()
 
 
 def assess(repo: GitRepo, sub: Submission, main: str, *, lint: bool = True) -> Assessment:
