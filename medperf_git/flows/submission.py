@@ -102,12 +102,17 @@ def connect(ws: Workspace, *, refresh: bool = True, tolerate_offline: bool = Fal
     if not handle or not (profile.signing_key or identity):
         raise ConfigError(f"profile '{profile.name}' has no handle or signing key",
                           hint="run `medperf-git person register --handle H --name N --email E`")
-    if profile.forge != "git":
+    if profile.forge not in ("git", "github"):
         raise ForgeError(f"the '{profile.forge}' forge is not available in this version",
                          hint="use `medperf-git profile set --forge git`")
     clone = RegistryClone.open(ws, refresh=False)
     identity = identity or _identity(clone, handle, str(profile.signing_key))
-    forge = GitNativeForge(clone.repo, clone.remote, identity, handle, fetch=clone.fetch)
+    if profile.forge == "github":
+        from medperf_git.forges.github import from_profile
+
+        forge = from_profile(profile, clone, identity, handle)
+    else:
+        forge = GitNativeForge(clone.repo, clone.remote, identity, handle, fetch=clone.fetch)
     session = Session(ws, clone, forge, handle, identity)
     if refresh and not ws.offline and (max_age <= 0 or clone.age() >= max_age):
         try:

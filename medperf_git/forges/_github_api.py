@@ -34,19 +34,30 @@ def redact(text: str) -> str:
 
 
 def resolve_token(settings: dict | None) -> str:
-    """The token from ``MEDPERF_GIT_GITHUB_TOKEN``, ``GITHUB_TOKEN`` or the profile's ``github.token``."""
-    for var in TOKEN_VARS:
+    """The token from ``MEDPERF_GIT_GITHUB_TOKEN``, ``GITHUB_TOKEN``, the variable the profile's
+    ``github.token_env`` names, or the profile's ``github.token``."""
+    settings = settings or {}
+    names = TOKEN_VARS + ((str(settings["token_env"]),) if settings.get("token_env") else ())
+    for var in names:
         if os.environ.get(var):
             token = os.environ[var]
             break
     else:
-        token = str((settings or {}).get("token") or "")
+        token = str(settings.get("token") or "")
     if not token:
         raise ConfigError("no GitHub token: set MEDPERF_GIT_GITHUB_TOKEN (or GITHUB_TOKEN)",
                           hint="or `medperf-git profile set --github token=...`; the token needs "
                                "contents and pull requests access to the registry repository")
     _secrets.add(token)
     return token
+
+
+def repository_from_url(url: str) -> str | None:
+    """``owner/name`` of a GitHub clone URL (https or ssh), or None."""
+    import re
+
+    match = re.search(r"[:/]([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?/?$", url.strip())
+    return f"{match.group(1)}/{match.group(2)}" if match and ("://" in url or "@" in url) else None
 
 
 def client(token: str, base_url: str | None = None, *, throttle: bool = True):

@@ -43,10 +43,10 @@ def render(template: str, **context: Any) -> str:
     return env.from_string(source).render(**context)
 
 
-def pr_body(*, kind: str, author: str, base: str, number: int | None = None,
+def pr_body(*, kind: str, author: str, base: str, head: str = "", number: int | None = None,
             records: list[tuple[str, str]] | None = None, findings: list | None = None,
             compat: list[str] | None = None, approvers: list[str] | None = None) -> str:
-    mark = marker(BODY_MARK, {"kind": kind, "author": author, "base": base})
+    mark = marker(BODY_MARK, {"kind": kind, "author": author, "base": base, "head": head})
     return render("pr_body.md.j2", marker=mark, kind=kind, author=author, number=number, records=records or [],
                   findings=findings, compat=compat or [], approvers=approvers or [])
 

@@ -49,7 +49,8 @@ class GitHubForge:
     def __init__(self, repo: GitRepo, remote: str, identity: Identity, handle: str, *, repository: str,
                  token: str, base_url: str | None = None, judge: EventJudge | None = None,
                  fetch: Callable[[], None] | None = None, throttle: bool = True,
-                 sleep: Callable[[float], Any] = time.sleep):
+                 sleep: Callable[[float], Any] = time.sleep, bot_merges: bool = False, wait: float = 600.0,
+                 poll: float = 5.0):
         self.repo = repo
         self.remote = remote
         self.identity = identity
@@ -59,6 +60,9 @@ class GitHubForge:
         self._fetch = fetch
         self._token = token
         self._sleep = sleep
+        self.bot_merges = bot_merges  # the registry's policy bot merges; clients wait for it (``wait`` seconds)
+        self.wait = wait
+        self.poll = poll
         self.gh = api.client(token, base_url, throttle=throttle)
         self._api = None
         self._branches: dict[int, str] = {}
@@ -214,7 +218,8 @@ class GitHubForge:
             found.append((str(pr["merged_at"]), "merged", self.who(pr.get("merged_by")),
                           {"commit": pr.get("merge_commit_sha"), "head": sub.head}, None, None))
         found.sort(key=lambda f: f[0])
-        sub.events = [Event(1, "opened", author, str(pr.get("created_at") or ""), {"head": sub.head})]
+        opened = {"head": str(meta.get("head") or sub.head)}
+        sub.events = [Event(1, "opened", author, str(pr.get("created_at") or ""), opened)]
         for i, (at, kind, by, data, commit, problem) in enumerate(found, start=2):
             event = Event(i, kind, by, at, data, commit, problem)
             if problem is None and commit is not None and self.judge is not None:
@@ -261,7 +266,7 @@ class GitHubForge:
             existing = self.repo.rev_parse(f"refs/remotes/origin/{branch}")
             if existing != head and not self._push_branch(branch, head, existing):
                 raise RaceLost(f"the branch {branch} is taken", hint="run the same command again")
-        body = pr_body(kind=kind, author=self.handle, base=base, **self._details(base, head))
+        body = pr_body(kind=kind, author=self.handle, base=base, head=head, **self._details(base, head))
         try:
             pr = self._call(lambda: self.api.create_pull(base="main", head=branch, title=title, body=body),
                             "cannot open the pull request")
@@ -311,6 +316,8 @@ class GitHubForge:
         from medperf_git.forges._github_api import GitHubError
         from medperf_git.forges._merge import merge_commit
 
+        if self.bot_merges:
+            return self._wait_for_bot(number)
         self.refresh()
         sub = self._open_sub(number)
         if expected_head and sub.head != expected_head:
@@ -339,6 +346,20 @@ class GitHubForge:
             self.handle
         return done
 
+    def _wait_for_bot(self, number: int) -> Submission:
+        """Where only the bot may update main: wait until it merged (or gave up); the submission as it is then."""
+        deadline = time.monotonic() + self.wait
+        sub = self._open_sub(number)
+        while sub.state == "open" and time.monotonic() < deadline:
+            self._sleep(self.poll)
+            sub = self.get(number)
+        if sub.state == "closed":
+            raise SubmissionNotOpen(f"submission #{number} was closed" + (f" ({sub.close_reason})"
+                                                                          if sub.close_reason else ""))
+        if sub.state == "merged":
+            self.refresh()
+        return sub
+
     def close(self, number: int, reason: str) -> Submission:
         self._open_sub(number)
         pr = self._pull(number)
@@ -347,3 +368,19 @@ class GitHubForge:
                    f"cannot comment on pull request #{number}")
         self._call(lambda: pr.edit(state="closed"), f"cannot close pull request #{number}")
         return self.get(number)
+
+
+def from_profile(profile, clone, identity: Identity, handle: str) -> GitHubForge:
+    """The forge a profile with ``forge: github`` describes (its ``github`` settings: repository, base_url,
+    token_env or token, bot (default true: the registry's bot merges; clients wait), wait (seconds))."""
+    from medperf_git.errors import ConfigError
+
+    settings = dict(profile.github or {})
+    repository = str(settings.get("repository") or api.repository_from_url(clone.remote) or "")
+    if not repository:
+        raise ConfigError(f"profile '{profile.name}': which GitHub repository is the registry?",
+                          hint="add `github: {repository: OWNER/NAME}` to the profile in config.yaml")
+    return GitHubForge(clone.repo, clone.remote, identity, handle, repository=repository,
+                       token=api.resolve_token(settings), base_url=settings.get("base_url"), fetch=clone.fetch,
+                       bot_merges=bool(settings.get("bot", True)), wait=float(settings.get("wait", 600)),
+                       poll=float(settings.get("poll", 5)))

@@ -1,0 +1,99 @@
+"""The publishing flows, unchanged, on a profile whose forge is github (the fake server over a real registry)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+pytest.importorskip("github", reason="PyGithub is not installed (pip install -e '.[test]')")
+
+from medperf_git.flows.submission import connect, open_submission  # noqa: E402
+from medperf_git.forges.github import GitHubForge  # noqa: E402
+from medperf_git.policy.bot import run_bot  # noqa: E402
+from medperf_git.registry.git import init_bare  # noqa: E402
+from tests.github.fake_github import FakeGitHub  # noqa: E402
+from tests.policy.policy_world import HANDLES, World, dataset, y  # noqa: E402
+
+BOT_TOKEN = "ghs_botTOKENflows0123456789"
+
+
+@pytest.fixture
+def world(tmp_path, monkeypatch):
+    world = World(tmp_path)
+    ids = {h: 300 + i for i, h in enumerate(HANDLES)}
+    people = {}
+    for h in HANDLES:
+        record = world[h].person_record()
+        record["accounts"] = [{"forge": "github", "login": h, "id": ids[h]}]
+        people[f"people/{h}.yaml"] = y(record)
+    world.direct(people, "GitHub accounts")
+    server = FakeGitHub(world.path).start()
+    for h in HANDLES:
+        server.add_user(f"ghp_{h}FLOWS0123456789", h, ids[h])
+    server.add_user(BOT_TOKEN, "medperf-bot", 999)
+    world.server = server
+    yield world
+    server.stop()
+
+
+def _github_profile(world, handle: str, monkeypatch, **settings):
+    ws = world[handle].workspace()
+    ws.profile.forge = "github"
+    ws.profile.github = {"repository": world.server.full_name, "base_url": world.server.base_url, "poll": 0.2,
+                         **settings}
+    ws.config.save()
+    monkeypatch.setenv("MEDPERF_GIT_GITHUB_TOKEN", f"ghp_{handle}FLOWS0123456789")
+    return world[handle].workspace()
+
+
+def test_connect_picks_the_github_forge_and_a_self_service_submission_merges(world, monkeypatch):
+    ws = _github_profile(world, "do", monkeypatch, bot=False)
+    with world["do"].active():
+        session = connect(ws)
+        assert isinstance(session.forge, GitHubForge) and session.forge.bot_merges is False
+        result = open_submission(ws, {"datasets/3.yaml": y(dataset(3, "do"))}, "dataset 3", "dataset")
+    assert result.merged, result.to_dict()
+    pr = world.server.pulls[result.submission.number]
+    assert pr["merged"] and world.repo.read_path(world.main, "datasets/3.yaml") is not None
+    ws_bo = _github_profile(world, "bo", monkeypatch, bot=False)
+    with world["bo"].active():  # another client fetches main with GitHub's merge commit: its audit accepts it
+        session = connect(ws_bo)
+        assert session.forge.get(result.submission.number).state == "merged"
+
+
+def test_where_the_bot_merges_the_client_waits_for_it(world, monkeypatch, tmp_path):
+    ws = _github_profile(world, "do", monkeypatch, wait=60)
+    bot_repo = init_bare(tmp_path / "bot.git")
+    bot_repo.git("remote", "add", "origin", str(world.path))
+    stop = threading.Event()
+    seen: dict[int, float] = {}
+
+    def bot_loop():  # as on GitHub, the bot acts after the validate workflow, not within the second
+        while not stop.is_set():
+            for number, pr in list(world.server.pulls.items()):
+                if pr["state"] == "open" and time.monotonic() - seen.setdefault(number, time.monotonic()) > 2:
+                    event = {"workflow_run": {"pull_requests": [{"number": number}]}}
+                    run_bot(bot_repo, event, repository=world.server.full_name, token=BOT_TOKEN,
+                            base_url=world.server.base_url, throttle=False, sleep=lambda s: None)
+            stop.wait(0.3)
+
+    thread = threading.Thread(target=bot_loop, daemon=True)
+    thread.start()
+    try:
+        with world["do"].active():
+            result = open_submission(ws, {"datasets/3.yaml": y(dataset(3, "do"))}, "dataset 3", "dataset")
+    finally:
+        stop.set()
+        thread.join(30)
+    assert result.merged and result.submission.state == "merged", result.to_dict()
+    assert result.submission.merged_by == "github:medperf-bot" or result.submission.merged_by == "medperf-bot"
+
+
+def test_no_wait_leaves_the_merge_to_the_bot(world, monkeypatch):
+    ws = _github_profile(world, "do", monkeypatch, wait=0)
+    with world["do"].active():
+        result = open_submission(ws, {"datasets/3.yaml": y(dataset(3, "do"))}, "dataset 3", "dataset")
+    assert not result.merged and result.submission.state == "open"
+    assert not world.server.pulls[result.submission.number]["merged"]
