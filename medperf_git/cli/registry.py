@@ -25,9 +25,13 @@ from medperf_git.cli._output import out
 @click.option("--host", type=click.Choice(["git", "ssh", "github"]), default="git", show_default=True,
               help="ssh: install a pre-receive hook that refuses pushes to main failing the audit (SSH servers); "
                    "github: add the CI workflows and .github/MEDPERF-GIT-SETTINGS.md (the settings they need).")
+@click.option("--github-repository", "github_repository", metavar="OWNER/NAME",
+              help="With --host github: check this repository's settings (needs MEDPERF_GIT_GITHUB_TOKEN).")
+@click.option("--github-api-url", "github_api_url", metavar="URL", help="GitHub Enterprise API, https://HOST/api/v3.")
+@click.option("--public", "public", is_flag=True, help="With --host github: the registry is meant to be public.")
 @pass_workspace
 def init(ws, path, name, admins, admin_name, admin_email, signing_key, bare, open_registration, allow_file_urls,
-         host):
+         host, github_repository=None, github_api_url=None, public=False):
     """Create a new, empty registry repository at PATH."""
     from medperf_git.flows.registry_init import init_registry
 
@@ -46,5 +50,23 @@ def init(ws, path, name, admins, admin_name, admin_email, signing_key, bare, ope
     if host == "github":
         out.info("Added the GitHub workflows; see .github/MEDPERF-GIT-SETTINGS.md for the repository settings "
                  "(ruleset on main, merge commits only, the MEDPERF_GIT_BOT_TOKEN secret)")
+        if github_repository:
+            _check_github(github_repository, github_api_url, public)
     out.next_step("medperf-git registry lint " + str(result.path) if not result.bare
                   else "medperf-git benchmark ls", "check it, then invite people to register")
+
+
+def _check_github(repository: str, api_url: str | None, public: bool) -> None:
+    """Check the settings the GitHub API shows; a missing token only skips the check."""
+    from medperf_git.errors import ConfigError
+    from medperf_git.forges._github_api import resolve_token
+    from medperf_git.forges._github_setup import check_settings
+
+    try:
+        token = resolve_token({})
+    except ConfigError:
+        out.warn(f"No GitHub token: the settings of {repository} were not checked (set MEDPERF_GIT_GITHUB_TOKEN)")
+        return
+    for item in check_settings(repository, token, api_url, public=public):
+        (out.success if item.ok else out.warn)(f"{repository}: {item.name}: {'ok' if item.ok else 'NOT SET'} "
+                                               f"({item.detail})")

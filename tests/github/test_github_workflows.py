@@ -94,3 +94,29 @@ def test_registry_init_host_github_adds_the_workflows_and_lints_clean(tmp_path, 
     assert yaml.safe_load((path / "registry.yaml").read_text())["host"] == "github"
     lint = invoke("registry", "lint", str(path))
     assert lint.exit_code == 0, lint.stdout + lint.stderr
+
+
+def test_registry_init_checks_the_github_settings_given_a_token(tmp_path, invoke, monkeypatch):
+    from tests.github.fake_github import FakeGitHub
+
+    server = FakeGitHub(tmp_path).start()
+    try:
+        server.add_user("ghp_settingsTOKEN0123456789", "admin", 1)
+        server.repo_settings["allow_squash_merge"] = True
+        monkeypatch.setenv("MEDPERF_GIT_GITHUB_TOKEN", "ghp_settingsTOKEN0123456789")
+        result = invoke("registry", "init", str(tmp_path / "reg"), "--name", "gh-registry", "--admin", "admin",
+                        "--admin-email", "admin@example.org", "--host", "github", "--github-repository",
+                        server.full_name, "--github-api-url", server.base_url)
+        assert result.exit_code == 0, result.stderr
+        text = result.stdout + result.stderr
+        assert "squash and rebase merges disabled: NOT SET" in text
+        assert "visibility: ok" in text and "ruleset on main: NOT SET" in text
+        assert "ghp_settingsTOKEN0123456789" not in text
+        server.rulesets.append({"name": "main", "target": "branch", "enforcement": "active"})
+        server.repo_settings["allow_squash_merge"] = False
+        from medperf_git.forges._github_setup import check_settings
+
+        checks = check_settings(server.full_name, "ghp_settingsTOKEN0123456789", server.base_url, throttle=False)
+        assert all(c.ok for c in checks), [c.to_dict() for c in checks]
+    finally:
+        server.stop()
