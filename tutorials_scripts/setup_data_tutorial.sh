@@ -80,9 +80,9 @@ if [ ! -f "$TUT/.registry-complete" ]; then
     for who in testbo testmo testdo; do
         as "$who" profile set --registry "$REGISTRY" >/dev/null
     done
-    as testbo person register --handle testbo --name "Test Benchmark Owner" --email testbo@example.com >/dev/null
-    as testmo person register --handle testmo --name "Test Model Owner" --email testmo@example.com >/dev/null
-    as testdo person register --handle testdo --name "Test Data Owner" --email testdo@example.com >/dev/null
+    as testbo person register --handle testbo --name "Test Benchmark Owner" --email testbo@example.com -y >/dev/null
+    as testmo person register --handle testmo --name "Test Model Owner" --email testmo@example.com -y >/dev/null
+    as testdo person register --handle testdo --name "Test Data Owner" --email testdo@example.com -y >/dev/null
     approve_all testadmin
     container() {  # who name folder
         extra=""

@@ -33,7 +33,9 @@ class RegisterResult:
                 "fingerprint": self.fingerprint, **self.opened.to_dict()}
 
 
-def register(ws: Workspace, *, handle: str, name: str, email: str, key: Path | None = None) -> RegisterResult:
+def register(ws: Workspace, *, handle: str, name: str, email: str, key: Path | None = None,
+             confirm=None) -> RegisterResult:
+    """Open the submission of one's own people record; ``confirm(record)`` sees it before it is published."""
     from medperf_git.records.schemas import validate
     from medperf_git.records.yamlio import dump_yaml
     from medperf_git.registry.signing import default_key_path, generate_key, public_key
@@ -68,6 +70,12 @@ def register(ws: Workspace, *, handle: str, name: str, email: str, key: Path | N
         if fork and any(p == path for _, _, _, p in session.repo.diff_tree(fork, sub.head)):
             raise IdConflict(f"the handle '{handle}' is already requested in submission #{sub.number}",
                              hint="choose another --handle")
+    if getattr(session.forge, "name", "") == "github" and session.online:  # what the policy bot matches on
+        record["accounts"] = [session.forge.account()]
+    if confirm is not None and not confirm(record):
+        from medperf_git.flows.dataset import Cancelled
+
+        raise Cancelled("nothing was submitted")
     changed = False
     if profile.handle != handle:
         profile.handle, changed = handle, True

@@ -25,7 +25,8 @@ def test_register_generates_a_key_and_admins_approve(tmp_path, invoke):
     path, actors = seed_registry(tmp_path, ["admin", "bo"])
     new = newcomer(tmp_path, path)
     with new.active():
-        result = invoke("person", "register", "--handle", "newbie", "--name", "New Bie", "--email", "nb@example.org")
+        result = invoke("person", "register", "-y", "--handle", "newbie", "--name", "New Bie",
+                        "--email", "nb@example.org")
         profile = Workspace.load().profile
     assert result.exit_code == 0, result.output
     assert "Opened submission #1 to register 'newbie'" in result.stderr
@@ -46,7 +47,7 @@ def test_a_taken_handle_is_refused_before_anything_is_pushed(tmp_path, invoke):
     path, _ = seed_registry(tmp_path, ["admin", "bo"])
     new = newcomer(tmp_path, path, "bo")
     with new.active():
-        result = invoke("person", "register", "--handle", "bo", "--name", "Bo Two", "--email", "b2@example.org")
+        result = invoke("person", "register", "-y", "--handle", "bo", "--name", "Bo Two", "--email", "b2@example.org")
     assert result.exit_code == 1
     assert "Error: the handle 'bo' is taken in this registry" in result.stderr
     assert pull_numbers(path) == []
@@ -56,10 +57,10 @@ def test_a_handle_requested_in_an_open_submission_is_refused(tmp_path, invoke):
     path, _ = seed_registry(tmp_path, ["admin"])
     first, second = newcomer(tmp_path, path, "first"), newcomer(tmp_path, path, "second")
     with first.active():
-        opened = invoke("person", "register", "--handle", "carol", "--name", "C", "--email", "c@example.org")
+        opened = invoke("person", "register", "-y", "--handle", "carol", "--name", "C", "--email", "c@example.org")
     assert opened.exit_code == 0, opened.output
     with second.active():
-        result = invoke("person", "register", "--handle", "carol", "--name", "C2", "--email", "c2@example.org")
+        result = invoke("person", "register", "-y", "--handle", "carol", "--name", "C2", "--email", "c2@example.org")
     assert result.exit_code == 1
     assert "the handle 'carol' is already requested in submission #1" in result.stderr
     assert pull_numbers(path) == [1]
@@ -70,7 +71,7 @@ def test_open_registration_merges_at_once_with_a_given_key(tmp_path, invoke):
     new = newcomer(tmp_path, path)
     key = generate_key(tmp_path / "mykey", "mine")
     with new.active():
-        result = invoke("person", "register", "--handle", "newbie", "--name", "N", "--email", "n@example.org",
+        result = invoke("person", "register", "-y", "--handle", "newbie", "--name", "N", "--email", "n@example.org",
                         "--key", str(key))
         profile = Workspace.load().profile
     assert result.exit_code == 0, result.output
@@ -83,5 +84,17 @@ def test_open_registration_merges_at_once_with_a_given_key(tmp_path, invoke):
 def test_invalid_handles_are_usage_errors(tmp_path, invoke, handle):
     path, _ = seed_registry(tmp_path, ["admin"])
     with newcomer(tmp_path, path).active():
-        result = invoke("person", "register", "--handle", handle, "--name", "N", "--email", "n@example.org")
+        result = invoke("person", "register", "-y", "--handle", handle, "--name", "N", "--email", "n@example.org")
     assert result.exit_code == 2 and f"invalid handle '{handle}'" in result.stderr
+
+
+def test_register_shows_the_record_and_publishes_nothing_on_no(tmp_path, invoke):
+    path, _ = seed_registry(tmp_path, ["admin"])
+    new = newcomer(tmp_path, path)
+    with new.active():
+        result = invoke("person", "register", "--handle", "shy", "--name", "Shy One", "--email", "shy@example.org",
+                        input="n\n")
+    assert result.exit_code == 1
+    assert "handle: shy" in result.stderr and "everyone who can read the registry" in result.stderr
+    assert "nothing was submitted" in result.stderr
+    assert GitRepo(path).out("for-each-ref", "refs/pull") == ""
