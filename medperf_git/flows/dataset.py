@@ -8,8 +8,10 @@ machine.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
 import shutil
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +30,7 @@ from medperf_git.flows._registry import RegistryView
 from medperf_git.flows.execution import association_state, execute_model, registered_dataset
 from medperf_git.records.layout import result_name
 from medperf_git.records.yamlio import YamlError, load_yaml_file
-from medperf_git.workspace.datasets import READY, LocalDataset, uid_hex
+from medperf_git.workspace.datasets import READY, LocalDataset
 from medperf_git.workspace.workspace import Workspace
 
 Confirm = Callable[[dict[str, Any]], bool]
@@ -69,6 +71,31 @@ def _check_text(value: str | None, option: str, limit: int, required: bool = Fal
     return value
 
 
+class _Background:
+    """Run a read-only job (hashing) on a daemon thread while a container works, then collect it.
+
+    The thread is a daemon so that an interrupted command exits at once instead of waiting for it.
+    """
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any):
+        self._result: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn, args, kwargs), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn, args, kwargs) -> None:
+        try:
+            self._result = fn(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread by result()
+            self._error = exc
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
 @dataclass
 class Prepared:
     run: Any  # the prepare task's RunResult: what ran, with its pins
@@ -90,6 +117,9 @@ def prepare_into(runner: ContainerRunner, prep_id: int, data_path: Path, labels_
                                              "output_path": prepared["data_path"],
                                              "output_labels_path": prepared["labels_path"],
                                              **metadata, "report_file": staging / "report.yaml"}, logs)
+    # The checks only read the prepared data, so it is hashed meanwhile on the other core.
+    prepared_hash_job = _Background(dataset_hashes, prepared["data_path"], prepared["labels_path"],
+                                    progress=hash_progress)
     settings.step("Checking the prepared data (sanity_check)")
     runner.run(prep_id, "sanity_check", {**prepared, **metadata}, logs)
     settings.step("Computing statistics (statistics)")
@@ -101,7 +131,7 @@ def prepare_into(runner: ContainerRunner, prep_id: int, data_path: Path, labels_
     if not isinstance(statistics, dict) or not statistics:
         raise ContainerFailed("the statistics task wrote no statistics (statistics.yaml is empty)")
     settings.step("Hashing the prepared data")
-    prepared_hash = dataset_hashes(prepared["data_path"], prepared["labels_path"], progress=hash_progress)
+    prepared_hash = prepared_hash_job.result()
     write_manifest(staging / "manifest.tree-v1", prepared_hash)
     return Prepared(result, statistics, prepared_hash)
 
@@ -123,13 +153,15 @@ def create(ws: Workspace, *, benchmark: int, name: str, description: str = "", l
     if bench.get("retired"):
         raise PolicyDenied(f"benchmark {benchmark} is retired and takes no new datasets")
     prep_id = bench["data_preparation"]
-    settings.step("Hashing the raw data")
-    raw = dataset_hashes(data_path, labels_path, progress=hash_progress)
     stores = view.datasets
-    staging = stores.staging_dir(uid_hex(raw.digest)[:16])
+    staging = stores.staging_dir(hashlib.sha256(f"{data_path}\0{labels_path}".encode()).hexdigest()[:16])
+    # The raw data is hashed while the preparation container reads it (both only read it).
+    raw_job = _Background(dataset_hashes, data_path, labels_path, progress=hash_progress)
     try:
         prepared = prepare_into(ContainerRunner(view, settings), prep_id, data_path, labels_path, staging,
                                 hash_progress=hash_progress)
+        settings.step("Hashing the raw data")
+        raw = raw_job.result()
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
