@@ -152,6 +152,15 @@ class GitHubForge:
         login = str(user.get("login") or "")
         return f"github:{login}" if login in claimed else login
 
+    def account(self) -> dict:
+        """The token's GitHub account as a person record lists it: login and the numeric id policy matches."""
+        def read() -> tuple[str, int]:
+            user = self.gh.get_user()
+            return user.login, user.id
+
+        login, uid = self._call(read, "cannot read the token's GitHub account")
+        return {"forge": "github", "login": login, "id": int(uid)}
+
     # Reading
     @property
     def main(self) -> str:

@@ -97,3 +97,28 @@ def test_no_wait_leaves_the_merge_to_the_bot(world, monkeypatch):
         result = open_submission(ws, {"datasets/3.yaml": y(dataset(3, "do"))}, "dataset 3", "dataset")
     assert not result.merged and result.submission.state == "open"
     assert not world.server.pulls[result.submission.number]["merged"]
+
+
+def test_person_register_fills_the_github_login_and_id_and_the_bot_matches_them(world, monkeypatch, tmp_path):
+    import yaml
+
+    from medperf_git.flows.person import register
+    from tests.support.actors import make_actor
+
+    newbie = make_actor(tmp_path, "newbie", str(world.path), forge="github",
+                        github={"repository": world.server.full_name, "base_url": world.server.base_url,
+                                "wait": 0})
+    world.server.add_user("ghp_newbieFLOWS0123456789", "new-bie", 777)
+    monkeypatch.setenv("MEDPERF_GIT_GITHUB_TOKEN", "ghp_newbieFLOWS0123456789")
+    with newbie.active():
+        result = register(newbie.workspace(), handle="newbie", name="New Bie", email="newbie@example.org")
+    sub = result.opened.submission
+    head = world.server.pulls[sub.number]["head"]["sha"]
+    record = yaml.safe_load(world.repo.read_path(head, "people/newbie.yaml"))
+    assert record["accounts"] == [{"forge": "github", "login": "new-bie", "id": 777}]
+    bot_repo = init_bare(tmp_path / "bot.git")
+    bot_repo.git("remote", "add", "origin", str(world.path))
+    outcome = run_bot(bot_repo, {"workflow_run": {"pull_requests": [{"number": sub.number}]}},
+                      repository=world.server.full_name, token=BOT_TOKEN, base_url=world.server.base_url,
+                      throttle=False, sleep=lambda s: None)
+    assert outcome.problems == [] and outcome.action in ("waiting", "merged"), outcome.to_dict()
