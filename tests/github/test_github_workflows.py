@@ -120,3 +120,41 @@ def test_registry_init_checks_the_github_settings_given_a_token(tmp_path, invoke
         assert all(c.ok for c in checks), [c.to_dict() for c in checks]
     finally:
         server.stop()
+
+
+def _step(workflow: str, job: str, name: str) -> str:
+    steps = _load(workflow)["jobs"][job]["steps"]
+    return next(s["run"] for s in steps if s.get("name") == name)
+
+
+def _run(script: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    import os
+
+    full = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", **env}
+    return subprocess.run(["bash", "-e", "-c", script], cwd=cwd, env=full, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_the_workflow_scripts_run_on_a_registry_checkout(tmp_path, invoke):
+    """The run: scripts of validate and publish, executed as the runner would (medperf-git on PATH)."""
+    from medperf_git.registry.git import GitRepo
+
+    path = tmp_path / "reg"
+    assert invoke("registry", "init", str(path), "--name", "gh-registry", "--admin", "admin",
+                  "--admin-email", "admin@example.org", "--host", "github").exit_code == 0
+    repo = GitRepo(path)
+    base = repo.rev_parse("HEAD")
+    temp = tmp_path / "runner-temp"
+    temp.mkdir()
+    env = {"RUNNER_TEMP": str(temp), "BASE_SHA": base, "HEAD_SHA": base}
+    install = _step("medperf-git-validate.yml", "validate", "Install the medperf-git pinned by the base branch's "
+                                                                     "registry.yaml")
+    extract = install.split("pip install pyyaml")[0] + install.split("pip install pyyaml")[1].split(
+        "pip install --requirement")[0]
+    proc = _run(extract, path, env)
+    assert proc.returncode == 0, proc.stderr
+    assert (temp / "requirement.txt").read_text().strip().startswith("medperf-git==")
+    publish = _run("\n".join(_step("medperf-git-publish.yml", "publish", n) for n in
+                             ("Full lint", "Audit the signed history", "Build the index")), path, env)
+    assert publish.returncode == 0, publish.stdout + publish.stderr
+    assert (path / "index.sqlite").stat().st_size > 0
