@@ -353,6 +353,15 @@ class GitHubForge:
         done = self.get(number)
         done.state, done.merged_commit, done.merged_by = "merged", _raw(status).get("sha") or done.merged_commit, \
             self.handle
+        parent = self.repo.rev_parse(f"{done.merged_commit}^1") if done.merged_commit else None
+        if check is not None and parent and parent != main:  # GitHub cannot merge "only onto this main"
+            try:
+                check(done.merged_commit, parent)
+            except Exception as exc:  # noqa: BLE001 - reported with what it means
+                raise ForgeError(f"submission #{number} was merged onto a main that moved after it was checked, "
+                                 f"and the result fails the check: {exc}",
+                                 hint="ask the registry's admins; a ruleset that lets only the bot update main "
+                                      "prevents this") from None
         return done
 
     def _wait_for_bot(self, number: int) -> Submission:

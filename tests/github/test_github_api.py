@@ -129,3 +129,25 @@ def test_the_token_comes_from_the_environment_first(monkeypatch):
     assert api.resolve_token({"token": "from-profile"}) == "from-env"
     monkeypatch.setenv("MEDPERF_GIT_GITHUB_TOKEN", "ours")
     assert api.resolve_token({}) == "ours"
+
+
+def test_a_main_that_moved_between_check_and_merge_is_checked_again_and_reported(forge_harness):
+    from medperf_git.registry.commits import commit_changes, update_ref
+
+    h = forge_harness
+    _, sub = _open(h, "bo", "containers/1.yaml")
+    admin = h.forge("admin")
+    calls = []
+
+    def check(merged: str, main: str) -> None:
+        calls.append(main)
+        if len(calls) == 1:  # someone updates main right after our check
+            new = commit_changes(h.remote, main, {"containers/9.yaml": b"v: 9\n"}, "direct",
+                                 h.actors["admin"].identity)
+            update_ref(h.remote, "refs/heads/main", new, main)
+        else:
+            raise RuntimeError("lint fails on the newer main")
+
+    with pytest.raises(ForgeError, match="merged onto a main that moved after it was checked"):
+        admin.merge(sub.number, check=check)
+    assert len(calls) == 2 and calls[0] != calls[1]
