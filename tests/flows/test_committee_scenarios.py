@@ -284,3 +284,43 @@ def test_bad_benchmark_submissions_publish_nothing(world, tmp_path):
         with pytest.raises(HashMismatch):
             container_flow.submit(ws, name="x", config_path=EXAMPLES / "metrics" / "container_config.yaml",
                                   source=ArchiveInput(str(assets / "metrics.tar.gz"), bad_hash), confirm=YES)
+
+
+def test_dataset_prepared_for_another_preparation_cannot_associate(world):
+    registry, actors, assets, _ = world
+    bo, admin, do = actors["testbo"], actors["testadmin"], actors["testdo"]
+    prep = _submit_container(bo, assets, "chestxray-prep-v2", "data_preparator").record["id"]
+    with as_(bo) as ws:
+        opened = benchmark_flow.submit(ws, name="chestxray-v2", description="second", docs_url=None, demo=None,
+                                       data_preparation=prep, reference_model=2, metrics=3,
+                                       skip_compatibility_tests=True, confirm=YES)
+    with as_(admin) as ws:
+        assert review.approve(ws, opened.number).merged
+    second = opened.record["id"]
+    expected = f"prepared with container 1, but benchmark {second} prepares data with container {prep}"
+    with as_(do) as ws, pytest.raises(PolicyDenied, match=expected):
+        dataset_flow.associate(ws, benchmark=second, data_uid="1", confirm=YES, settings=settings())
+
+
+def test_compatibility_tests_with_local_configs_are_cached(world, invoke):
+    registry, actors, _, _ = world
+    mo = actors["testmo"]
+    from medperf_git.flows.compat import get_test, list_tests, run_test
+
+    config = str(EXAMPLES / "model_second" / "container_config.yaml")
+    with as_(mo) as ws:
+        first = run_test(ws, benchmark=1, model=config, settings=settings())
+        assert set(first.results) == {"Accuracy", "AUC"} and not first.cached
+        assert first.data["inputs"]["model"] == config
+        again = run_test(ws, benchmark=1, model=config, settings=settings())
+        assert again.cached and again.key == first.key and again.results == first.results
+        other = run_test(ws, benchmark=1, settings=settings())  # the reference model: another test
+        assert other.key != first.key
+        assert {r.key for r in list_tests(ws)} >= {first.key, other.key}
+        assert get_test(ws, first.key[:8]).results == first.results
+        listed = invoke("test", "ls", "--json")
+        assert listed.exit_code == 0 and first.key in listed.stdout
+        viewed = invoke("test", "view", first.key[:8])
+        assert viewed.exit_code == 0 and "Accuracy" in viewed.stdout
+        missing = invoke("test", "view", "zzzzzz")
+        assert missing.exit_code == 1 and "test ls" in missing.stderr
