@@ -67,6 +67,7 @@ class GitHubForge:
         self._api = None
         self._branches: dict[int, str] = {}
         self._accounts: tuple[str | None, dict[int, str], set[str]] | None = None
+        self._accounts_fresh = False
 
     def __repr__(self) -> str:  # never shows the token
         return f"GitHubForge({self.repository!r}, handle={self.handle!r})"
@@ -118,7 +119,10 @@ class GitHubForge:
     # Who is who
     def _people_accounts(self) -> tuple[dict[int, str], set[str]]:
         """GitHub numeric id -> handle from main's person records, and the handles that list an account."""
+        if self._accounts is not None and self._accounts_fresh:
+            return self._accounts[1], self._accounts[2]
         main = self.repo.rev_parse(MAIN)
+        self._accounts_fresh = True  # until the next list() or get(): main is read once per call
         if self._accounts is not None and self._accounts[0] == main:
             return self._accounts[1], self._accounts[2]
         ids: dict[int, str] = {}
@@ -170,6 +174,7 @@ class GitHubForge:
         return sha
 
     def list(self, state: str | None = None) -> list[Submission]:
+        self._accounts_fresh = False
         pulls = self._call(lambda: [_raw(p) for p in self.api.get_pulls(state="all", sort="created",
                                                                           direction="asc")],
                            "cannot list the pull requests")
@@ -180,7 +185,9 @@ class GitHubForge:
             number = str(comment.get("issue_url", "")).rsplit("/", 1)[-1]
             if number.isdigit():
                 comments.setdefault(int(number), []).append(comment)
-        subs = sorted((self._build(p, comments.get(p["number"], [])) for p in pulls), key=lambda s: s.number)
+        approvals = self._approvals(pulls)
+        subs = sorted((self._build(p, comments.get(p["number"], []), approvals) for p in pulls),
+                      key=lambda s: s.number)
         flush = getattr(self.judge, "flush", None)
         if flush is not None:
             flush()
@@ -197,12 +204,14 @@ class GitHubForge:
             raise
 
     def get(self, number: int) -> Submission:
+        self._accounts_fresh = False
         pr = self._pull(number)
         comments = self._call(lambda: [_raw(c) for c in pr.get_issue_comments()],
                               f"cannot read the comments of pull request #{number}")
-        return self._build(_raw(pr), comments)
+        raw = _raw(pr)
+        return self._build(raw, comments, self._approvals([raw]))
 
-    def _build(self, pr: dict, comments: list[dict]) -> Submission:
+    def _build(self, pr: dict, comments: list[dict], approvals: dict[tuple[str, str], list]) -> Submission:
         meta = read_marker(pr.get("body"), BODY_MARK) or {}
         number = int(pr["number"])
         head = pr.get("head") or {}
@@ -221,8 +230,7 @@ class GitHubForge:
                                                                   f"says '{by}' wrote it"
             extra = {k: v for k, v in data.items() if k not in ("type", "by")}
             found.append((str(c.get("created_at") or ""), str(data["type"]), by, extra, None, problem))
-        if pr.get("state") == "open" and sub.base:
-            found += self._approval_events(sub)
+        found += approvals.get((sub.head, sub.base), [])
         if pr.get("merged_at"):
             found.append((str(pr["merged_at"]), "merged", self.who(pr.get("merged_by")),
                           {"commit": pr.get("merge_commit_sha"), "head": sub.head}, None, None))
@@ -246,18 +254,43 @@ class GitHubForge:
             sub.closed_by = closes[-1].by if closes else None
         return sub
 
-    def _approval_events(self, sub: Submission) -> list:
-        """The ``Approved-by`` commits of base..head, oldest first; the judge verifies their signatures."""
-        proc = self.repo.git("log", "--reverse", "--format=%H%x00%ct%x00%(trailers:key=Approved-by,valueonly,"
-                             "separator=%x2C)%x00", sub.head, f"^{sub.base}", check=False)
-        events = []
-        for line in proc.stdout.split("\n"):
-            parts = line.split("\0")
-            if len(parts) >= 3 and parts[2].strip():
-                at = datetime.datetime.fromtimestamp(int(parts[1]), datetime.timezone.utc).strftime(
-                    "%Y-%m-%dT%H:%M:%SZ")
-                events.append((at, "approved", parts[2].strip(), {"commit": parts[0]}, parts[0], None))
-        return events
+    def _approvals(self, pulls: list[dict]) -> dict[tuple[str, str], list]:
+        """``Approved-by`` commits of base..head of every open pull request, from one ``git log``.
+
+        Keyed by (head, base), oldest first; the judge then verifies each one's signature.
+        """
+        pairs = set()
+        for pr in pulls:
+            meta = read_marker(pr.get("body"), BODY_MARK) or {}
+            head = str((pr.get("head") or {}).get("sha") or "")
+            if pr.get("state") == "open" and head and meta.get("base"):
+                pairs.add((head, str(meta["base"])))
+        if not pairs:
+            return {}
+        revs = sorted({h for h, _ in pairs}) + sorted({f"^{b}" for _, b in pairs})
+        proc = self.repo.git("log", "--ignore-missing", "--stdin", "--format=%x1e%H%x00%P%x00%ct%x00"
+                             "%(trailers:key=Approved-by,valueonly,separator=%x2C)", input="\n".join(revs) + "\n",
+                             check=False)
+        nodes: dict[str, tuple[list[str], int, str]] = {}
+        for record in proc.stdout.split("\x1e")[1:]:
+            parts = record.strip("\n").split("\0")
+            if len(parts) >= 4:
+                nodes[parts[0]] = (parts[1].split(), int(parts[2] or 0), parts[3].strip())
+        found: dict[tuple[str, str], list] = {}
+        for head, base in pairs:
+            seen, stack, events = set(), [head], []
+            while stack:
+                sha = stack.pop()
+                if sha in seen or sha not in nodes or sha == base:
+                    continue
+                seen.add(sha)
+                parents, ct, names = nodes[sha]
+                stack += parents
+                if names:
+                    at = datetime.datetime.fromtimestamp(ct, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+                    events.append((at, "approved", names, {"commit": sha}, sha, None))
+            found[(head, base)] = sorted(events, key=lambda e: e[0])
+        return found
 
     # Writing
     def _open_sub(self, number: int) -> Submission:

@@ -94,12 +94,15 @@ class FakeGitHub:
 
     def sync(self) -> None:
         """Open pull requests follow their branch, as on GitHub (also ``refs/pull/N/head``)."""
+        if not any(pr["state"] == "open" for pr in self.pulls.values()):
+            return
+        tips = dict(line.split(" ", 1)[::-1] for line in
+                    self.git("for-each-ref", "--format=%(objectname) %(refname)", "refs/heads/").splitlines())
         for pr in self.pulls.values():
-            if pr["state"] == "open":
-                tip = self.sha(f"refs/heads/{pr['head']['ref']}")
-                if tip:
-                    pr["head"]["sha"] = tip
-                    self.git("update-ref", f"refs/pull/{pr['number']}/head", tip)
+            tip = tips.get(f"refs/heads/{pr['head']['ref']}")
+            if pr["state"] == "open" and tip and tip != pr["head"]["sha"]:
+                pr["head"]["sha"] = tip
+                self.git("update-ref", f"refs/pull/{pr['number']}/head", tip)
 
     # Endpoints
     def create_pull(self, user: dict, body: dict) -> tuple[int, dict]:
