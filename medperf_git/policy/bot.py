@@ -124,12 +124,15 @@ def run_bot(repo: GitRepo, event: dict, *, repository: str, token: str, base_url
     from medperf_git.policy.approvals import valid_approvers
     from medperf_git.policy.ci import check
 
-    number = pull_number(event)
-    if number is None:
-        return BotOutcome(None, "ignored", problems=["the event names no pull request of this repository"])
     url = repo.out("remote", "get-url", remote, check=False) or remote
     forge = GitHubForge(repo, url, None, BOT_HANDLE, repository=repository, token=token, base_url=base_url,
                         throttle=throttle, sleep=sleep)
+    number = pull_number(event)
+    run = event.get("workflow_run") if isinstance(event.get("workflow_run"), dict) else {}
+    if number is None and run.get("head_sha"):  # a relayed run GitHub did not link: find it by its head
+        number = next((s.number for s in forge.list("open") if s.head == run["head_sha"]), None)
+    if number is None:
+        return BotOutcome(None, "ignored", problems=["the event names no pull request of this repository"])
     forge.refresh()
     pr = forge._pull(number)
     raw = _raw(pr)

@@ -173,3 +173,14 @@ def test_ci_bot_command_reads_the_event_file(gh, invoke, tmp_path, monkeypatch):
     ignored = invoke("ci", "bot", "--event", str(event), "--path", str(gh.bot_repo.path), "--api-url",
                      gh.server.base_url)
     assert ignored.exit_code == 0 and "ignored" in ignored.stdout
+
+
+def test_a_relayed_run_without_linked_pull_requests_is_found_by_its_head(gh):
+    sub = gh.submit("do", {"datasets/3.yaml": y(dataset(3, "do"))})
+    event = {"workflow_run": {"name": "relay", "pull_requests": [], "head_sha": sub.head}}
+    outcome = run_bot(gh.bot_repo, event, repository=gh.server.full_name, token=BOT_TOKEN,
+                      base_url=gh.server.base_url, throttle=False, sleep=lambda s: None)
+    assert outcome.number == sub.number and outcome.action == "merged"
+    other = run_bot(gh.bot_repo, {"workflow_run": {"pull_requests": [], "head_sha": "0" * 40}},
+                    repository=gh.server.full_name, token=BOT_TOKEN, base_url=gh.server.base_url, throttle=False)
+    assert other.action == "ignored"
