@@ -139,6 +139,10 @@ def run_bot(repo: GitRepo, event: dict, *, repository: str, token: str, base_url
     head = str((raw.get("head") or {}).get("sha") or "")
     if raw.get("state") != "open":
         return BotOutcome(number, "ignored", head=head, problems=[f"pull request #{number} is {raw.get('state')}"])
+    target = str((raw.get("base") or {}).get("ref") or "")
+    if target != "main":  # a merge through the API goes into the pull request's own base branch
+        return BotOutcome(number, "ignored", head=head, problems=[f"pull request #{number} targets '{target}', "
+                                                                  "not main"])
     if repo.rev_parse(f"{head}^{{commit}}") is None:
         _fetch_pull(repo, url, forge._git_env(), number)
     base = forge.main

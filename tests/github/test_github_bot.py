@@ -184,3 +184,15 @@ def test_a_relayed_run_without_linked_pull_requests_is_found_by_its_head(gh):
     other = run_bot(gh.bot_repo, {"workflow_run": {"pull_requests": [], "head_sha": "0" * 40}},
                     repository=gh.server.full_name, token=BOT_TOKEN, base_url=gh.server.base_url, throttle=False)
     assert other.action == "ignored"
+
+
+def test_a_pull_request_into_another_branch_is_left_alone(gh):
+    forge = gh.forge("do")
+    head = commit_changes(forge.repo, forge.main, {"datasets/3.yaml": y(dataset(3, "do"))}, "d",
+                          gh.world["do"].identity)
+    assert forge._push_branch("side", forge.main, None) and forge._push_branch("medperf-git/do/x", head, None)
+    status, pr = gh.server.create_pull(gh.server.users[gh.token("do")], {"title": "t", "body": "",
+                                                                         "head": "medperf-git/do/x", "base": "side"})
+    outcome = gh.bot(pr["number"])
+    assert outcome.action == "ignored" and "targets 'side'" in outcome.problems[0]
+    assert not gh.server.pulls[pr["number"]]["merged"]
