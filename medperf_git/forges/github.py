@@ -185,6 +185,7 @@ class GitHubForge:
             number = str(comment.get("issue_url", "")).rsplit("/", 1)[-1]
             if number.isdigit():
                 comments.setdefault(int(number), []).append(comment)
+        pulls = [p for p in pulls if (p.get("base") or {}).get("ref", "main") == "main"]  # submissions go to main
         approvals = self._approvals(pulls)
         subs = sorted((self._build(p, comments.get(p["number"], []), approvals) for p in pulls),
                       key=lambda s: s.number)
@@ -209,6 +210,8 @@ class GitHubForge:
         comments = self._call(lambda: [_raw(c) for c in pr.get_issue_comments()],
                               f"cannot read the comments of pull request #{number}")
         raw = _raw(pr)
+        if (raw.get("base") or {}).get("ref", "main") != "main":
+            raise SubmissionNotFound(number)  # a pull request into another branch is not a submission
         return self._build(raw, comments, self._approvals([raw]))
 
     def _build(self, pr: dict, comments: list[dict], approvals: dict[tuple[str, str], list]) -> Submission:
