@@ -74,13 +74,14 @@ def build_argv(bwrap: str, spec, interp, venv: str | None) -> list[str]:
     for key, value in spec.environment(host_paths=False).items():
         argv += ["--setenv", key, value]
     argv += _system_binds()
+    argv += ["--proc", "/proc", "--dev", "/dev", "--bind", str(spec.tmp_dir), "/tmp"]
+    # After the private /tmp, so that an interpreter or environment living under /tmp stays visible.
     prefixes = {interp.base_prefix} if venv else {interp.base_prefix, interp.prefix}
     for prefix in sorted(prefixes):
         if not any(prefix == p or prefix.startswith(p + "/") for p in SYSTEM_RO):
             argv += ["--ro-bind", prefix, prefix]
     if venv:
         argv += ["--ro-bind", venv, VENV_TARGET]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--bind", str(spec.tmp_dir), "/tmp"]
     argv += gpu_args(spec)
     for target, host in sorted(source_binds(spec).items()):
         argv += ["--ro-bind", str(host), target]

@@ -153,3 +153,25 @@ open(os.path.join(os.environ["MP_VOL_OUTPUT_PATH"], "pid"), "w").write(str(child
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(pid)
+
+
+@pytest.mark.skipif(sandbox_reason() is not None, reason=str(sandbox_reason()))
+def test_sandbox_sees_an_interpreter_that_lives_under_tmp(make_container, tmp_path, shared_cache):
+    """A checkout (and its .venv) under /tmp must not be hidden by the task's private /tmp."""
+    import subprocess
+    import tempfile
+
+    from medperf_git.runners import run_task
+
+    with tempfile.TemporaryDirectory(dir="/tmp") as scratch:
+        venv = Path(scratch) / "venv"
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)],
+                       check=True)
+        config = make_container(REPORT)
+        container = resolve_container(load_config(config), cache_dir=shared_cache)
+        (tmp_path / "data").mkdir()
+        run_task(container, "infer", {"data_path": tmp_path / "data", "output_path": tmp_path / "out"},
+                 RunOptions(logs_dir=tmp_path / "logs", work_dir=tmp_path / "work", runner="sandbox",
+                            python=str(venv / "bin" / "python"), cache_dir=shared_cache))
+        report = json.loads((tmp_path / "out" / "report.json").read_text())
+        assert report["executable"] == str(venv / "bin" / "python")
