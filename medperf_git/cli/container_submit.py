@@ -28,10 +28,14 @@ from medperf_git.cli._output import out
 @click.option("--image", metavar="REF", help="Its container image, e.g. registry.example.org/prep:1.0.")
 @click.option("--image-hash", metavar="H", help="Image digest (sha256:...); read from a local engine if omitted.")
 @yes_option
+@click.option("--no-wait", "no_wait", is_flag=True, help="Where the registry's bot merges (GitHub): return as soon as "
+                                                       "the submission is open, without waiting for the merge.")
 @pass_workspace
 def submit(ws, name, config_path, parameters_path, description, source, source_hash, source_url, additional_files,
-           additional_hash, additional_files_url, image, image_hash, yes):
+           additional_hash, additional_files_url, image, image_hash, yes, no_wait=False):
     """Register a container (data preparator, model or metrics) with its exact pins."""
+    if no_wait:  # the github forge waits for the bot's merge unless told not to
+        ws.profile.github = {**(ws.profile.github or {}), "wait": 0}
     from medperf_git.flows import container as flow
     from medperf_git.flows.dataset import AUDIENCE
 

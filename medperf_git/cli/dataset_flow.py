@@ -51,9 +51,13 @@ def create(ws, name, description, location, data_path, labels_path, benchmark, r
 @click.command()
 @data_uid_option(help="Prefix (6+ characters) of the local generated UID, or the registry id.")
 @yes_option
+@click.option("--no-wait", "no_wait", is_flag=True, help="Where the registry's bot merges (GitHub): return as soon as "
+                                                       "the submission is open, without waiting for the merge.")
 @pass_workspace
-def submit(ws, data_uid, yes):
+def submit(ws, data_uid, yes, no_wait=False):
     """Publish your prepared dataset's description (hashes, statistics), never the data."""
+    if no_wait:  # the github forge waits for the bot's merge unless told not to
+        ws.profile.github = {**(ws.profile.github or {}), "wait": 0}
     from medperf_git.flows import dataset as flow
 
     outcome = flow.submit(ws, data_uid, _confirmer(

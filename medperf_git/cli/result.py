@@ -55,9 +55,13 @@ def view(ws, name, as_json):
 @click.option("--result", "-r", "name", help="The local result UID, e.g. b1m4d1.")
 @click.option("--all", "submit_all", is_flag=True, help="Every local result not submitted yet.")
 @yes_option
+@click.option("--no-wait", "no_wait", is_flag=True, help="Where the registry's bot merges (GitHub): return as soon as "
+                                                       "the submission is open, without waiting for the merge.")
 @pass_workspace
-def submit(ws, name, submit_all, yes):
+def submit(ws, name, submit_all, yes, no_wait=False):
     """Publish a result's metrics and the pins that produced them."""
+    if no_wait:  # the github forge waits for the bot's merge unless told not to
+        ws.profile.github = {**(ws.profile.github or {}), "wait": 0}
     from medperf_git.flows import result as flow
     from medperf_git.flows.dataset import AUDIENCE
 

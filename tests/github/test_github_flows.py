@@ -122,3 +122,16 @@ def test_person_register_fills_the_github_login_and_id_and_the_bot_matches_them(
                       repository=world.server.full_name, token=BOT_TOKEN, base_url=world.server.base_url,
                       throttle=False, sleep=lambda s: None)
     assert outcome.problems == [] and outcome.action in ("waiting", "merged"), outcome.to_dict()
+
+
+def test_container_submit_no_wait_returns_while_the_bot_has_not_merged(world, monkeypatch, invoke):
+    from tests.support.tutorial_registry import EXAMPLES
+
+    _github_profile(world, "mo", monkeypatch)  # the bot merges: without --no-wait this would wait
+    with world["mo"].active():
+        result = invoke("container", "submit", "--name", "another-model", "--config",
+                        str(EXAMPLES / "model_reference" / "container_config.yaml"), "--image",
+                        "registry.example.org/another:1.0", "--image-hash", "sha256:" + "a" * 64, "-y", "--no-wait")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert [pr["state"] for pr in world.server.pulls.values()] == ["open"]
+    assert "medperf-git submission show 1" in result.stdout + result.stderr
