@@ -134,3 +134,21 @@ def default_venvs_dir() -> Path:
     from medperf_git.workspace.workspace import home_dir
 
     return home_dir() / "data" / "cache" / "venvs"
+
+
+def run_source_task(runner, spec, options, argv, *, env, cwd, interp):
+    """Run a source-based task (sandbox or local) into its log, and say what ran: one place for both."""
+    from medperf_git.runners._process import run_process
+    from medperf_git.runners.base import RunResult
+
+    container = spec.container
+    sink = spec.open_sink(options)
+    try:
+        outcome = run_process(argv, env=env, cwd=cwd, timeout=options.timeout, sink=sink)
+    finally:
+        sink.close()
+    return RunResult(runner=runner.name, isolation=runner.isolation, runner_version=runner.version(),
+                     exit_code=outcome.exit_code, log_path=spec.log_path, duration=outcome.duration,
+                     pins=dict(container.pins), config_hash=container.config.config_hash,
+                     parameters_hash=container.parameters_hash, python=interp.version,
+                     packages=dict(interp.packages), timed_out=outcome.timed_out)

@@ -12,8 +12,7 @@ import platform
 from pathlib import Path
 
 from medperf_git.errors import ContainerConfigInvalid
-from medperf_git.runners._process import run_process
-from medperf_git.runners._python import default_venvs_dir, interpreter_for
+from medperf_git.runners._python import default_venvs_dir, interpreter_for, run_source_task
 from medperf_git.runners.base import ISOLATION, RunOptions, RunResult
 
 
@@ -70,13 +69,4 @@ class LocalRunner:
         if cuda is not None:
             env["CUDA_VISIBLE_DEVICES"] = cuda
         cwd = rewrite(local.workdir, binds) if local.workdir else str(spec.tmp_dir)
-        sink = spec.open_sink(options)
-        try:
-            outcome = run_process(argv, env=env, cwd=cwd, timeout=options.timeout, sink=sink)
-        finally:
-            sink.close()
-        return RunResult(runner=self.name, isolation=self.isolation, runner_version=self.version(),
-                         exit_code=outcome.exit_code, log_path=spec.log_path, duration=outcome.duration,
-                         pins=dict(container.pins), config_hash=container.config.config_hash,
-                         parameters_hash=container.parameters_hash, python=interp.version,
-                         packages=dict(interp.packages), timed_out=outcome.timed_out)
+        return run_source_task(self, spec, options, argv, env=env, cwd=cwd, interp=interp)

@@ -14,8 +14,7 @@ import os
 import shutil
 import subprocess
 
-from medperf_git.runners._process import run_process
-from medperf_git.runners._python import default_venvs_dir, interpreter_for
+from medperf_git.runners._python import default_venvs_dir, interpreter_for, run_source_task
 from medperf_git.runners.base import ISOLATION, RunOptions, RunResult
 from medperf_git.runners.local import source_binds
 
@@ -116,14 +115,5 @@ class SandboxRunner:
                                  options.cache_dir / "venvs" if options.cache_dir else default_venvs_dir())
         venv = interp.prefix if interp.prefix != interp.base_prefix and not options.python else None
         argv = build_argv(self.bwrap, spec, interp, venv)
-        sink = spec.open_sink(options)
-        try:
-            outcome = run_process(argv, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, cwd=spec.tmp_dir,
-                                  timeout=options.timeout, sink=sink)
-        finally:
-            sink.close()
-        return RunResult(runner=self.name, isolation=self.isolation, runner_version=self.version(),
-                         exit_code=outcome.exit_code, log_path=spec.log_path, duration=outcome.duration,
-                         pins=dict(container.pins), config_hash=container.config.config_hash,
-                         parameters_hash=container.parameters_hash, python=interp.version,
-                         packages=dict(interp.packages), timed_out=outcome.timed_out)
+        return run_source_task(self, spec, options, argv, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                               cwd=spec.tmp_dir, interp=interp)
