@@ -33,6 +33,11 @@ def _cli(actor, *args):
                             stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
 
 
+def _prepare(ws, raw):
+    return dataset_flow.create(ws, benchmark=1, name="d", data_path=raw / "images", labels_path=raw / "labels",
+                               settings=RunSettings(runner="local", python=sys.executable)).dataset
+
+
 def _interrupt_when(proc: subprocess.Popen, marker: str, sig: int) -> str:
     seen = []
     for line in proc.stderr:
@@ -77,8 +82,7 @@ def test_interrupted_benchmark_run_keeps_finished_results(tutorial):
     do = actors["testdo"]
     with do.active():
         ws = Workspace.load()
-        ds = dataset_flow.create(ws, benchmark=1, name="d", data_path=raw / "images", labels_path=raw / "labels",
-                                 settings=RunSettings(runner="local", python=sys.executable)).dataset
+        ds = _prepare(ws, raw)
     record = dataset_flow.dataset_record_for_tests(ds, 1, "testdo")
     commit_records(registry, actors["testadmin"], {
         "datasets/1.yaml": record,
@@ -110,8 +114,7 @@ def test_submit_twice_and_associate_before_submit(tutorial):
     do = actors["testdo"]
     with do.active():
         ws = Workspace.load()
-        ds = dataset_flow.create(ws, benchmark=1, name="d", data_path=raw / "images", labels_path=raw / "labels",
-                                 settings=RunSettings(runner="local", python=sys.executable)).dataset
+        ds = _prepare(ws, raw)
         with pytest.raises(UsageError, match="not registered yet"):
             dataset_flow.associate(ws, benchmark=1, data_uid=ds.uid[:8], confirm=lambda r: True)
         outcome = dataset_flow.submit(ws, ds.uid[:8], confirm=lambda r: True)
@@ -128,8 +131,7 @@ def test_unreachable_registry_keeps_local_work(tutorial):
     do = actors["testdo"]
     with do.active():
         ws = Workspace.load()
-        ds = dataset_flow.create(ws, benchmark=1, name="d", data_path=raw / "images", labels_path=raw / "labels",
-                                 settings=RunSettings(runner="local", python=sys.executable)).dataset
+        ds = _prepare(ws, raw)
         moved = registry.with_name("moved.git")
         shutil.move(registry, moved)
         from medperf_git.errors import RemoteUnavailable
