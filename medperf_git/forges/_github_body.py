@@ -45,10 +45,11 @@ def render(template: str, **context: Any) -> str:
 
 def pr_body(*, kind: str, author: str, base: str, head: str = "", number: int | None = None,
             records: list[tuple[str, str]] | None = None, findings: list | None = None,
-            compat: list[str] | None = None, approvers: list[str] | None = None) -> str:
+            compat: list[str] | None = None, approvers: list[str] | None = None,
+            contents: dict[str, str] | None = None) -> str:
     mark = marker(BODY_MARK, {"kind": kind, "author": author, "base": base, "head": head})
     return render("pr_body.md.j2", marker=mark, kind=kind, author=author, number=number, records=records or [],
-                  findings=findings, compat=compat or [], approvers=approvers or [])
+                  findings=findings, compat=compat or [], approvers=approvers or [], contents=contents or {})
 
 
 def event_comment(kind: str, by: str, text: str, **data: Any) -> str:

@@ -36,6 +36,28 @@ MAX_TRIES = 4
 BRANCH_PREFIX = "medperf-git"
 
 
+def _record_texts(repo: GitRepo, changes) -> tuple[dict[str, str], list[str]]:
+    """Each changed record's text for the body, and one line per compatibility test it carries."""
+    from medperf_git.records.yamlio import YamlError, load_yaml
+
+    texts: dict[str, str] = {}
+    compat: list[str] = []
+    for status, _, blob, path in changes:
+        if status == "D" or not path.endswith(".yaml"):
+            continue
+        raw = repo.read_blob(blob)
+        texts[path] = raw.decode("utf-8", "replace")
+        try:
+            record = load_yaml(raw, path)
+        except YamlError:
+            continue
+        results = ((record or {}).get("compatibility_test") or {}).get("results") if isinstance(record, dict) \
+            else None
+        if isinstance(results, dict):
+            compat.append(f"`{path}`: " + ", ".join(f"{k} = {v}" for k, v in results.items()))
+    return texts, compat
+
+
 def _raw(obj: Any) -> dict:
     """PyGithub's underlying JSON, without the lazy completion that would cost one request per object."""
     return getattr(obj, "_rawData", None) or {}
@@ -326,10 +348,12 @@ class GitHubForge:
 
     def _details(self, base: str, head: str) -> dict:
         """Records, lint findings and who must approve, for the pull request's body; best effort."""
-        details: dict = {"records": [], "findings": None, "approvers": []}
+        details: dict = {"records": [], "findings": None, "approvers": [], "compat": []}
         try:
             fork = self.repo.out("merge-base", base, head)
-            details["records"] = [(status, path) for status, _, _, path in self.repo.diff_tree(fork, head)]
+            changes = self.repo.diff_tree(fork, head)
+            details["records"] = [(status, path) for status, _, _, path in changes]
+            details["contents"], details["compat"] = _record_texts(self.repo, changes)
             from medperf_git.flows._assess import lint_merge
             from medperf_git.policy.review import review_submission
 

@@ -57,6 +57,10 @@ def test_tutorial_data_owner_on_github(tmp_path, monkeypatch):
             requested = dataset_flow.associate(do.workspace(), benchmark=1, data_uid="1", confirm=YES,
                                                settings=settings())
             assert not requested.merged and requested.waiting_for == ["testbo"]
+        body = server.pulls[requested.number]["body"]
+        assert "### Compatibility tests" in body and "`associations/1/dataset-1.yaml`: Accuracy = " in body
+        assert "kind: association" in body and "initiated_by: testdo" in body  # the record itself is shown
+        assert "testbo" in body  # who must approve
         monkeypatch.setenv("MEDPERF_GIT_GITHUB_TOKEN", "ghp_testboTUTORIAL0123456789")
         with bo.active():
             assert review.approve(bo.workspace(), requested.number).merged
