@@ -31,6 +31,11 @@ class SettingCheck:
         return {"name": self.name, "ok": self.ok, "detail": self.detail}
 
 
+def _covers_main(ruleset: dict) -> bool:
+    include = (((ruleset.get("conditions") or {}).get("ref_name") or {}).get("include")) or []
+    return any(ref in ("refs/heads/main", "~DEFAULT_BRANCH", "~ALL") for ref in include)
+
+
 def check_settings(repository: str, token: str, base_url: str | None = None, *, public: bool = False,
                    throttle: bool = True) -> list[SettingCheck]:
     """The settings of SETTINGS.md that the API can show: merge methods, visibility, a ruleset on main."""
@@ -56,7 +61,23 @@ def check_settings(repository: str, token: str, base_url: str | None = None, *, 
         return checks
     active = [r for r in rulesets or [] if isinstance(r, dict) and r.get("enforcement") == "active"
               and r.get("target", "branch") == "branch"]
-    checks.append(SettingCheck("ruleset on main", bool(active),
-                               f"{len(active)} active branch ruleset(s)" if active else
-                               "no active ruleset: add one that lets only the bot update main, no force pushes"))
+    no_force = only_bot = False
+    for summary in active:
+        try:
+            detail = api.call(lambda s=summary: repo._requester.requestJsonAndCheck(
+                "GET", f"{repo.url}/rulesets/{s.get('id')}")[1], "cannot read a ruleset")
+        except api.GitHubError:
+            continue
+        if not _covers_main(detail):
+            continue
+        types = {rule.get("type") for rule in detail.get("rules") or [] if isinstance(rule, dict)}
+        no_force = no_force or "non_fast_forward" in types
+        only_bot = only_bot or ("update" in types and bool(detail.get("bypass_actors")))
+    checks.append(SettingCheck("ruleset on main: no force pushes", no_force,
+                               "an active ruleset on main forbids force pushes" if no_force else
+                               "add an active ruleset on main with the rule 'Block force pushes'"))
+    checks.append(SettingCheck("ruleset on main: only the bot updates it", only_bot,
+                               "updates to main are restricted, with the bot as the bypass actor" if only_bot else
+                               "add 'Restrict updates' to main's ruleset, with the bot (app or token owner) "
+                               "as its only bypass actor"))
     return checks

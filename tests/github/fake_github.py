@@ -238,7 +238,11 @@ def _handler(server: FakeGitHub):
                 return 200, {"full_name": server.full_name, "name": server.name, "owner": {"login": server.owner},
                              "default_branch": "main", **server.repo_settings}, {}
             if rest == "/rulesets" and method == "GET":
-                return 200, server.rulesets, {}
+                summary = ("id", "name", "target", "enforcement")
+                return 200, [{k: r[k] for k in summary if k in r} for r in server.rulesets], {}
+            if rest.startswith("/rulesets/") and method == "GET":
+                found = [r for r in server.rulesets if str(r.get("id")) == rest.rsplit("/", 1)[1]]
+                return (200, found[0], {}) if found else (404, {"message": "Not Found"}, {})
             if rest == "/pulls":
                 if method == "POST":
                     status, data = server.create_pull(user, body)

@@ -110,12 +110,21 @@ def test_registry_init_checks_the_github_settings_given_a_token(tmp_path, invoke
         assert result.exit_code == 0, result.stderr
         text = result.stdout + result.stderr
         assert "squash and rebase merges disabled: NOT SET" in text
-        assert "visibility: ok" in text and "ruleset on main: NOT SET" in text
+        assert "visibility: ok" in text and "ruleset on main: no force pushes: NOT SET" in text
         assert "ghp_settingsTOKEN0123456789" not in text
-        server.rulesets.append({"name": "main", "target": "branch", "enforcement": "active"})
-        server.repo_settings["allow_squash_merge"] = False
         from medperf_git.forges._github_setup import check_settings
 
+        server.repo_settings["allow_squash_merge"] = False
+        # A ruleset that exists but only blocks force pushes: the bot is not the only one to update main.
+        ruleset = {"id": 7, "name": "main", "target": "branch", "enforcement": "active",
+                   "conditions": {"ref_name": {"include": ["~DEFAULT_BRANCH"], "exclude": []}},
+                   "rules": [{"type": "non_fast_forward"}], "bypass_actors": []}
+        server.rulesets.append(ruleset)
+        checks = {c.name: c.ok for c in check_settings(server.full_name, "ghp_settingsTOKEN0123456789",
+                                                        server.base_url, throttle=False)}
+        assert checks["ruleset on main: no force pushes"] and not checks["ruleset on main: only the bot updates it"]
+        ruleset["rules"].append({"type": "update"})
+        ruleset["bypass_actors"] = [{"actor_id": 99, "actor_type": "Integration", "bypass_mode": "always"}]
         checks = check_settings(server.full_name, "ghp_settingsTOKEN0123456789", server.base_url, throttle=False)
         assert all(c.ok for c in checks), [c.to_dict() for c in checks]
     finally:
