@@ -242,6 +242,18 @@ def _precheck(s: Session, head: str, main: str) -> None:
 
 
 def _after_open(s: Session, sub: Submission, merge: bool, renumber: bool, resumed: bool) -> OpenResult:
+    try:
+        return _settle(s, sub, merge, renumber, resumed)
+    except SubmissionNotOpen:
+        # Someone else (a registry's bot, another approver) merged or closed it meanwhile.
+        s.refresh()
+        latest = s.forge.get(sub.number)
+        if latest.state != "merged":
+            raise
+        return OpenResult(latest, merged=True, resumed=resumed)
+
+
+def _settle(s: Session, sub: Submission, merge: bool, renumber: bool, resumed: bool) -> OpenResult:
     result = OpenResult(sub, resumed=resumed)
     if sub.state == "merged":
         result.merged = True
