@@ -26,8 +26,8 @@ def ls(ws, benchmark, model, dataset, unsubmitted, mine, as_json):
         out.json([r.to_dict() for r in rows])
         return
     out.table([(r.execution.name, r.execution.info["benchmark"], r.execution.info["model"],
-                r.execution.info["dataset"], r.execution.partial, r.state) for r in rows],
-              ["UID", "Benchmark", "Model", "Dataset", "Partial", "State"])
+                r.execution.info["dataset"], r.execution.partial, r.state, "; ".join(r.flags)) for r in rows],
+              ["UID", "Benchmark", "Model", "Dataset", "Partial", "State", "Flags"])
     pending = [r for r in rows if r.state == "local"]
     if pending:
         out.next_step(f"medperf-git result submit --result {pending[0].execution.name}")

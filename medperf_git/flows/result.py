@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from medperf_git.errors import HashMismatch, PolicyDenied, UsageError
@@ -21,12 +21,13 @@ class ResultView:
     execution: Execution
     metrics: dict[str, Any]
     state: str  # local | submitted (#N) | published
+    flags: list[str] = field(default_factory=list)  # e.g. "model 4's association was revoked"
 
     def to_dict(self) -> dict[str, Any]:
         info = self.execution.info
         return {"name": self.execution.name, "benchmark": info["benchmark"], "model": info["model"],
                 "dataset": info["dataset"], "partial": self.execution.partial, "state": self.state,
-                "executed_at": info.get("executed_at"), "metrics": self.metrics}
+                "flags": self.flags, "executed_at": info.get("executed_at"), "metrics": self.metrics}
 
 
 def _state(view: RegistryView, execution: Execution) -> str:
@@ -38,10 +39,24 @@ def _state(view: RegistryView, execution: Execution) -> str:
     return "local"
 
 
+def _flags(view: RegistryView, execution: Execution) -> list[str]:
+    """Results stay when an association is revoked; they are flagged so that nobody mistakes them."""
+    info = execution.info
+    flags = []
+    for component in ("dataset", "model"):
+        record = view.association(info["benchmark"], component, info[component])
+        if record and record.get("revoked"):
+            flags.append(f"{component} {info[component]}'s association was revoked: {record['revoked']['reason']}")
+    return flags
+
+
+def _view(view: RegistryView, execution: Execution) -> ResultView:
+    return ResultView(execution, execution.metrics(), _state(view, execution), _flags(view, execution))
+
+
 def show(ws: Workspace, name: str) -> ResultView:
     view = RegistryView.open(ws, refresh=False)
-    execution = view.executions.require(name)
-    return ResultView(execution, execution.metrics(), _state(view, execution))
+    return _view(view, view.executions.require(name))
 
 
 def list_local(ws: Workspace, *, benchmark: int | None = None, model: int | None = None,
@@ -53,10 +68,10 @@ def list_local(ws: Workspace, *, benchmark: int | None = None, model: int | None
         if (benchmark and info["benchmark"] != benchmark or model and info["model"] != model
                 or dataset and info["dataset"] != dataset):
             continue
-        state = _state(view, execution)
-        if unsubmitted and state != "local":
+        row = _view(view, execution)
+        if unsubmitted and row.state != "local":
             continue
-        rows.append(ResultView(execution, execution.metrics(), state))
+        rows.append(row)
     return rows
 
 

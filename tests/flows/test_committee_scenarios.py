@@ -190,7 +190,7 @@ def test_model_failing_on_real_data_and_partial_results(world):
         assert result_flow.show(ws, partial.outcomes[0].name).execution.partial
 
 
-def test_result_submitted_once_then_rerun_as_dash_two(world):
+def test_result_submitted_once_then_rerun_as_dash_two(world, invoke):
     registry, actors, _, _ = world
     do = actors["testdo"]
     with as_(do) as ws:
@@ -204,6 +204,14 @@ def test_result_submitted_once_then_rerun_as_dash_two(world):
         assert rerun.outcomes[0].name == "b1m4d1-2"
         outcome = result_flow.submit(ws, "b1m4d1-2", confirm=YES)
         assert outcome.merged and outcome.path == "results/1/b1m4d1-2.yaml"
+    # `result submit --all` publishes every local result not submitted yet (here the reference model's).
+    with do.active():
+        unsubmitted = [r.execution.name for r in result_flow.list_local(Workspace.load(), unsubmitted=True)]
+        assert "b1m2d1" in unsubmitted
+        result = invoke("result", "submit", "--all", "-y")
+        assert result.exit_code == 0, result.output
+        assert "Result b1m2d1: submission" in result.stderr
+        assert result_flow.list_local(Workspace.load(), unsubmitted=True) == []
 
 
 def test_tampered_additional_files_fail_the_next_run(world):
@@ -243,6 +251,10 @@ def test_revoked_model_no_longer_runs(world):
             run_benchmark(ws, benchmark=1, data_uid="1", models=[5], settings=settings())
         rows = association.list_associations(ws, component="model", everyone=True)
         assert ("revoked", "crashes on real data") in {(r.status, r.reason) for r in rows if r.component_id == 5}
+        # Its results stay, flagged.
+        flagged = [r for r in result_flow.list_local(ws, model=5)]
+        assert flagged and all(r.flags == ["model 5's association was revoked: crashes on real data"]
+                               for r in flagged)
 
 
 def test_bad_benchmark_submissions_publish_nothing(world, tmp_path):
