@@ -11,7 +11,7 @@ from typing import Any
 
 from medperf_git.errors import RecordNotFound
 from medperf_git.registry.clone import RegistryClone
-from medperf_git.registry.index import Index
+from medperf_git.registry.index import INDEX_FILE, Index
 from medperf_git.workspace.datasets import LocalDatasets
 from medperf_git.workspace.executions import Executions
 from medperf_git.workspace.workspace import Workspace
@@ -31,7 +31,7 @@ class RegistryView:
     def open(cls, ws: Workspace, *, refresh: bool = True, max_age: float = 0) -> RegistryView:
         """Flows act on what the registry holds now, so they fetch first (reads may accept an older copy)."""
         clone = RegistryClone.open(ws, refresh=refresh, max_age=max_age)
-        index = Index.open(clone.dir / "index.sqlite")
+        index = Index.open(clone.dir / INDEX_FILE)
         commit = clone.main
         index.update(clone.repo, commit)
         return cls(ws, clone, index, commit)

@@ -17,7 +17,9 @@ from medperf_git.lint.linter import LintReport, lint
 from medperf_git.registry.git import GitRepo, run_git
 from medperf_git.registry.tree import CommitTree, FolderTree
 
-INDEX_NAME = "lint-index.sqlite"
+# The same index file as the registry's clone in the workspace: one index per registry, moved to
+# whichever commit it is asked about (an incremental update from the diff).
+INDEX_NAME = "index.sqlite"
 
 
 def lint_path(path: str | os.PathLike = ".", base_ref: str | None = None, *, use_index: bool = True,

@@ -171,4 +171,4 @@ def test_the_index_of_the_base_is_used_and_kept_warm(reg, isolated_home):
     index = index_facts(repo, base)
     assert index is not None and index.commit == base and index.has("container", "4")
     index.close()
-    assert list(isolated_home.glob("registries/*/lint-index.sqlite"))
+    assert list(isolated_home.glob("registries/*/index.sqlite"))  # the registry clone's own index file
