@@ -227,7 +227,7 @@ def lint_merge(repo: GitRepo, number: int, main: str, head: str,
     from medperf_git.lint.local import index_facts
 
     changes = {path: (None if status == "D" else blob) for status, _, blob, path in repo.diff_tree(main, tree)}
-    facts = index_facts(repo, main)  # the base's index: a large registry is never parsed whole
+    facts = index_facts(repo, main, existing_only=True)  # a warm index of the base, when there is one
     try:
         return lint_tree(LazyTree(repo, tree, changes), base=LazyTree(repo, main), base_facts=facts,
                          changed=set(changes)), []

@@ -131,7 +131,8 @@ def changed_since(repo: GitRepo, base: str) -> set[str]:
     return {p for p in (diff + untracked).split("\0") if p}
 
 
-def index_facts(repo: GitRepo, base: str, progress: Callable[[int, int], None] | None = None):
+def index_facts(repo: GitRepo, base: str, progress: Callable[[int, int], None] | None = None, *,
+                existing_only: bool = False):
     """Facts of ``base`` from its SQLite index in the workspace, brought up to date; None when unusable.
 
     CI and merges pass it as ``lint(..., base_facts=...)`` so a large registry is never parsed whole;
@@ -144,7 +145,10 @@ def index_facts(repo: GitRepo, base: str, progress: Callable[[int, int], None] |
         return None
     try:
         roots = repo.root_commits(base)
-        index = Index.open(home_dir() / "registries" / roots[0] / INDEX_NAME)
+        path = home_dir() / "registries" / roots[0] / INDEX_NAME
+        if existing_only and not path.exists():
+            return None  # a cold build costs more than reading the few base records a merge needs
+        index = Index.open(path)
         try:
             index.update(repo, base, progress)
         except Exception:
