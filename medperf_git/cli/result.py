@@ -38,7 +38,7 @@ def ls(ws, benchmark, model, dataset, unsubmitted, mine, as_json):
 @json_option
 @pass_workspace
 def view(ws, name, as_json):
-    """Show a local result's metrics, e.g. `result view b1m4d1`."""
+    """Show a local result's metrics and state (for example `result view b1m4d1`)."""
     from medperf_git.flows.result import show
 
     result = show(ws, name)
