@@ -16,6 +16,26 @@ from __future__ import annotations
 import pytest
 
 from medperf_git.forges.base import MergeConflict, RaceLost, SubmissionNotFound, SubmissionNotOpen
+from medperf_git.registry.commits import commit_changes, commit_tree
+
+
+class HarnessBase:
+    """What every forge's harness shares; a subclass sets ``actors`` and ``remote`` and defines ``forge``."""
+
+    def content_commit(self, handle: str, changes: dict, parent: str | None = None) -> str:
+        forge = self.forge(handle)
+        return commit_changes(forge.repo, parent or forge.main, changes, "a change", self.actors[handle].identity)
+
+    def approval_commit(self, handle: str, head: str) -> str:
+        repo = self.forge(handle).repo
+        tree = repo.out("rev-parse", f"{head}^{{tree}}")
+        return commit_tree(repo, tree, [head], f"Approve\n\nApproved-by: {handle}", self.actors[handle].identity)
+
+    def remote_main(self) -> str:
+        return self.remote.rev_parse("refs/heads/main")
+
+    def first_parents(self) -> list[str]:
+        return self.remote.out("rev-list", "--first-parent", "refs/heads/main").split()
 
 
 def _open(h, handle: str, path: str, content: bytes = b"v: 1\n", title: str = "a change"):

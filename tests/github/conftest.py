@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from medperf_git.registry.commits import commit_changes, commit_tree
 from medperf_git.registry.git import GitRepo, init_bare
+from tests.forges.contract import HarnessBase
 from tests.github.fake_github import FakeGitHub
 from tests.support.actors import seed_registry
 
 HANDLES = ["admin", "bo", "mo"]
 
 
-class GitHubHarness:
+class GitHubHarness(HarnessBase):
     def __init__(self, tmp_path, server: FakeGitHub, path, actors):
         self.tmp = tmp_path
         self.server = server
@@ -36,20 +36,6 @@ class GitHubHarness:
             self._forges[handle] = forge
         return self._forges[handle]
 
-    def content_commit(self, handle: str, changes: dict, parent: str | None = None) -> str:
-        forge = self.forge(handle)
-        return commit_changes(forge.repo, parent or forge.main, changes, "a change", self.actors[handle].identity)
-
-    def approval_commit(self, handle: str, head: str) -> str:
-        repo = self.forge(handle).repo
-        tree = repo.out("rev-parse", f"{head}^{{tree}}")
-        return commit_tree(repo, tree, [head], f"Approve\n\nApproved-by: {handle}", self.actors[handle].identity)
-
-    def remote_main(self) -> str:
-        return self.remote.rev_parse("refs/heads/main")
-
-    def first_parents(self) -> list[str]:
-        return self.remote.out("rev-list", "--first-parent", "refs/heads/main").split()
 
 
 @pytest.fixture
