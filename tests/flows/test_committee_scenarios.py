@@ -190,6 +190,23 @@ def test_model_failing_on_real_data_and_partial_results(world):
         assert result_flow.show(ws, partial.outcomes[0].name).execution.partial
 
 
+def test_priority_orders_benchmark_run(world):
+    registry, actors, _, _ = world
+    bo, do = actors["testbo"], actors["testdo"]
+    with as_(do) as ws:
+        order = [o.model for o in run_benchmark(ws, benchmark=1, data_uid="1", ignore_model_errors=True,
+                                                 settings=settings()).outcomes]
+        assert order == [2, 4, 5]  # the reference model first, then equal priorities by id
+        with pytest.raises(PolicyDenied, match="owners set priorities"):
+            association.set_priority(ws, benchmark=1, model=5, priority=10, confirm=YES)
+    with as_(bo) as ws:
+        assert association.set_priority(ws, benchmark=1, model=5, priority=10, confirm=YES).merged
+    with as_(do) as ws:
+        order = [o.model for o in run_benchmark(ws, benchmark=1, data_uid="1", ignore_model_errors=True,
+                                                 settings=settings()).outcomes]
+        assert order == [2, 5, 4]
+
+
 def test_result_submitted_once_then_rerun_as_dash_two(world, invoke):
     registry, actors, _, _ = world
     do = actors["testdo"]
