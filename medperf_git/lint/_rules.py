@@ -73,6 +73,12 @@ def references(rec: Parsed, facts: Facts) -> list[Finding]:
     found = []
     for keys, handle in person_refs(data, kind):
         if not facts.has("person", handle):
+            if kind == "registry":  # admins are named before they register: they can sign nothing meanwhile
+                found.append(rec.at(keys, "ADMIN-UNREGISTERED", f"{'.'.join(map(str, keys))}: admin '{handle}' has "
+                                    f"not registered yet (no people/{handle}.yaml)",
+                                    f"'{handle}' runs `medperf-git person register --handle {handle} ...`",
+                                    severity="warning"))
+                continue
             found.append(rec.at(keys, "UNKNOWN-REF", f"{'.'.join(map(str, keys))}: '{handle}' is not a registered "
                                                      f"person (no people/{handle}.yaml)",
                                 "check the handle, or have that person run `medperf-git person register` first"))

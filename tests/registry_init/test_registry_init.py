@@ -34,6 +34,10 @@ def test_init_creates_a_signed_valid_registry(invoke, tmp_path):
     assert "-----BEGIN SSH SIGNATURE-----" in raw
     assert _git("log", "--format=%an <%ae>", cwd=path) == "Registry Admin <admin@example.org>"
     assert _git("status", "--porcelain", cwd=path) == ""
+    # A new registry lints clean; the admin who has not registered yet is a warning, not an error.
+    lint = invoke("registry", "lint", str(path))
+    assert lint.exit_code == 0, lint.output
+    assert "registry.yaml:6:3 ADMIN-UNREGISTERED admins.1: admin 'second' has not registered yet" in lint.stdout
 
 
 def test_init_bare_is_group_shared(invoke, tmp_path):
