@@ -27,10 +27,9 @@ from medperf_git.forges.base import (
 )
 from medperf_git.records.yamlio import load_yaml
 from medperf_git.registry.commits import Identity, build_tree, commit_tree
-from medperf_git.registry.git import GitRepo, is_network_failure, push, run_git
+from medperf_git.registry.git import GitRepo, is_network_failure, push
 
 MAIN = "refs/remotes/origin/main"
-FETCH_REFSPECS = ("+refs/heads/*:refs/remotes/origin/*", "+refs/pull/*:refs/pull/*")
 MAX_TRIES = 8
 # Rejections that mean "someone else moved it first": re-fetch and retry.
 _RACE = re.compile(r"stale info|fetch first|non-fast-forward|atomic push failed|failed to update ref|"
@@ -60,14 +59,9 @@ class GitNativeForge:
         if self._fetch is not None:
             self._fetch()
             return
-        try:
-            run_git("fetch", "--quiet", "--prune", "--no-tags", self.remote, *FETCH_REFSPECS, cwd=self.repo.path,
-                    timeout=600, what=f"cannot fetch the registry {self.remote}")
-        except GitError as exc:
-            if is_network_failure(exc) and not isinstance(exc, RemoteUnavailable):
-                raise RemoteUnavailable(exc.message, hint="check the registry address and your network; "
-                                        "local work is kept: run the same command again") from None
-            raise
+        from medperf_git.registry.clone import fetch_remote
+
+        fetch_remote(self.repo, self.remote)
 
     def _push(self, updates: dict[str, tuple[str, str | None]]) -> bool:
         """Push ``{remote ref: (new, expected or None = must not exist)}`` atomically; False if we lost a race."""

@@ -64,7 +64,7 @@ class RegistryClone:
         base.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=base))
         repo = init_bare(staging / "repo.git")
-        _fetch(repo, remote)
+        fetch_remote(repo, remote)
         main = repo.rev_parse(MAIN)
         if main is None:
             raise ConfigError(f"{remote} has no main branch; is it a medperf-git registry?",
@@ -116,7 +116,7 @@ class RegistryClone:
 
     def fetch(self) -> None:
         old = self.repo.rev_parse(MAIN)
-        _fetch(self.repo, self.remote)
+        fetch_remote(self.repo, self.remote)
         self._verify(old)
         self._stamp()
 
@@ -138,12 +138,13 @@ class RegistryClone:
         return self.repo.read_path(rev or self.main, path)
 
 
-def _fetch(repo: GitRepo, remote: str) -> None:
+def fetch_remote(repo: GitRepo, remote: str) -> None:
+    """Mirror the registry's main and submission refs; an unreachable remote keeps local work."""
     try:
         run_git("fetch", "--quiet", "--prune", "--no-tags", remote, *FETCH_REFSPECS, cwd=repo.path,
                 timeout=600, what=f"cannot fetch the registry {remote}")
     except GitError as exc:
         if is_network_failure(exc) and not isinstance(exc, RemoteUnavailable):
             raise RemoteUnavailable(exc.message, hint="check the registry address and your network; "
-                                    "local work is kept") from None
+                                    "local work is kept: run the same command again") from None
         raise
