@@ -7,6 +7,7 @@ import click
 from medperf_git.cli._context import pass_workspace
 from medperf_git.cli._options import json_option, yes_option
 from medperf_git.cli._output import out
+from medperf_git.cli._publish import confirmer, report
 
 
 def _component(data_uid: int | None, model: int | None) -> tuple[str, int]:
@@ -94,24 +95,6 @@ def reject(ws, benchmark, data_uid, model, reason):
     out.next_step("medperf-git association ls")
 
 
-def _confirmer(yes: bool, question: str):
-    from medperf_git.flows.dataset import AUDIENCE
-
-    def confirm(record: dict) -> bool:
-        out.preview(record, AUDIENCE)
-        return out.confirm(question, yes=yes)
-
-    return confirm
-
-
-def _report(outcome) -> None:
-    if outcome.merged:
-        out.success(f"Submission {outcome.number} merged")
-    else:
-        out.success(f"Submission {outcome.number} opened; it waits for {', '.join(outcome.waiting_for) or 'checks'}")
-    out.next_step("medperf-git association ls")
-
-
 @click.command("set-priority")
 @click.option("--benchmark", "-b", type=int, required=True, help="Benchmark id.")
 @click.option("--model", "--model_uid", "-m", "model", type=int, required=True, help="Model id.")
@@ -122,8 +105,9 @@ def set_priority(ws, benchmark, model, priority, yes):
     """Set the order in which `benchmark run` runs a benchmark's models."""
     from medperf_git.flows.association import set_priority as flow
 
-    _report(flow(ws, benchmark=benchmark, model=model, priority=priority,
-                 confirm=_confirmer(yes, "Change this priority?")))
+    outcome = flow(ws, benchmark=benchmark, model=model, priority=priority,
+                   confirm=confirmer("Change this priority?", yes))
+    report(outcome, f"model {model} has priority {priority} in benchmark {benchmark}", "medperf-git association ls")
 
 
 @click.command()
@@ -136,5 +120,7 @@ def revoke(ws, benchmark, data_uid, model, reason, yes):
     from medperf_git.flows.association import revoke as flow
 
     component, cid = _component(data_uid, model)
-    _report(flow(ws, benchmark=benchmark, component=component, cid=cid, reason=reason,
-                 confirm=_confirmer(yes, "Revoke this association?")))
+    outcome = flow(ws, benchmark=benchmark, component=component, cid=cid, reason=reason,
+                   confirm=confirmer("Revoke this association?", yes))
+    report(outcome, f"the association of {component} {cid} with benchmark {benchmark} is revoked",
+           "medperf-git association ls")

@@ -8,27 +8,8 @@ import click
 
 from medperf_git.cli._context import pass_workspace
 from medperf_git.cli._options import yes_option
-from medperf_git.cli._output import out
+from medperf_git.cli._publish import confirmer, report
 from medperf_git.cli._run_options import run_options, settings_from
-
-
-def _confirmer(question: str, yes: bool):
-    from medperf_git.flows.dataset import AUDIENCE
-
-    def confirm(record: dict) -> bool:
-        out.preview(record, AUDIENCE)
-        return out.confirm(question, yes=yes)
-
-    return confirm
-
-
-def _report(outcome, next_ok: str) -> None:
-    if outcome.merged:
-        out.success(f"Submission {outcome.number} merged")
-        out.next_step(next_ok)
-    else:
-        out.success(f"Submission {outcome.number} opened; it waits for {', '.join(outcome.waiting_for) or 'checks'}")
-        out.next_step(f"medperf-git submission show {outcome.number}")
 
 
 @click.command()
@@ -65,8 +46,9 @@ def submit(ws, name, description, docs_url, demo_url, demo_hash, demo_published_
         owners=[h.strip() for h in owners.split(",") if h.strip()] if owners else None,
         min_isolation=min_isolation, skip_compatibility_tests=skip_compatibility_tests,
         settings=settings_from(runner, gpus, python, timeout),
-        confirm=_confirmer("Do you approve the submission of this benchmark?", yes))
-    _report(outcome, f"medperf-git benchmark view {outcome.record['id']}")
+        confirm=confirmer("Do you approve the submission of this benchmark?", yes))
+    report(outcome, f"benchmark {outcome.record.get('id')} is registered",
+           f"medperf-git benchmark view {outcome.record.get('id')}")
 
 
 def _read_allowlist(path: Path | None) -> list[str] | None:
@@ -99,5 +81,6 @@ def update_policy(ws, benchmark, datasets, models, allowlist, yes):
 
     outcome = flow.update_policy(ws, benchmark=benchmark, datasets=datasets.lower() if datasets else None,
                                  models=models.lower() if models else None, allowlist=_read_allowlist(allowlist),
-                                 confirm=_confirmer("Do you approve this association policy?", yes))
-    _report(outcome, f"medperf-git benchmark view {benchmark}")
+                                 confirm=confirmer("Do you approve this association policy?", yes))
+    report(outcome, f"benchmark {benchmark}'s association policy is changed",
+           f"medperf-git benchmark view {benchmark}")

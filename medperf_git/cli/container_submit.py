@@ -8,7 +8,7 @@ import click
 
 from medperf_git.cli._context import pass_workspace
 from medperf_git.cli._options import yes_option
-from medperf_git.cli._output import out
+from medperf_git.cli._publish import apply_no_wait, confirmer, no_wait_option, report
 
 
 @click.command()
@@ -28,29 +28,18 @@ from medperf_git.cli._output import out
 @click.option("--image", metavar="REF", help="Its container image, e.g. registry.example.org/prep:1.0.")
 @click.option("--image-hash", metavar="H", help="Image digest (sha256:...); read from a local engine if omitted.")
 @yes_option
-@click.option("--no-wait", "no_wait", is_flag=True, help="Where the registry's bot merges (GitHub): return as soon as "
-                                                       "the submission is open, without waiting for the merge.")
+@no_wait_option
 @pass_workspace
 def submit(ws, name, config_path, parameters_path, description, source, source_hash, source_url, additional_files,
            additional_hash, additional_files_url, image, image_hash, yes, no_wait=False):
     """Register a container (data preparator, model or metrics) with its exact pins."""
-    if no_wait:  # the github forge waits for the bot's merge unless told not to
-        ws.profile.github = {**(ws.profile.github or {}), "wait": 0}
+    apply_no_wait(ws, no_wait)
     from medperf_git.flows import container as flow
-    from medperf_git.flows.dataset import AUDIENCE
-
-    def confirm(record: dict) -> bool:
-        out.preview(record, AUDIENCE)
-        return out.confirm("Do you approve the registration of this container?", yes=yes)
-
     outcome = flow.submit(
         ws, name=name, config_path=config_path, parameters_path=parameters_path, description=description,
         source=flow.ArchiveInput(source, source_hash, source_url) if source else None,
         additional_files=flow.ArchiveInput(additional_files, additional_hash, additional_files_url)
-        if additional_files else None, image=image, image_hash=image_hash, confirm=confirm)
-    if outcome.merged:
-        out.success(f"Submission {outcome.number} merged: container '{name}' has id {outcome.record['id']}")
-        out.next_step(f"medperf-git container view {outcome.record['id']}")
-    else:
-        out.success(f"Submission {outcome.number} opened; it waits for {', '.join(outcome.waiting_for) or 'checks'}")
-        out.next_step(f"medperf-git submission show {outcome.number}")
+        if additional_files else None, image=image, image_hash=image_hash,
+        confirm=confirmer("Do you approve the registration of this container?", yes))
+    report(outcome, f"container '{name}' has id {outcome.record.get('id')}",
+           f"medperf-git container view {outcome.record.get('id')}")
