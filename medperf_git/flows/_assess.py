@@ -17,10 +17,10 @@ from medperf_git.registry.git import GitRepo
 from medperf_git.workspace.atomic import write_text
 
 
-def _review(repo: GitRepo, base: str, head: str):
+def _review(repo: GitRepo, base: str, head: str, line=None):
     from medperf_git.policy.review import review_submission
 
-    return review_submission(repo, base, head)
+    return review_submission(repo, base, head, line=line)
 
 
 class MetaJudge:
@@ -237,13 +237,13 @@ def lint_merge(repo: GitRepo, number: int, main: str, head: str,
 
 
 def assess(repo: GitRepo, sub: Submission, main: str, *, lint: bool = True) -> Assessment:
-    result = Assessment(sub, main, None)
-    fork = repo.out("merge-base", main, sub.head, check=False)
-    if fork:
-        result.changes = [(status, path) for status, _, _, path in repo.diff_tree(fork, sub.head)]
+    from medperf_git.policy.lineage import lineage
+
+    line = lineage(repo, main, sub.head)
+    result = Assessment(sub, main, None, [(status, path) for status, _, _, path in line.changes])
     if sub.state != "open":
         return result
-    result.review = _review(repo, main, sub.head)
+    result.review = _review(repo, main, sub.head, line)
     if lint:
         result.findings, result.conflict = lint_merge(repo, sub.number, main, sub.head)
     return result

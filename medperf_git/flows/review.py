@@ -45,15 +45,20 @@ def _load_cache(s: Session) -> dict:
         return {}
 
 
-def _policy_row(s: Session, sub: Submission, main: str) -> dict:
+def _policy_rows(s: Session, main: str, heads: list[str]) -> dict[str, dict]:
+    """The policy verdict of each head on ``main``: their lineages in one pass, the base's records read once."""
+    from medperf_git.policy.base import BaseRecords
+    from medperf_git.policy.lineage import lineages
     from medperf_git.policy.review import review_submission
 
-    verdict = review_submission(s.repo, main, sub.head).verdict
-    fork = s.repo.out("merge-base", main, sub.head, check=False)
-    paths = [p for _, _, _, p in s.repo.diff_tree(fork, sub.head)] if fork else []
-    return {"author": verdict.author, "allowed": verdict.allowed, "mergeable": verdict.mergeable,
-            "candidates": sorted({c for r in verdict.requirements for c in r.candidates}),
-            "needs": [r.text() for r in verdict.requirements if not r.satisfied], "paths": paths}
+    records = BaseRecords(s.repo, main)
+    rows = {}
+    for head, line in lineages(s.repo, main, heads).items():
+        verdict = review_submission(s.repo, main, head, line=line, records=records).verdict
+        rows[head] = {"author": verdict.author, "allowed": verdict.allowed, "mergeable": verdict.mergeable,
+                      "candidates": sorted({c for r in verdict.requirements for c in r.candidates}),
+                      "needs": [r.text() for r in verdict.requirements if not r.satisfied], "paths": line.paths}
+    return rows
 
 
 # New records in these folders cannot change who must approve another submission.
@@ -91,17 +96,17 @@ def awaiting_me(ws: Workspace) -> tuple[list[Awaiting], str | None]:
     main = s.main
     cache = _load_cache(s)
     moves = _Moves(s, main)
-    fresh: dict[str, dict] = {}
-    found = []
-    for sub in s.forge.list("open"):
-        if sub.author == s.handle:
-            continue
+    subs = [sub for sub in s.forge.list("open") if sub.author != s.handle]
+    rows: dict[str, dict] = {}
+    for sub in subs:
         entry = cache.get(sub.head)
         if entry and (entry.get("main") == main or moves.neutral_for(entry.get("main", ""), entry["row"]["paths"])):
-            row = entry["row"]
-        else:
-            row = _policy_row(s, sub, main)
-        fresh[sub.head] = {"main": main, "row": row}
+            rows[sub.head] = entry["row"]
+    rows.update(_policy_rows(s, main, [sub.head for sub in subs if sub.head not in rows]))
+    fresh = {head: {"main": main, "row": row} for head, row in rows.items()}
+    found = []
+    for sub in subs:
+        row = rows[sub.head]
         if row["author"] == s.handle or s.handle not in row["candidates"] or not row["allowed"]:
             continue
         opened = sub.events[0].at if sub.events else ""

@@ -350,8 +350,9 @@ class GitHubForge:
         """Records, lint findings and who must approve, for the pull request's body; best effort."""
         details: dict = {"records": [], "findings": None, "approvers": [], "compat": []}
         try:
-            fork = self.repo.out("merge-base", base, head)
-            changes = self.repo.diff_tree(fork, head)
+            from medperf_git.policy.lineage import lineage
+
+            changes = list(lineage(self.repo, base, head).changes)
             details["records"] = [(status, path) for status, _, _, path in changes]
             details["contents"], details["compat"] = _record_texts(self.repo, changes)
             from medperf_git.flows._assess import lint_merge

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from medperf_git.errors import PolicyDenied
+from medperf_git.policy.lineage import Lineage
 from medperf_git.records.layout import parse_path
 from medperf_git.registry.git import GitRepo
 from medperf_git.registry.verify import CommitInfo, key_owner, normalize_key, read_commit
@@ -37,17 +38,12 @@ def is_approval_commit(info: CommitInfo) -> bool:
             and bool(info.trailers.get(APPROVAL_TRAILER)))
 
 
-def submission_commits(repo: GitRepo, head: str, main: str) -> list[str]:
-    """Commits of ``main..head``, newest first."""
-    return repo.out("rev-list", head, f"^{main}").split()
-
-
-def approvals(repo: GitRepo, head: str, main: str, people: Mapping[str, Sequence[str]],
+def approvals(repo: GitRepo, line: Lineage, people: Mapping[str, Sequence[str]],
               initiator: str | None = None) -> list[Approval]:
-    """The approvals at the tip of ``head`` (oldest first), each judged against ``people`` (base records)."""
-    pending = set(submission_commits(repo, head, main))
+    """The approvals at the tip of the head (oldest first), each judged against ``people`` (base records)."""
+    pending = set(line.commits)
     run: list[CommitInfo] = []
-    sha = repo.rev_parse(head) or head
+    sha = line.head
     while sha in pending:
         info = read_commit(repo, sha)
         if not is_approval_commit(info):
@@ -89,21 +85,16 @@ def valid_approvers(found: Sequence[Approval]) -> list[str]:
     return [a.handle for a in found if a.valid]
 
 
-def content_commits(repo: GitRepo, head: str, main: str) -> list[CommitInfo]:
-    """The commits of ``main..head`` that change something (merges of main into head included)."""
-    infos = [read_commit(repo, sha) for sha in submission_commits(repo, head, main)]
-    return [info for info in infos if not is_approval_commit(info)]
-
-
-def content_author(repo: GitRepo, head: str, main: str, people: Mapping[str, Sequence[str]]) -> str:
-    """The one handle that signed every content commit of ``main..head``; PolicyDenied otherwise.
+def content_author(repo: GitRepo, line: Lineage, people: Mapping[str, Sequence[str]]) -> str:
+    """The one handle that signed every content commit of ``base..head``; PolicyDenied otherwise.
 
     A new person has no key on the base yet, so a submission that only creates ``people/<h>.yaml``
-    may be signed by a key that record lists.
+    may be signed by a key that record lists. Merges of main into the head count as content.
     """
-    commits = content_commits(repo, head, main)
+    infos = [read_commit(repo, sha) for sha in line.commits]
+    commits = [info for info in infos if not is_approval_commit(info)]
     if not commits:
-        raise PolicyDenied(f"{head[:12]} has no commits that are not on {main[:12]}")
+        raise PolicyDenied(f"{line.head[:12]} has no commits that are not on {line.base[:12]}")
     signers: dict[str, list[str]] = {}
     newcomer: tuple[str, set[str]] | None | bool = False  # computed at most once
     for info in commits:
@@ -114,7 +105,7 @@ def content_author(repo: GitRepo, head: str, main: str, people: Mapping[str, Seq
         owner = key_owner(info.signature_key, people)
         if owner is None:
             if newcomer is False:
-                newcomer = new_person_keys(repo, head, main, people)
+                newcomer = new_person_keys(repo, line, people)
             if newcomer and normalize_key(info.signature_key) in newcomer[1]:
                 owner = newcomer[0]
         if owner is None:
@@ -128,13 +119,11 @@ def content_author(repo: GitRepo, head: str, main: str, people: Mapping[str, Seq
     return next(iter(signers))
 
 
-def new_person_keys(repo: GitRepo, head: str, main: str, people: Mapping[str, Sequence[str]]):
-    """(handle, keys) when ``main..head`` only creates one person record, else None."""
-    base = repo.out("merge-base", main, head)
-    changes = repo.diff_tree(base, head)
-    if len(changes) != 1:
+def new_person_keys(repo: GitRepo, line: Lineage, people: Mapping[str, Sequence[str]]):
+    """(handle, keys) when ``base..head`` only creates one person record, else None."""
+    if len(line.changes) != 1:
         return None
-    status, _, new_blob, path = changes[0]
+    status, _, new_blob, path = line.changes[0]
     rp = parse_path(path)
     if status != "A" or rp is None or rp.kind != "person" or rp.key in people:
         return None

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from medperf_git.policy.approvals import new_person_keys, submission_commits
+from medperf_git.policy.approvals import new_person_keys
 from medperf_git.policy.base import BaseRecords
+from medperf_git.policy.lineage import lineage
 from medperf_git.policy.review import review_submission
 from medperf_git.registry.git import GitRepo
 from medperf_git.registry.verify import CommitInfo, fingerprint, normalize_key, read_commit
@@ -197,12 +198,13 @@ def _judge_merge(repo: GitRepo, merge: CommitInfo, report: AuditReport) -> None:
         if who is not None and who not in base.admins:
             add(AuditFinding(merge.sha, "MERGE-TREE", "the merge's tree is not the clean merge of its parents, and "
                                                       f"its signer '{who}' is not an admin", merge.subject, merge.sha))
-    newcomer = new_person_keys(repo, second, first, base.people)
+    line = lineage(repo, first, second)
+    newcomer = new_person_keys(repo, line, base.people)
     before = len(report.findings)
-    for sha in submission_commits(repo, second, first):
+    for sha in line.commits:
         _signer(read_commit(repo, sha), base, add, merge.sha, newcomer)
     signatures_bad = len(report.findings) > before
-    review = review_submission(repo, first, second)
+    review = review_submission(repo, first, second, line=line, records=base)
     verdict = review.verdict
     for v in verdict.violations:
         if v.code == "SIGNATURE" and signatures_bad:

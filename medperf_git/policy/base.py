@@ -1,13 +1,15 @@
 """The records of one base commit, read lazily by path.
 
 Policy is decided from the base commit only, and a decision needs a handful of records (the
-author's person record, a benchmark, a dataset...). Reading them by path keeps an approval in a
-100,000-record registry as cheap as in a ten-record one; nothing here walks the whole tree except
-``git grep`` looking for a key, which runs in C inside git.
+author's person record, a benchmark, a dataset...). They are found by path through the trees on the
+way (read in-process, each parsed once), so judging a thousand submissions on one base reads each
+folder once; nothing here walks the whole tree except ``git grep`` looking for a key, which runs in
+C inside git.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -41,18 +43,17 @@ class BaseRecords:
         self._key_owners: dict[str, str | None] = {}
         self.people = BasePeople(self)
 
-    def prefetch(self, paths: Sequence[str]) -> None:
-        """Resolve many paths with one ``ls-tree`` (later reads then cost one ``cat-file`` each)."""
-        wanted = [p for p in paths if p not in self._blobs]
-        if not wanted:
-            return
-        found = {e.path: e.sha for e in self.repo.ls_tree(self.rev, wanted) if e.type == "blob"}
-        for path in wanted:
-            self._blobs[path] = found.get(path)
+    @functools.cached_property
+    def commit(self) -> str:
+        sha = self.repo.rev_parse(self.rev)
+        if sha is None:
+            raise GitError(f"no commit {self.rev} in {self.repo.path}")
+        return sha
 
     def blob(self, path: str) -> str | None:
         if path not in self._blobs:
-            self.prefetch([path])
+            entry = self.repo.lookup(self.commit, path)
+            self._blobs[path] = entry.sha if entry is not None and entry.type == "blob" else None
         return self._blobs[path]
 
     def exists(self, path: str) -> bool:
@@ -93,7 +94,7 @@ class BaseRecords:
         wanted = normalize_key(key)
         if len(wanted.split()) != 2:
             return []
-        candidates = _key_index(self.repo, self.rev).get(wanted.split()[1], ())
+        candidates = _key_index(self.repo, self.commit).get(wanted.split()[1], ())
         return [h for h in candidates if wanted in self.person_keys(h)]
 
     def key_owner(self, key: str | None) -> str | None:
@@ -118,10 +119,10 @@ def _key_index(repo: GitRepo, rev: str) -> dict[str, list[str]]:
     One ``git grep`` reads every person file in C; the index is kept per ``people/`` tree id, which
     most commits share, so an audit of a long history or an approval after a review pays it once.
     """
-    proc = repo.git("rev-parse", "--verify", "--quiet", f"{rev}:people", check=False)
-    tree = proc.stdout.strip()
-    if not tree:
+    entry = repo.lookup(rev, "people")
+    if entry is None or entry.type != "tree":
         return {}
+    tree = entry.sha
     cache_key = (str(repo.path), tree)
     if cache_key not in _KEY_INDEXES:
         if len(_KEY_INDEXES) > 64:
@@ -159,9 +160,11 @@ class BasePeople(Mapping[str, Sequence[str]]):
         return isinstance(handle, str) and self._base.exists(record_path("person", handle))
 
     def __iter__(self) -> Iterator[str]:
-        for entry in self._base.repo.ls_tree(self._base.rev, ["people/"]):
-            if entry.path.endswith(".yaml"):
-                yield entry.path[len("people/"):-len(".yaml")]
+        entry = self._base.repo.lookup(self._base.commit, "people")
+        names = self._base.repo.tree_entries(entry.sha) if entry is not None and entry.type == "tree" else {}
+        for name, (mode, _) in names.items():
+            if name.endswith(".yaml") and mode != "40000":
+                yield name[:-len(".yaml")]
 
     def __len__(self) -> int:
         return sum(1 for _ in self)

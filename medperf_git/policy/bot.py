@@ -97,9 +97,8 @@ def opener_problem(repo: GitRepo, base: str, head: str, author: str, opener: dic
     return None
 
 
-def _admin_requirement(repo: GitRepo, base: str, head: str, author: str | None, approvers: list[str]) -> str | None:
-    fork = repo.out("merge-base", base, head, check=False)
-    paths = [p for _, _, _, p in repo.diff_tree(fork, head)] if fork else []
+def _admin_requirement(repo: GitRepo, base: str, paths: list[str], author: str | None,
+                       approvers: list[str]) -> str | None:
     touched = sorted(p for p in paths if p.startswith(".github/"))
     if not touched:
         return None
@@ -160,7 +159,7 @@ def run_bot(repo: GitRepo, event: dict, *, repository: str, token: str, base_url
         if problem:
             outcome.problems.append(problem)
     outcome.waiting = [r.text() for r in verdict.requirements if not r.satisfied]
-    admin = _admin_requirement(repo, base, head, verdict.author, approvers)
+    admin = _admin_requirement(repo, base, result.review.line.paths, verdict.author, approvers)
     if admin:
         outcome.waiting.append(admin)
     if outcome.problems:

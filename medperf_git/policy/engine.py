@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from medperf_git.lint.findings import Finding
 from medperf_git.policy import _create
 from medperf_git.policy.base import BaseRecords
+from medperf_git.policy.lineage import Lineage
 from medperf_git.policy.verdict import Requirement, Verdict
-from medperf_git.records.layout import RECORD_FOLDERS, REGISTRY_FILE, RecordPath, parse_path, record_path
+from medperf_git.records.layout import RECORD_FOLDERS, RecordPath, parse_path, record_path
 from medperf_git.records.permissions import ON_BEHALF, PERMISSIONS, field_rule
 from medperf_git.registry.git import GitRepo
 from medperf_git.registry.verify import normalize_key
@@ -197,28 +198,22 @@ def _load(repo: GitRepo, blob: str, path: str) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def evaluate(repo: GitRepo, base: str, head: str, *, author: str | None,
+def evaluate(repo: GitRepo, line: Lineage, *, author: str | None,
              approvals: Sequence[str] = (), records: BaseRecords | None = None) -> Verdict:
-    """The verdict on merging ``head`` into ``base``, judged on the base commit's records only.
+    """The verdict on merging the head into the base, judged on the base commit's records only.
 
     ``records`` may pass the base's records already read (e.g. by ``review_submission``).
     """
-    base_sha = repo.rev_parse(base) or base
-    head_sha = repo.rev_parse(head) or head
-    judge = Judge(repo, base_sha, author or "", records)
-    proc = repo.git("merge-base", base_sha, head_sha, check=False)
-    fork = proc.stdout.strip()
-    if not fork:
-        judge.deny(".", "UNRELATED", f"{head_sha[:12]} shares no history with {base_sha[:12]}")
-        return judge.verdict(approvals, base_sha, head_sha)
-    changes = repo.diff_tree(fork, head_sha)
-    paths = [c[3] for c in changes]
-    judge.base.prefetch([*paths, REGISTRY_FILE] + ([record_path("person", author)] if author else []))
+    judge = Judge(repo, line.base, author or "", records)
+    if not line.fork:
+        judge.deny(".", "UNRELATED", f"{line.head[:12]} shares no history with {line.base[:12]}")
+        return judge.verdict(approvals, line.base, line.head)
+    paths = line.paths
     if not author:
         judge.deny(".", "NO-AUTHOR", "the submission has no identifiable author (its commits must be signed)")
     elif not judge.base.exists(record_path("person", author)) and record_path("person", author) not in paths:
         judge.deny(".", "NOT-REGISTERED", f"'{author}' is not a registered person on the base",
                    "register first with `medperf-git person register`")
-    for status, _, new_blob, path in changes:
+    for status, _, new_blob, path in line.changes:
         judge.path(status, new_blob, path)
-    return judge.verdict(approvals, base_sha, head_sha)
+    return judge.verdict(approvals, line.base, line.head)

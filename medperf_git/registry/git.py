@@ -18,6 +18,8 @@ from pathlib import Path
 from medperf_git.errors import GitError, RemoteUnavailable
 
 MIN_GIT = (2, 34)
+_SHA = re.compile(r"[0-9a-f]{40}")
+_TREE_ENTRY = re.compile(rb"(\d+) ([^\0]*)\0(.{20})", re.S)
 # A push to a local path runs that repository's hooks as the person pushing: never allow it.
 SAFE_RECEIVE_PACK = "git -c core.hooksPath=/dev/null receive-pack"
 _KEEP_ENV = ("GIT_SSH", "GIT_SSH_COMMAND", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL",
@@ -101,6 +103,8 @@ class GitRepo:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self._odb = None
+        self._trees: dict[str, dict[str, tuple[str, str]]] = {}
+        self._roots: dict[str, str] = {}
 
     def git(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
         return run_git(*args, cwd=self.path, **kwargs)
@@ -126,8 +130,52 @@ class GitRepo:
             self._odb = None
 
     def rev_parse(self, rev: str) -> str | None:
+        if _SHA.fullmatch(rev) and self._object_type(rev) == "commit":
+            return rev  # asked of every head and base: answered by the object reader, not a new git
         proc = self.git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
         return proc.stdout.strip() or None
+
+    def _object_type(self, sha: str) -> str | None:
+        try:
+            return self.odb.info(bytes.fromhex(sha)).type.decode()
+        except Exception:  # noqa: BLE001 - missing or unreadable: let git itself answer
+            return None
+
+    # Trees, read in-process: a policy decision looks up a handful of paths, a review of many
+    # submissions looks up thousands on one base, and each folder is parsed once.
+    def tree_entries(self, tree: str) -> dict[str, tuple[str, str]]:
+        """``name -> (mode, sha)`` of one tree object."""
+        entries = self._trees.get(tree)
+        if entries is None:
+            raw = self.read_blob(tree)
+            entries = {m.group(2).decode("utf-8", "surrogateescape"): (m.group(1).decode(), m.group(3).hex())
+                       for m in _TREE_ENTRY.finditer(raw)}
+            if len(self._trees) >= 64:
+                self._trees.clear()
+            self._trees[tree] = entries
+        return entries
+
+    def root_tree(self, rev: str) -> str:
+        """The tree of commit ``rev``; GitError when there is no such commit."""
+        commit = self.rev_parse(rev)
+        if commit is None:
+            raise GitError(f"no commit {rev} in {self.path}")
+        tree = self._roots.get(commit)
+        if tree is None:
+            tree = self._roots[commit] = self.read_blob(commit)[5:45].decode()  # "tree <sha>" opens a commit
+        return tree
+
+    def lookup(self, rev: str, path: str) -> TreeEntry | None:
+        """The entry at ``path`` in commit ``rev`` (a blob or a tree), or None."""
+        sha, mode = self.root_tree(rev), "40000"
+        for name in path.strip("/").split("/"):
+            if mode != "40000":
+                return None
+            found = self.tree_entries(sha).get(name)
+            if found is None:
+                return None
+            mode, sha = found
+        return TreeEntry(mode, "tree" if mode == "40000" else "commit" if mode == "160000" else "blob", sha, path)
 
     def ls_tree(self, rev: str, paths: Sequence[str] = ()) -> Iterator[TreeEntry]:
         """Every blob in ``rev`` (recursively), optionally limited to some paths."""
@@ -148,18 +196,19 @@ class GitRepo:
     def diff_tree(self, old: str, new: str) -> list[tuple[str, str, str, str]]:
         """(status, old blob, new blob, path) for every path that differs; renames are off."""
         out = self.git("diff-tree", "-r", "-z", "--no-renames", "--raw", old, new).stdout
-        parts = out.split("\0")
-        changes = []
-        i = 0
-        while i < len(parts) - 1:
-            meta = parts[i]
-            if not meta.startswith(":"):
-                i += 1
-                continue
-            _, _, old_sha, new_sha, status = meta[1:].split()
-            changes.append((status[0], old_sha, new_sha, parts[i + 1]))
-            i += 2
-        return changes
+        return _raw_diff(out.split("\0")).get(None, [])
+
+    def diff_commits(self, pairs: Sequence[tuple[str, str]]) -> dict[str, list[tuple[str, str, str, str]]]:
+        """``new -> diff_tree(old, new)`` for many (old, new) commit pairs, in one git process.
+
+        Each ``new`` appears once (it keys the answer); commits with an empty diff map to [].
+        """
+        answer: dict[str, list[tuple[str, str, str, str]]] = {new: [] for _, new in pairs}
+        if pairs:
+            lines = "".join(f"{new} {old}\n" for old, new in pairs)
+            out = self.git("diff-tree", "--stdin", "-r", "-z", "--no-renames", "--raw", input=lines).stdout
+            answer.update(_raw_diff(out.split("\0")))
+        return answer
 
     def root_commits(self, rev: str) -> list[str]:
         return self.out("rev-list", "--max-parents=0", rev).split()
@@ -169,6 +218,24 @@ class GitRepo:
 
     def hash_object(self, data: bytes) -> str:
         return self.git("hash-object", "-w", "--stdin", input=data).stdout.decode().strip()
+
+
+def _raw_diff(parts: list[str]) -> dict[str | None, list[tuple[str, str, str, str]]]:
+    """Parse ``diff-tree -z --raw`` output; entries follow the commit id that heads them (None: no header)."""
+    found: dict[str | None, list[tuple[str, str, str, str]]] = {}
+    current: str | None = None
+    i = 0
+    while i < len(parts) - 1:
+        meta = parts[i]
+        if not meta.startswith(":"):
+            if _SHA.fullmatch(meta):
+                current = meta
+            i += 1
+            continue
+        _, _, old_sha, new_sha, status = meta[1:].split()
+        found.setdefault(current, []).append((status[0], old_sha, new_sha, parts[i + 1]))
+        i += 2
+    return found
 
 
 def init_bare(path: str | os.PathLike, shared: bool = False, initial_branch: str = "main") -> GitRepo:

@@ -7,6 +7,7 @@ import pytest
 from medperf_git.errors import PolicyDenied
 from medperf_git.policy.approvals import approvals, content_author, is_approval_commit
 from medperf_git.policy.base import BaseRecords
+from medperf_git.policy.lineage import lineage
 from medperf_git.policy.review import review_submission
 from medperf_git.registry.commits import Identity, commit_changes, commit_tree
 from medperf_git.registry.signing import generate_key
@@ -113,21 +114,21 @@ def test_content_author_refuses_unsigned_unknown_and_mixed(world):
     unsigned = commit_changes(world.repo, world.main, {"datasets/3.yaml": y(dataset(3, "do"))}, "x",
                               Identity("Do", "do@example.org"))
     with pytest.raises(PolicyDenied, match="not validly signed"):
-        content_author(world.repo, unsigned, world.main, people)
+        content_author(world.repo, lineage(world.repo, world.main, unsigned), people)
     stranger = generate_key(world.path.parent / "s" / "id_ed25519", "s")
     unknown = commit_changes(world.repo, world.main, {"datasets/3.yaml": y(dataset(3, "do"))}, "x",
                              Identity("Do", "do@example.org", str(stranger)))
     with pytest.raises(PolicyDenied, match="no person on the base lists"):
-        content_author(world.repo, unknown, world.main, people)
+        content_author(world.repo, lineage(world.repo, world.main, unknown), people)
     first = world.submit("do", {"datasets/3.yaml": y(dataset(3, "do"))})
     mixed = world.submit("eve", {"datasets/4.yaml": y(dataset(4, "eve"))}, parent=first)
     with pytest.raises(PolicyDenied, match="several people"):
-        content_author(world.repo, mixed, world.main, people)
-    assert content_author(world.repo, first, world.main, people) == "do"
+        content_author(world.repo, lineage(world.repo, world.main, mixed), people)
+    assert content_author(world.repo, lineage(world.repo, world.main, first), people) == "do"
     assert [f.code for f in review(world, mixed).verdict.violations] == ["SIGNATURE"]
 
 
 def test_approvals_stop_at_main(world):
     """Approval-shaped commits already on main are not this submission's approvals."""
     people = BaseRecords(world.repo, world.main).people
-    assert approvals(world.repo, world.main, world.main, people) == []
+    assert approvals(world.repo, lineage(world.repo, world.main, world.main), people) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from medperf_git.policy.engine import evaluate
+from medperf_git.policy.lineage import lineage
 from medperf_git.policy.review import review_submission
 from tests.policy.policy_world import World, association, benchmark, container, dataset, result, y
 
@@ -223,7 +224,7 @@ def test_evaluate_reads_only_the_base(world):
     head = world.submit("eve", {"benchmarks/1.yaml": y(benchmark(owners=["eve"])),
                                 "datasets/2.yaml": y(dataset(2, "eve"))})
     head = world.submit("eve", {"associations/1/dataset-2.yaml": y(association("dataset", 2, "eve"))}, parent=head)
-    v = evaluate(world.repo, "refs/heads/main", head, author="eve")
+    v = evaluate(world.repo, lineage(world.repo, world.main, head), author="eve")
     assert "NOT-PERMITTED" in codes(v)
 
 

@@ -193,20 +193,21 @@ def test_review_ls_reuses_verdicts_until_main_changes_what_decides_them(reg, mon
     from medperf_git.records.yamlio import dump_yaml
 
     path, actors = reg
-    number = _open(actors["mo"], {"README.md": b"x\n"}, "readme", "registry").submission.number
+    opened = _open(actors["mo"], {"README.md": b"x\n"}, "readme", "registry").submission
+    number, head = opened.number, opened.head
     computed = []
-    real = review._policy_row
-    monkeypatch.setattr(review, "_policy_row", lambda s, sub, main: computed.append(sub.number) or real(s, sub, main))
+    real = review._policy_rows
+    monkeypatch.setattr(review, "_policy_rows", lambda s, main, heads: computed.extend(heads) or real(s, main, heads))
 
     def awaiting() -> list[int]:
         with actors["admin"].active():
             return [a.number for a in review.awaiting_me(Workspace.load())[0]]
 
-    assert awaiting() == [number] and computed == [number]
+    assert awaiting() == [number] and computed == [head]
     assert _open(actors["bo"], {"containers/1.yaml": container(1, "bo")}).merged  # a new record only
-    assert awaiting() == [number] and computed == [number]
+    assert awaiting() == [number] and computed == [head]
     bo = yaml.safe_load(GitRepo(path).read_path("refs/heads/main", "people/bo.yaml"))
     bo["email"] = "bo@elsewhere.org"
     assert _open(actors["bo"], {"people/bo.yaml": dump_yaml(bo).encode()}, "new email", "person",
                  renumber=False).merged  # people changed: verdicts are computed again
-    assert awaiting() == [number] and computed == [number, number]
+    assert awaiting() == [number] and computed == [head, head]

@@ -1,0 +1,108 @@
+"""How a submission's head relates to the base it is judged against.
+
+Every policy question starts from the same three facts: the fork point (``merge-base``), the
+submission's own commits (``base..head``) and what they change (the diff from the fork). They are
+computed once per head and handed to every rule, and for many heads at once with two git
+processes in all, so listing a thousand submissions costs what listing one does, plus parsing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from medperf_git.errors import GitError
+from medperf_git.registry.git import GitRepo
+
+Change = tuple[str, str, str, str]  # (status A/M/D, old blob, new blob, path)
+
+
+@dataclass(frozen=True)
+class Lineage:
+    base: str
+    head: str
+    fork: str | None  # merge-base(base, head); None when they share no history
+    commits: tuple[str, ...]  # base..head, the head first and every commit before its parents
+    changes: tuple[Change, ...]  # fork..head
+
+    @property
+    def paths(self) -> list[str]:
+        return [path for _, _, _, path in self.changes]
+
+
+def lineage(repo: GitRepo, base: str, head: str) -> Lineage:
+    return lineages(repo, base, [head])[head]
+
+
+def lineages(repo: GitRepo, base: str, heads: Iterable[str]) -> dict[str, Lineage]:
+    """The lineage of each head against commit ``base`` (keyed by the heads as given).
+
+    One ``rev-list --parents`` lists every commit the heads have and the base lacks; walking that
+    graph from each head gives its commits and the base commits it touches. When it touches exactly
+    one, that commit is the merge-base (all common history lies below it); otherwise, as after a
+    merge of main into the submission, git computes it.
+    """
+    given = list(dict.fromkeys(heads))
+    base = _commit(repo, base)
+    full = {h: _commit(repo, h) for h in given}
+    heads = list(dict.fromkeys(full.values()))
+    parents: dict[str, list[str]] = {}
+    if heads:
+        listed = repo.out("rev-list", "--parents", "--stdin", input="".join(f"{h}\n" for h in heads) + f"^{base}\n")
+        for line in listed.splitlines():
+            sha, *rest = line.split()
+            parents[sha] = rest
+    walked: dict[str, tuple[str | None, tuple[str, ...]]] = {}
+    for head in heads:
+        if head not in parents:  # already part of the base's history
+            walked[head] = (head, ())
+            continue
+        own, edge = _walk(head, parents)
+        if len(edge) == 1:
+            fork = next(iter(edge))
+        elif not edge:
+            fork = None  # unrelated history
+        else:
+            fork = repo.out("merge-base", base, head, check=False) or None
+        walked[head] = (fork, own)
+    diffs = repo.diff_commits([(fork, head) for head, (fork, commits) in walked.items() if fork and commits])
+    return {name: Lineage(base, full[name], *walked[full[name]], tuple(diffs.get(full[name], ()))) for name in given}
+
+
+def _walk(head: str, parents: dict[str, list[str]]) -> tuple[tuple[str, ...], set[str]]:
+    """The commits from ``head`` down to the base's history, children before parents, and the base
+    commits where the walk stops."""
+    pending = {head: 0}
+    for sha in _reachable(head, parents):
+        for parent in parents[sha]:
+            if parent in parents:
+                pending[parent] = pending.get(parent, 0) + 1
+    order, edge, ready = [], set(), [head]
+    while ready:
+        sha = ready.pop()
+        order.append(sha)
+        for parent in parents[sha]:
+            if parent not in parents:
+                edge.add(parent)
+                continue
+            pending[parent] -= 1
+            if pending[parent] == 0:
+                ready.append(parent)
+    return tuple(order), edge
+
+
+def _reachable(head: str, parents: dict[str, list[str]]) -> set[str]:
+    seen, stack = {head}, [head]
+    while stack:
+        for parent in parents[stack.pop()]:
+            if parent in parents and parent not in seen:
+                seen.add(parent)
+                stack.append(parent)
+    return seen
+
+
+def _commit(repo: GitRepo, rev: str) -> str:
+    sha = repo.rev_parse(rev)
+    if sha is None:
+        raise GitError(f"{rev} is not a commit of {repo.path}")
+    return sha

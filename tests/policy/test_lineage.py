@@ -1,0 +1,99 @@
+"""Lineages computed for many heads at once agree with git's own merge-base, rev-list and diff-tree;
+in-process tree lookups agree with ls-tree."""
+
+from __future__ import annotations
+
+import pytest
+
+from medperf_git.errors import GitError
+from medperf_git.policy.base import BaseRecords
+from medperf_git.policy.lineage import lineage, lineages
+from medperf_git.policy.review import review_submission
+from medperf_git.registry.commits import commit_changes
+from tests.policy.policy_world import World, dataset, y
+
+
+@pytest.fixture
+def world(tmp_path):
+    return World(tmp_path)
+
+
+def _by_git(world: World, base: str, head: str):
+    fork = world.repo.out("merge-base", base, head, check=False) or None
+    commits = set(world.repo.out("rev-list", head, f"^{base}").split())
+    changes = tuple(world.repo.diff_tree(fork, head)) if fork else ()
+    return fork, commits, changes
+
+
+def test_batch_lineages_match_git(world):
+    start = world.main
+    one = world.submit("do", {"datasets/3.yaml": y(dataset(3, "do"))})
+    two = world.submit("do", {"datasets/4.yaml": y(dataset(4, "do"))}, parent=one)
+    approved = world.approve("bo", two)
+    world.direct({"README.md": b"# moved on\n"}, "Main moves on")
+    # a submission that merged main in: two edges into main's history, so git decides the fork
+    merged_in = world.submit("eve", {"datasets/5.yaml": y(dataset(5, "eve"))}, parent=start)
+    main = world.main
+    tree = world.repo.out("merge-tree", "--write-tree", main, merged_in).splitlines()[0]
+    from medperf_git.registry.commits import commit_tree
+
+    with_main = commit_tree(world.repo, tree, [merged_in, main], "Merge main", world["eve"].identity)
+    unrelated = commit_changes(world.repo, None, {"x.yaml": b"a: 1\n"}, "Unrelated", world["eve"].identity)
+    heads = [one, two, approved, with_main, start, main, unrelated]
+
+    found = lineages(world.repo, main, heads)
+
+    for head in heads:
+        line = found[head]
+        assert (line.fork, set(line.commits), line.changes) == _by_git(world, main, head), head
+        for i, sha in enumerate(line.commits):  # children before parents
+            parents = world.repo.out("rev-list", "--parents", "-n1", sha).split()[1:]
+            assert not set(parents) & set(line.commits[:i]), head
+        assert line == lineage(world.repo, main, head)
+    assert found[start].commits == () and found[start].changes == ()
+    assert found[unrelated].fork is None
+    assert found[with_main].paths == ["datasets/5.yaml"]
+
+
+def test_lineage_keys_by_the_names_given_and_refuses_unknown_revisions(world):
+    head = world.submit("do", {"datasets/3.yaml": y(dataset(3, "do"))})
+    found = lineages(world.repo, "refs/heads/main", ["refs/test/1"])
+    assert found["refs/test/1"].head == head and found["refs/test/1"].base == world.main
+    with pytest.raises(GitError, match="not a commit"):
+        lineage(world.repo, world.main, "0" * 40)
+
+
+def test_one_shared_base_judges_many_heads_as_separate_reviews_do(world):
+    heads = [world.submit("do", {"datasets/3.yaml": y(dataset(3, "do"))}),
+             world.submit("eve", {"datasets/3.yaml": y(dataset(3, "do"))}),
+             world.submit("eve", {"benchmarks/1.yaml": b"kind: benchmark\n"})]
+    records = BaseRecords(world.repo, world.main)
+    lines = lineages(world.repo, world.main, heads)
+    for head in heads:
+        shared = review_submission(world.repo, world.main, head, line=lines[head], records=records)
+        alone = review_submission(world.repo, world.main, head)
+        assert shared.to_dict() == alone.to_dict()
+
+
+def test_tree_lookup_matches_ls_tree(world):
+    main = world.main
+    for path in ("registry.yaml", "people/do.yaml", "associations/1/model-4.yaml", "datasets/99.yaml",
+                 "people", "registry.yaml/x", "nowhere/deep/file.yaml"):
+        listed = [e for e in world.repo.ls_tree(main, [path]) if e.path == path]
+        entry = world.repo.lookup(main, path)
+        if path == "people":
+            assert entry is not None and entry.type == "tree"
+        else:
+            assert (entry.sha if entry else None) == (listed[0].sha if listed else None), path
+    assert set(BaseRecords(world.repo, main).people) == {"admin", "bo", "mo", "do", "eve"}
+    with pytest.raises(GitError):
+        world.repo.lookup("0" * 40, "registry.yaml")
+
+
+def test_diff_commits_answers_each_pair_and_empty_diffs(world):
+    base = world.main
+    a = world.submit("do", {"datasets/3.yaml": y(dataset(3, "do"))})
+    b = world.submit("do", {"datasets/4.yaml": y(dataset(4, "do")), "datasets/5.yaml": y(dataset(5, "do"))})
+    same = world.approve("bo", a)
+    diffs = world.repo.diff_commits([(base, a), (base, b), (a, same)])
+    assert diffs[a] == world.repo.diff_tree(base, a) and len(diffs[b]) == 2 and diffs[same] == []
