@@ -61,7 +61,12 @@ def lint(tree, *, base=None, base_facts: Facts | None = None, changed: set[str] 
             return _full(tree)
         if changed is None:
             changed = changed_paths(tree, base) if base is not None else set(tree.paths())
-        return _incremental(tree, base, base_facts, set(changed), base_label)
+        report = _incremental(tree, base, base_facts, set(changed), base_label)
+        if REGISTRY_FILE in changed and _tightened(tree, base):
+            # Unchanged records may break the new rules: check them all (history rules stay on the change).
+            full = _full(tree)
+            return _done(report.findings + full.findings, full.records)
+        return report
     except Exception as exc:  # noqa: BLE001 - a bug in a rule must not become a traceback for the user
         return LintReport([_internal(getattr(tree, "name", "."), exc)], 0)
 
@@ -158,6 +163,13 @@ def _allow_file_urls(tree, parsed: dict[str, Parsed]) -> bool:
         return isinstance(data, dict) and data.get("allow_file_urls") is True
     except Exception:  # noqa: BLE001 - an unreadable registry.yaml allows nothing
         return False
+
+
+def _tightened(tree, base) -> bool:
+    """Does the change to registry.yaml forbid what records already merged may hold (file:// URLs)?"""
+    if base is None or not _exists(base, REGISTRY_FILE):
+        return True  # nothing to compare with: assume it does
+    return _allow_file_urls(base, {}) and not _allow_file_urls(tree, {})
 
 
 def _cross(tree, parsed: dict[str, Parsed], facts: Facts) -> list[Finding]:

@@ -172,3 +172,21 @@ def test_the_index_of_the_base_is_used_and_kept_warm(reg, isolated_home):
     assert index is not None and index.commit == base and index.has("container", "4")
     index.close()
     assert list(isolated_home.glob("registries/*/index.sqlite"))  # the registry clone's own index file
+
+
+@pytest.mark.parametrize("use_index", MODES)
+def test_turning_file_urls_off_rechecks_records_already_merged(reg, use_index):
+    """An unchanged record may break a tightened registry.yaml: the change is linted against all records."""
+    root, records = reg
+    records["registry.yaml"]["allow_file_urls"] = True
+    write_record(root, "registry.yaml", records["registry.yaml"])
+    pinned = dict(records["containers/2.yaml"], source={"url": "file:///srv/model.tar.gz", "hash": SHA})
+    write_record(root, "containers/2.yaml", pinned)
+    git_commit(root, "Allow file URLs and pin one")
+    records["registry.yaml"]["name"] = "renamed-registry"
+    write_record(root, "registry.yaml", records["registry.yaml"])
+    assert lines(lint_path(root, "HEAD", use_index=use_index)) == []  # still allowed: nothing else to check
+    records["registry.yaml"]["allow_file_urls"] = False
+    write_record(root, "registry.yaml", records["registry.yaml"])
+    found = lines(lint_path(root, "HEAD", use_index=use_index))
+    assert [line.split(" ", 2)[:2] for line in found] == [["containers/2.yaml:18:3", "FILE-URL"]]
