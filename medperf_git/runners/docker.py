@@ -52,6 +52,11 @@ def _sha(value: str) -> str:
     return value if value.startswith("sha256:") else f"sha256:{value}"
 
 
+# A task may not fork without bound and take the data owner's machine down with it. Data loaders
+# and BLAS pools count against it as threads, so it is generous; Docker itself sets no limit.
+PIDS_LIMIT = 4096
+
+
 def device_requests(gpus: Any) -> list:
     """``--gpus`` as Docker DeviceRequests: all, a count, or a list of device ids."""
     from docker.types import DeviceRequest
@@ -78,7 +83,7 @@ def create_kwargs(spec, image_id: str) -> dict[str, Any]:
         "mounts": mounts, "network_mode": "none", "device_requests": device_requests(spec.gpus),
         "name": f"medperf-{spec.task.name.replace('_', '-')}-{secrets.token_hex(8)}",
         "labels": {"medperf-git.task": spec.task.name}, "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges"], "detach": True,
+        "security_opt": ["no-new-privileges"], "pids_limit": PIDS_LIMIT, "detach": True,
     }
     if spec.shm_size:
         kwargs["shm_size"] = spec.shm_size

@@ -132,6 +132,7 @@ def test_create_arguments_follow_the_contract(make_container, tmp_path):
     assert kwargs["environment"]["MP_VOL_DATA_PATH"] == "/mlcommons/volumes/data"
     assert kwargs["device_requests"][0]["Count"] == -1
     assert kwargs["cap_drop"] == ["ALL"]
+    assert kwargs["security_opt"] == ["no-new-privileges"] and kwargs["pids_limit"] == 4096
 
 
 def test_no_engine_is_a_clear_error_naming_docker_host(monkeypatch, tmp_path):

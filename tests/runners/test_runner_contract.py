@@ -27,13 +27,18 @@ try:
     network = "connected"
 except OSError as exc:
     network = type(exc).__name__ + ": " + str(exc)
+pids_max = None
+for cgroup in ("/sys/fs/cgroup/pids.max", "/sys/fs/cgroup/pids/pids.max"):  # cgroup v2, v1
+    if os.path.exists(cgroup):
+        pids_max = open(cgroup).read().strip()
+        break
 import tempfile
 with open(os.path.join(tempfile.gettempdir(), "scratch"), "w") as f:  # the run's private /tmp (TMPDIR for local)
     f.write("ok")
 report = {"uid": os.getuid(), "gid": os.getgid(), "data": listing, "params": params,
           "data_writable": data_writable, "network": network, "unbuffered": os.environ.get("PYTHONUNBUFFERED"),
           "env": {k: v for k, v in os.environ.items() if k.startswith("MP_")}, "hello": os.environ.get("HELLO"),
-          "tmp": tempfile.gettempdir()}
+          "tmp": tempfile.gettempdir(), "pids_max": pids_max}
 print("probe says hello")
 with open(os.path.join(out, "report.json"), "w") as f:
     json.dump(report, f)
@@ -86,6 +91,10 @@ def test_inputs_are_read_only_and_there_is_no_network(runner, make_container, ru
     assert not (tmp_path / "data" / "intruder.txt").exists()
     assert report["network"] != "connected"
     assert "unreachable" in report["network"].lower() or "OSError" in report["network"]
+    if runner == "docker":  # the engine enforces the task's process limit
+        from medperf_git.runners.docker import PIDS_LIMIT
+
+        assert report["pids_max"] == str(PIDS_LIMIT)
 
 
 @pytest.mark.parametrize("runner", ALL_RUNNERS)
