@@ -20,6 +20,7 @@ from medperf_git.errors import GitError, RemoteUnavailable
 MIN_GIT = (2, 34)
 _SHA = re.compile(r"[0-9a-f]{40}")
 _TREE_ENTRY = re.compile(rb"(\d+) ([^\0]*)\0(.{20})", re.S)
+_TREE_BYTES_PER_GIT_CALL = 64 * 1024  # parsing this much tree in Python costs about one git process
 # A push to a local path runs that repository's hooks as the person pushing: never allow it.
 SAFE_RECEIVE_PACK = "git -c core.hooksPath=/dev/null receive-pack"
 _KEEP_ENV = ("GIT_SSH", "GIT_SSH_COMMAND", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL",
@@ -105,6 +106,7 @@ class GitRepo:
         self._odb = None
         self._trees: dict[str, dict[str, tuple[str, str]]] = {}
         self._roots: dict[str, str] = {}
+        self._asked: dict[str, int] = {}
 
     def git(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
         return run_git(*args, cwd=self.path, **kwargs)
@@ -142,7 +144,10 @@ class GitRepo:
             return None
 
     # Trees, read in-process: a policy decision looks up a handful of paths, a review of many
-    # submissions looks up thousands on one base, and each folder is parsed once.
+    # submissions looks up thousands on one base. A small tree is parsed at once; a large one (a
+    # folder of 100,000 records) is asked of git until those calls have cost about what parsing it
+    # would, then parsed: an audit touching each of many bases once never parses a big folder, a
+    # review asking one base a thousand times parses it once.
     def tree_entries(self, tree: str) -> dict[str, tuple[str, str]]:
         """``name -> (mode, sha)`` of one tree object."""
         entries = self._trees.get(tree)
@@ -154,6 +159,16 @@ class GitRepo:
                 self._trees.clear()
             self._trees[tree] = entries
         return entries
+
+    def _tree_entry(self, tree: str, name: str) -> tuple[str, str] | None:
+        if tree not in self._trees:
+            asked = self._asked[tree] = self._asked.get(tree, 0) + 1
+            if asked * _TREE_BYTES_PER_GIT_CALL < self.odb.info(bytes.fromhex(tree)).size:
+                out = self.git("--literal-pathspecs", "ls-tree", "-z", tree, "--", name).stdout
+                meta, _, listed = out.rstrip("\0").partition("\t")
+                mode, _, sha = meta.split() if listed == name else ("", "", "")
+                return (f"{int(mode, 8):o}", sha) if sha else None  # "040000" as trees spell it: "40000"
+        return self.tree_entries(tree).get(name)
 
     def root_tree(self, rev: str) -> str:
         """The tree of commit ``rev``; GitError when there is no such commit."""
@@ -171,7 +186,7 @@ class GitRepo:
         for name in path.strip("/").split("/"):
             if mode != "40000":
                 return None
-            found = self.tree_entries(sha).get(name)
+            found = self._tree_entry(sha, name)
             if found is None:
                 return None
             mode, sha = found

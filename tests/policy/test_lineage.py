@@ -75,14 +75,19 @@ def test_one_shared_base_judges_many_heads_as_separate_reviews_do(world):
         assert shared.to_dict() == alone.to_dict()
 
 
-def test_tree_lookup_matches_ls_tree(world):
+@pytest.mark.parametrize("parse_at_once", [True, False], ids=["parsed", "asked-of-git"])
+def test_tree_lookup_matches_ls_tree(world, monkeypatch, parse_at_once):
+    from medperf_git.registry import git
+
+    if not parse_at_once:  # every tree counts as large: lookups go through ls-tree until parsing pays
+        monkeypatch.setattr(git, "_TREE_BYTES_PER_GIT_CALL", 1)
     main = world.main
-    for path in ("registry.yaml", "people/do.yaml", "associations/1/model-4.yaml", "datasets/99.yaml",
+    for path in ("registry.yaml", "people/do.yaml", "associations/1/model-4.yaml", "associations/1", "datasets/99.yaml",
                  "people", "registry.yaml/x", "nowhere/deep/file.yaml"):
         listed = [e for e in world.repo.ls_tree(main, [path]) if e.path == path]
         entry = world.repo.lookup(main, path)
-        if path == "people":
-            assert entry is not None and entry.type == "tree"
+        if path in ("people", "associations/1"):
+            assert entry is not None and entry.type == "tree" and entry.mode == "40000"
         else:
             assert (entry.sha if entry else None) == (listed[0].sha if listed else None), path
     assert set(BaseRecords(world.repo, main).people) == {"admin", "bo", "mo", "do", "eve"}
