@@ -23,6 +23,9 @@ def _review(repo: GitRepo, base: str, head: str, line=None):
     return review_submission(repo, base, head, line=line)
 
 
+KEEP_SIGNATURES = 50_000  # about 5 MB of JSON; older ones are verified again if ever needed
+
+
 class MetaJudge:
     """Decides which meta events count, from the people records of main (the current rules).
 
@@ -38,8 +41,13 @@ class MetaJudge:
         self._candidates: dict[tuple[str, str], set[str]] = {}
         self._people_tree: str | None = None
         self._dirty = False
+        from medperf_git.registry.verify import verified_signatures
+
         data = _read_json(cache_file)
-        self._sigs: dict[str, list] = data.get("sigs", {})
+        self._sigs = verified_signatures(repo)
+        saved = data.get("sigs") if isinstance(data.get("sigs"), dict) else {}
+        self._sigs.update({sha: v for sha, v in saved.items() if isinstance(v, list) and len(v) == 2})
+        self._saved = len(self._sigs)
         self._owners_by_tree: dict[str, dict[str, str | None]] = data.get("owners", {})
 
     @property
@@ -51,14 +59,10 @@ class MetaJudge:
         return self._base
 
     def _signature(self, sha: str) -> tuple[str | None, str | None]:
-        if sha not in self._sigs:
-            from medperf_git.registry.verify import read_commit
+        from medperf_git.registry.verify import read_commit
 
-            info = read_commit(self.repo, sha)
-            self._sigs[sha] = [info.signature_key, info.signature_error]
-            self._dirty = True
-        key, error = self._sigs[sha]
-        return key, error
+        info = read_commit(self.repo, sha)  # verified once, then remembered (see flush)
+        return info.signature_key, info.signature_error
 
     def _owner(self, key: str) -> str | None:
         if self._people_tree is None:
@@ -70,12 +74,14 @@ class MetaJudge:
         return owners[key]
 
     def flush(self) -> None:
-        """Save what was learnt (only the current people tree's owners are kept)."""
-        if not self._dirty or self.cache_file is None:
+        """Save what was learnt: the signatures verified (meta events and content commits alike, the newest
+        ``KEEP_SIGNATURES``) and the key owners of the current people tree."""
+        if (not self._dirty and len(self._sigs) == self._saved) or self.cache_file is None:
             return
         owners = {self._people_tree: self._owners_by_tree.get(self._people_tree or "", {})} if self._people_tree else {}
-        write_text(self.cache_file, json.dumps({"sigs": self._sigs, "owners": owners}))
-        self._dirty = False
+        sigs = dict(list(self._sigs.items())[-KEEP_SIGNATURES:])
+        write_text(self.cache_file, json.dumps({"sigs": sigs, "owners": owners}))
+        self._dirty, self._saved = False, len(self._sigs)
 
     def candidates(self, sub: Submission) -> set[str]:
         key = (sub.head, self.main or "")

@@ -102,7 +102,10 @@ def awaiting_me(ws: Workspace) -> tuple[list[Awaiting], str | None]:
         entry = cache.get(sub.head)
         if entry and (entry.get("main") == main or moves.neutral_for(entry.get("main", ""), entry["row"]["paths"])):
             rows[sub.head] = entry["row"]
-    rows.update(_policy_rows(s, main, [sub.head for sub in subs if sub.head not in rows]))
+    stale = [sub.head for sub in subs if sub.head not in rows]
+    if stale:
+        rows.update(_policy_rows(s, main, stale))
+        getattr(s.forge.judge, "flush", lambda: None)()  # keeps the signatures the verdicts verified
     fresh = {head: {"main": main, "row": row} for head, row in rows.items()}
     found = []
     for sub in subs:

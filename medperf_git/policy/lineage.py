@@ -43,8 +43,8 @@ def lineages(repo: GitRepo, base: str, heads: Iterable[str]) -> dict[str, Lineag
     merge of main into the submission, git computes it.
     """
     given = list(dict.fromkeys(heads))
-    base = _commit(repo, base)
-    full = {h: _commit(repo, h) for h in given}
+    full = _commits(repo, [base, *given])
+    base = full[base]
     heads = list(dict.fromkeys(full.values()))
     parents: dict[str, list[str]] = {}
     if heads:
@@ -101,8 +101,14 @@ def _reachable(head: str, parents: dict[str, list[str]]) -> set[str]:
     return seen
 
 
-def _commit(repo: GitRepo, rev: str) -> str:
-    sha = repo.rev_parse(rev)
-    if sha is None:
-        raise GitError(f"{rev} is not a commit of {repo.path}")
-    return sha
+def _commits(repo: GitRepo, revs: list[str]) -> dict[str, str]:
+    """The commit id each revision names, for all of them with one ``cat-file --batch-check``."""
+    out = repo.out("cat-file", "--batch-check=%(objectname) %(objecttype)",
+                   input="".join(f"{rev}^{{commit}}\n" for rev in revs)).splitlines()
+    found = {}
+    for rev, line in zip(revs, out, strict=True):
+        sha, _, kind = line.partition(" ")
+        if kind != "commit":
+            raise GitError(f"{rev} is not a commit of {repo.path}")
+        found[rev] = sha
+    return found

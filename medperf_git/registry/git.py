@@ -172,12 +172,14 @@ class GitRepo:
 
     def root_tree(self, rev: str) -> str:
         """The tree of commit ``rev``; GitError when there is no such commit."""
-        commit = self.rev_parse(rev)
-        if commit is None:
-            raise GitError(f"no commit {rev} in {self.path}")
-        tree = self._roots.get(commit)
+        tree = self._roots.get(rev)
         if tree is None:
-            tree = self._roots[commit] = self.read_blob(commit)[5:45].decode()  # "tree <sha>" opens a commit
+            commit = self.rev_parse(rev)
+            if commit is None:
+                raise GitError(f"no commit {rev} in {self.path}")
+            tree = self.read_blob(commit)[5:45].decode()  # "tree <sha>" opens a commit
+            if commit == rev:  # a name may move; a commit id never does
+                self._roots[commit] = tree
         return tree
 
     def lookup(self, rev: str, path: str) -> TreeEntry | None:

@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from medperf_git.errors import GitError
 from medperf_git.registry.git import GitRepo
 
 SSHSIG_NAMESPACE = b"git"
@@ -148,21 +149,23 @@ def read_commit(repo: GitRepo, sha: str) -> CommitInfo:
     """Parse commit ``sha`` and verify its SSH signature (no subprocess per commit)."""
     full = sha if len(sha) == 40 and all(c in "0123456789abcdef" for c in sha) else repo.rev_parse(sha)
     if full is None:
-        from medperf_git.errors import GitError
-
         raise GitError(f"no commit {sha} in {repo.path}")
     cache = _cache_for(repo)
     if full in cache:
         return cache[full]
     raw = repo.odb.stream(bytes.fromhex(full)).read()
     info, armored, payload = parse_commit(full, raw)
-    if armored is None:
+    known = _VERIFIED.get(str(repo.path), {}).get(full)
+    if known is not None:
+        info.signature_key, info.signature_error = known
+    elif armored is None:
         info.signature_error = "unsigned"
     else:
         try:
             info.signature_key = verify_sshsig(armored, payload)
         except _BadSignature as exc:
             info.signature_error = str(exc)
+        _VERIFIED.setdefault(str(repo.path), {})[full] = [info.signature_key, info.signature_error]
     if len(info.parents) == 1:
         info.parent_tree = _tree_of(repo, info.parents[0])
     cache[full] = info
@@ -173,11 +176,23 @@ def _tree_of(repo: GitRepo, sha: str) -> str | None:
     cached = _cache_for(repo).get(sha)
     if cached is not None:
         return cached.tree
-    raw = repo.odb.stream(bytes.fromhex(sha)).read()
-    return raw[5:45].decode() if raw.startswith(b"tree ") else None
+    try:
+        return repo.root_tree(sha)  # kept per commit: every submission's first commit has main as parent
+    except GitError:
+        return None
 
 
 _CACHES: dict[str, dict[str, CommitInfo]] = {}
+_VERIFIED: dict[str, dict[str, list]] = {}  # repository -> sha -> [key, error] of signatures checked
+
+
+def verified_signatures(repo: GitRepo) -> dict[str, list]:
+    """``sha -> [key, error]`` of every signature verified in ``repo``, for a caller to keep on disk.
+
+    A commit's signature verdict never changes, so a client that saved it may hand it back
+    (``dict.update``) rather than verify a thousand signatures again on its next run.
+    """
+    return _VERIFIED.setdefault(str(repo.path), {})
 
 
 def _cache_for(repo: GitRepo) -> dict[str, CommitInfo]:
