@@ -3,9 +3,11 @@
     python benchmarks/bench_review.py [--submissions 1000] [--records 100000] [--workdir DIR] [--keep]
 
 Part 1 builds a bare registry with an admin and ten authors (real SSH keys), then 1,000 open
-submissions that need the admins' approval (signed content commit + signed meta chain each, pushed
-in one go), and times `medperf-git review ls --json` as the admin in a fresh process: the first
-run (verdicts not cached yet), then warm runs, with and without the fetch (`--offline`).
+submissions (signed content commit + signed meta chain each, pushed in one go): a third change the
+README and a third propose a benchmark, both needing the admins, and a third edit their author's own
+person record, which is self-service but still judged. It times `medperf-git review ls --json` as the
+admin in a fresh process: the first run (verdicts not cached yet), then warm runs, with and without
+the fetch (`--offline`).
 Part 2 generates a 100,000-record registry (benchmarks/gen_registry.py), registers real people on
 top, opens one submission that needs an admin, and times `medperf-git review approve N -y`
 (fetch, policy on the base, lint of the merged tree, signed approval, merge, atomic push).
@@ -57,6 +59,23 @@ def _cli(actor, *args: str) -> Timing:
     return elapsed
 
 
+def _proposal(n: int, author) -> tuple[str, dict[str, bytes]]:
+    """A mix, so verdicts take different paths through the rules and read different base records:
+    a README change and a new benchmark (both need the admins), and an edit of the author's own person
+    record (self-service, still judged)."""
+    if n % 3 == 0:
+        return "registry", {"README.md": f"# proposal {n}\n".encode()}
+    if n % 3 == 1:
+        person = dict(author.person_record(), name=f"{author.name} {n}")
+        return "person", {f"people/{author.handle}.yaml": dump_yaml(person).encode()}
+    benchmark = {"schema_version": 1, "kind": "benchmark", "id": 100 + n, "name": f"benchmark-{n}",
+                 "description": "A proposed benchmark", "docs_url": "https://example.org/docs",
+                 "owners": [author.handle], "data_preparation": 1, "reference_model": 2, "metrics": 3,
+                 "association_policy": {"datasets": {"mode": "never"}, "models": {"mode": "never"}},
+                 "approvals_required": 1, "min_isolation": "none"}
+    return "benchmark", {f"benchmarks/{100 + n}.yaml": dump_yaml(benchmark).encode()}
+
+
 def _open_many(path: Path, authors: list, count: int, base: str) -> None:
     """``count`` open submissions, each a signed README change and a signed meta chain, pushed at once."""
     work = init_bare(path.parent / "bulk.git")
@@ -64,10 +83,10 @@ def _open_many(path: Path, authors: list, count: int, base: str) -> None:
     refspecs = []
     for n in range(1, count + 1):
         author = authors[n % len(authors)]
-        head = commit_changes(work, base, {"README.md": f"# proposal {n}\n".encode()}, f"Proposal {n}",
-                              author.identity)
+        kind, changes = _proposal(n, author)
+        head = commit_changes(work, base, changes, f"Proposal {n}", author.identity)
         forge = GitNativeForge(work, str(path), author.identity, author.handle)
-        summary = {"number": n, "title": f"proposal {n}", "author": author.handle, "kind": "registry",
+        summary = {"number": n, "title": f"proposal {n}", "author": author.handle, "kind": kind,
                    "base": base, "state": "open"}
         meta = forge._meta_commit(None, None, summary, "opened", head=head)
         refspecs += [f"{head}:refs/pull/{n}/head", f"{meta}:refs/pull/{n}/meta"]

@@ -20,13 +20,14 @@ from medperf_git.registry.git import GitRepo
 from medperf_git.registry.verify import normalize_key
 
 
-def _load(data: bytes | None, source: str) -> dict | None:
+def load_mapping(data: bytes | None, source: str) -> dict | None:
+    """A record's fields, or None when missing, unreadable or not a mapping (policy then refuses)."""
     if data is None:
         return None
-    from medperf_git.records.yamlio import YamlError, load_yaml
+    from medperf_git.records.yamlio import YamlError, load_record
 
     try:
-        value = load_yaml(data, source)
+        value = load_record(data, source)
     except YamlError:
         return None
     return value if isinstance(value, dict) else None
@@ -63,7 +64,7 @@ class BaseRecords:
         """The record at ``path`` as a mapping, or None when missing or unreadable."""
         if path not in self._records:
             sha = self.blob(path)
-            self._records[path] = _load(self.repo.read_blob(sha), f"{self.rev[:12]}:{path}") if sha else None
+            self._records[path] = load_mapping(self.repo.read_blob(sha), f"{self.rev[:12]}:{path}") if sha else None
         return self._records[path]
 
     def record(self, kind: str, key: str | int, benchmark: int | None = None,

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from medperf_git.lint.findings import Finding
 from medperf_git.policy import _create
-from medperf_git.policy.base import BaseRecords
+from medperf_git.policy.base import BaseRecords, load_mapping
 from medperf_git.policy.lineage import Lineage
 from medperf_git.policy.verdict import Requirement, Verdict
 from medperf_git.records.layout import RECORD_FOLDERS, RecordPath, parse_path, record_path
@@ -102,7 +102,7 @@ class Judge:
             else:
                 self.need_admins(path)
             return
-        new = _load(self.repo, new_blob, path)
+        new = load_mapping(self.repo.read_blob(new_blob), path)
         if new is None:
             self.deny(path, "RECORD-INVALID", "the record is not a YAML mapping", "run `medperf-git registry lint`")
             return
@@ -186,16 +186,6 @@ class Judge:
         for req in reqs:
             req.approved_by = [a for a in given if a in req.candidates]
         return Verdict(self.violations, reqs, self.author, base, head)
-
-
-def _load(repo: GitRepo, blob: str, path: str) -> dict | None:
-    from medperf_git.records.yamlio import YamlError, load_yaml
-
-    try:
-        data = load_yaml(repo.read_blob(blob), path)
-    except YamlError:
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def evaluate(repo: GitRepo, line: Lineage, *, author: str | None,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from medperf_git.errors import AuditFailed, ConfigError
 from medperf_git.policy.audit import AuditCache, AuditReport, audit, root_is_signed, root_of
 from medperf_git.policy.base import BaseRecords
-from medperf_git.registry.git import GitRepo
+from medperf_git.registry.git import GitRepo, is_object_id
 from medperf_git.registry.verify import fingerprint
 from medperf_git.workspace.atomic import write_text
 
@@ -120,7 +120,7 @@ def check_fetch(clone: RegistryClone, old_main: str | None, ref: str) -> AuditRe
 
 def reset(ws: Workspace, root_commit: str | None = None, known_roots: tuple[str, ...] = ()) -> None:
     """Forget what was verified (after an announced rewrite); ``root_commit`` pins out of band."""
-    if root_commit is not None and (len(root_commit) != 40 or any(c not in "0123456789abcdef" for c in root_commit)):
+    if root_commit is not None and not is_object_id(root_commit):
         raise ConfigError(f"'{root_commit}' is not a full commit id (40 lowercase hex digits)")
     old_root = (ws.profile.trust or {}).get("root_commit")
     for root in {r for r in (old_root, root_commit, *known_roots) if r}:

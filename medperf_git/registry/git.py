@@ -19,6 +19,11 @@ from medperf_git.errors import GitError, RemoteUnavailable
 
 MIN_GIT = (2, 34)
 _SHA = re.compile(r"[0-9a-f]{40}")
+
+
+def is_object_id(text: str) -> bool:
+    """A full (SHA-1) object id, as git prints it."""
+    return _SHA.fullmatch(text) is not None
 _TREE_ENTRY = re.compile(rb"(\d+) ([^\0]*)\0(.{20})", re.S)
 _TREE_BYTES_PER_GIT_CALL = 64 * 1024  # parsing this much tree in Python costs about one git process
 # A push to a local path runs that repository's hooks as the person pushing: never allow it.

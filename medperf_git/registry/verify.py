@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from medperf_git.errors import GitError
-from medperf_git.registry.git import GitRepo
+from medperf_git.registry.git import GitRepo, is_object_id
 
 SSHSIG_NAMESPACE = b"git"
 _ARMOR_BEGIN = "-----BEGIN SSH SIGNATURE-----"
@@ -147,7 +147,7 @@ def parse_trailers(message: str) -> dict[str, list[str]]:
 
 def read_commit(repo: GitRepo, sha: str) -> CommitInfo:
     """Parse commit ``sha`` and verify its SSH signature (no subprocess per commit)."""
-    full = sha if len(sha) == 40 and all(c in "0123456789abcdef" for c in sha) else repo.rev_parse(sha)
+    full = sha if is_object_id(sha) else repo.rev_parse(sha)
     if full is None:
         raise GitError(f"no commit {sha} in {repo.path}")
     cache = _cache_for(repo)
