@@ -59,10 +59,14 @@ class MetaJudge:
         return self._base
 
     def _signature(self, sha: str) -> tuple[str | None, str | None]:
-        from medperf_git.registry.verify import read_commit
+        known = self._sigs.get(sha)  # verified on an earlier run: not even read again
+        if known is None:
+            from medperf_git.registry.verify import read_commit
 
-        info = read_commit(self.repo, sha)  # verified once, then remembered (see flush)
-        return info.signature_key, info.signature_error
+            info = read_commit(self.repo, sha)  # verifies it and remembers the verdict (see flush)
+            return info.signature_key, info.signature_error
+        key, error = known
+        return key, error
 
     def _owner(self, key: str) -> str | None:
         if self._people_tree is None:
