@@ -52,8 +52,11 @@ def _policy_rows(s: Session, main: str, heads: list[str]) -> dict[str, dict]:
     from medperf_git.policy.review import review_submission
 
     records = BaseRecords(s.repo, main)
+    lines = lineages(s.repo, main, heads)
+    s.repo.prefetch([sha for line in lines.values() for sha in line.commits]
+                    + [blob for line in lines.values() for status, _, blob, _ in line.changes if status != "D"])
     rows = {}
-    for head, line in lineages(s.repo, main, heads).items():
+    for head, line in lines.items():
         verdict = review_submission(s.repo, main, head, line=line, records=records).verdict
         rows[head] = {"author": verdict.author, "allowed": verdict.allowed, "mergeable": verdict.mergeable,
                       "candidates": sorted({c for r in verdict.requirements for c in r.candidates}),

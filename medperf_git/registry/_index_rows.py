@@ -6,20 +6,16 @@ the part that a cold build of 100,000 records spends its time in.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 
-from medperf_git.errors import GitError
 from medperf_git.lint.facts import normalize_name
 from medperf_git.records.layout import RecordPath
 from medperf_git.records.yamlio import load_record
-from medperf_git.registry.git import GitRepo, git_env
+from medperf_git.registry.git import GitRepo, read_objects
 
 Progress = Callable[[int, int], None]  # (done, total)
 POOL_MIN = 20_000  # below this many records one process is faster than starting a pool
@@ -31,36 +27,8 @@ CHUNK = 2000
 
 def read_blobs(repo: GitRepo, shas: list[str]) -> Iterator[bytes | None]:
     """The contents of ``shas``, in order, through one ``git cat-file --batch`` (None for non-blobs)."""
-    if not shas:
-        return
-    proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=repo.path, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=git_env())
-    assert proc.stdin is not None and proc.stdout is not None
-
-    def feed() -> None:
-        with contextlib.suppress(BrokenPipeError):
-            for start in range(0, len(shas), 4096):
-                proc.stdin.write(("\n".join(shas[start:start + 4096]) + "\n").encode())
-            proc.stdin.close()
-
-    writer = threading.Thread(target=feed, daemon=True)
-    writer.start()
-    stdout = proc.stdout
-    try:
-        for _ in shas:
-            header = stdout.readline().split()
-            if len(header) < 3:  # "<sha> missing" or a broken pipe
-                if not header:
-                    raise GitError("git cat-file stopped early while reading the registry")
-                yield None
-                continue
-            data = stdout.read(int(header[2]))
-            stdout.read(1)
-            yield data if header[1] == b"blob" else None
-    finally:
-        stdout.close()
-        writer.join()
-        proc.wait()
+    for found in read_objects(repo, shas):
+        yield found[1] if found is not None and found[0] == "blob" else None
 
 
 # Turning one record into one row

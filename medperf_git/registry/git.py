@@ -7,10 +7,12 @@ words. Objects are read through GitPython's persistent ``cat-file --batch`` proc
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
 import subprocess
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +114,7 @@ class GitRepo:
         self._trees: dict[str, dict[str, tuple[str, str]]] = {}
         self._roots: dict[str, str] = {}
         self._asked: dict[str, int] = {}
+        self._prefetched: dict[str, bytes] = {}
 
     def git(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
         return run_git(*args, cwd=self.path, **kwargs)
@@ -129,7 +132,17 @@ class GitRepo:
         return self._odb
 
     def read_blob(self, sha: str) -> bytes:
-        return self.odb.stream(bytes.fromhex(sha)).read()
+        """The raw contents of any object (blob, tree or commit)."""
+        data = self._prefetched.pop(sha, None)
+        return data if data is not None else self.odb.stream(bytes.fromhex(sha)).read()
+
+    def prefetch(self, shas: Sequence[str]) -> None:
+        """Read many objects now with one ``cat-file --batch``: each later ``read_blob`` of one of them
+        (once) costs no round trip to git. For callers that know up front what they will read."""
+        wanted = list(dict.fromkeys(sha for sha in shas if sha not in self._prefetched))
+        for sha, found in zip(wanted, read_objects(self, wanted), strict=True):
+            if found is not None:
+                self._prefetched[sha] = found[1]
 
     def close(self) -> None:
         if self._odb is not None:
@@ -240,6 +253,40 @@ class GitRepo:
 
     def hash_object(self, data: bytes) -> str:
         return self.git("hash-object", "-w", "--stdin", input=data).stdout.decode().strip()
+
+
+def read_objects(repo: GitRepo, shas: Sequence[str]) -> Iterator[tuple[str, bytes] | None]:
+    """(type, contents) of each of ``shas``, in order, through one ``git cat-file --batch`` (None: missing)."""
+    if not shas:
+        return
+    proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=repo.path, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=git_env())
+    assert proc.stdin is not None and proc.stdout is not None
+
+    def feed() -> None:
+        with contextlib.suppress(BrokenPipeError):
+            for start in range(0, len(shas), 4096):
+                proc.stdin.write(("\n".join(shas[start:start + 4096]) + "\n").encode())
+            proc.stdin.close()
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    stdout = proc.stdout
+    try:
+        for _ in shas:
+            header = stdout.readline().split()
+            if len(header) < 3:  # "<sha> missing" or a broken pipe
+                if not header:
+                    raise GitError("git cat-file stopped early while reading the registry")
+                yield None
+                continue
+            data = stdout.read(int(header[2]))
+            stdout.read(1)
+            yield header[1].decode(), data
+    finally:
+        stdout.close()
+        writer.join()
+        proc.wait()
 
 
 def _raw_diff(parts: list[str]) -> dict[str | None, list[tuple[str, str, str, str]]]:

@@ -153,7 +153,7 @@ def read_commit(repo: GitRepo, sha: str) -> CommitInfo:
     cache = _cache_for(repo)
     if full in cache:
         return cache[full]
-    raw = repo.odb.stream(bytes.fromhex(full)).read()
+    raw = repo.read_blob(full)
     info, armored, payload = parse_commit(full, raw)
     known = _VERIFIED.get(str(repo.path), {}).get(full)
     if known is not None:

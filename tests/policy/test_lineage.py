@@ -102,3 +102,14 @@ def test_diff_commits_answers_each_pair_and_empty_diffs(world):
     same = world.approve("bo", a)
     diffs = world.repo.diff_commits([(base, a), (base, b), (a, same)])
     assert diffs[a] == world.repo.diff_tree(base, a) and len(diffs[b]) == 2 and diffs[same] == []
+
+
+def test_prefetched_objects_read_as_the_object_reader_does(world):
+    head = world.submit("do", {"datasets/3.yaml": y(dataset(3, "do"))})
+    blob = world.repo.diff_tree(world.main, head)[0][2]
+    wanted = [head, blob, world.repo.root_tree(head), "0" * 40]
+    expected = {sha: world.repo.odb.stream(bytes.fromhex(sha)).read() for sha in wanted[:3]}
+    world.repo.prefetch(wanted)  # a missing object is skipped, not an error
+    assert sorted(world.repo._prefetched) == sorted(wanted[:3])
+    assert {sha: world.repo.read_blob(sha) for sha in wanted[:3]} == expected
+    assert world.repo._prefetched == {}  # each is handed out once; callers keep what they parse
