@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from medperf_git.cli._context import pass_workspace
-from medperf_git.cli._options import json_option
+from medperf_git.cli._options import json_option, yes_option
 from medperf_git.cli._output import out
 
 
@@ -49,7 +49,7 @@ def show(ws, number, as_json):
 @click.command()
 @click.argument("number", type=int)
 @click.option("--reason", help="Why (recorded in the submission's history).")
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @pass_workspace
 def withdraw(ws, number, reason, yes):
     """Withdraw (close) your submission NUMBER without merging it."""
