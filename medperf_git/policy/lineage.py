@@ -2,7 +2,7 @@
 
 Every policy question starts from the same three facts: the fork point (``merge-base``), the
 submission's own commits (``base..head``) and what they change (the diff from the fork). They are
-computed once per head and handed to every rule, and for many heads at once with two git
+computed once per head and handed to every rule, and for many heads at once with three git
 processes in all, so listing a thousand submissions costs what listing one does, plus parsing.
 """
 

@@ -2,7 +2,9 @@
 
 Every call goes through :func:`run_git`, which strips inherited ``GIT_*`` variables (so a hook
 or a parent repository never leaks in) and turns failures into :class:`GitError` with git's own
-words. Objects are read through GitPython's persistent ``cat-file --batch`` process.
+words. Objects are read through GitPython's persistent ``cat-file --batch`` process (or, when a
+caller knows up front what it will read, all at once with one batch), and trees are walked in-process,
+so a path lookup or a commit id costs no new git process.
 """
 
 from __future__ import annotations
@@ -21,11 +23,6 @@ from medperf_git.errors import GitError, RemoteUnavailable
 
 MIN_GIT = (2, 34)
 _SHA = re.compile(r"[0-9a-f]{40}")
-
-
-def is_object_id(text: str) -> bool:
-    """A full (SHA-1) object id, as git prints it."""
-    return _SHA.fullmatch(text) is not None
 _TREE_ENTRY = re.compile(rb"(\d+) ([^\0]*)\0(.{20})", re.S)
 _TREE_BYTES_PER_GIT_CALL = 64 * 1024  # parsing this much tree in Python costs about one git process
 # A push to a local path runs that repository's hooks as the person pushing: never allow it.
@@ -37,6 +34,11 @@ _NETWORK_FAILURE = re.compile(
     r"Could not read from remote|does not appear to be a git repository|unable to access|"
     r"Connection refused|Could not resolve host|No such file or directory|unable to connect|"
     r"not found|timed out", re.I)
+
+
+def is_object_id(text: str) -> bool:
+    """A full (SHA-1) object id, as git prints it."""
+    return _SHA.fullmatch(text) is not None
 
 
 def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -150,7 +152,7 @@ class GitRepo:
             self._odb = None
 
     def rev_parse(self, rev: str) -> str | None:
-        if _SHA.fullmatch(rev) and self._object_type(rev) == "commit":
+        if is_object_id(rev) and self._object_type(rev) == "commit":
             return rev  # asked of every head and base: answered by the object reader, not a new git
         proc = self.git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
         return proc.stdout.strip() or None
@@ -297,7 +299,7 @@ def _raw_diff(parts: list[str]) -> dict[str | None, list[tuple[str, str, str, st
     while i < len(parts) - 1:
         meta = parts[i]
         if not meta.startswith(":"):
-            if _SHA.fullmatch(meta):
+            if is_object_id(meta):
                 current = meta
             i += 1
             continue
