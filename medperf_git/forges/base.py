@@ -125,3 +125,32 @@ class Forge(Protocol):
 
     def close(self, number: int, reason: str) -> Submission:
         """Close without merging, recording who did it and why."""
+
+
+MAIN = "refs/remotes/origin/main"  # the clone's copy of the registry's main branch
+
+
+class ClonedForge:
+    """What every forge reads from the workspace clone (``self.repo``) rather than from its host."""
+
+    repo: Any  # registry.git.GitRepo
+
+    @property
+    def main(self) -> str:
+        from medperf_git.errors import GitError
+
+        sha = self.repo.rev_parse(MAIN)
+        if sha is None:
+            raise GitError("the local copy of the registry has no main branch", hint="fetch it again")
+        return sha
+
+    def get(self, number: int) -> Submission:
+        raise NotImplementedError
+
+    def _open_sub(self, number: int) -> Submission:
+        """The submission, if it is still open; SubmissionNotOpen otherwise."""
+        sub = self.get(number)
+        if sub.state != "open":
+            raise SubmissionNotOpen(f"submission #{number} is {sub.state}"
+                                    + (f" ({sub.close_reason})" if sub.close_reason else ""))
+        return sub

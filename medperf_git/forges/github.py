@@ -19,6 +19,8 @@ from medperf_git.errors import ForgeError, GitError, RemoteUnavailable
 from medperf_git.forges import _github_api as api
 from medperf_git.forges._github_body import BODY_MARK, EVENT_MARK, event_comment, pr_body, read_marker
 from medperf_git.forges.base import (
+    MAIN,
+    ClonedForge,
     Event,
     EventJudge,
     MergeCheck,
@@ -30,7 +32,6 @@ from medperf_git.forges.base import (
 from medperf_git.registry.commits import Identity
 from medperf_git.registry.git import GitRepo, is_network_failure, push, run_git
 
-MAIN = "refs/remotes/origin/main"
 FETCH_REFSPECS = ("+refs/heads/*:refs/remotes/origin/*",)
 MAX_TRIES = 4
 BRANCH_PREFIX = "medperf-git"
@@ -63,7 +64,7 @@ def _raw(obj: Any) -> dict:
     return getattr(obj, "_rawData", None) or {}
 
 
-class GitHubForge:
+class GitHubForge(ClonedForge):
     """A forge over a GitHub repository and the workspace's bare clone of it."""
 
     name = "github"
@@ -188,13 +189,6 @@ class GitHubForge:
         return {"forge": "github", "login": login, "id": int(uid)}
 
     # Reading
-    @property
-    def main(self) -> str:
-        sha = self.repo.rev_parse(MAIN)
-        if sha is None:
-            raise GitError("the local copy of the registry has no main branch", hint="fetch it again")
-        return sha
-
     def list(self, state: str | None = None) -> list[Submission]:
         self._accounts_fresh = False
         pulls = self._call(lambda: [_raw(p) for p in self.api.get_pulls(state="all", sort="created",
@@ -318,13 +312,6 @@ class GitHubForge:
         return found
 
     # Writing
-    def _open_sub(self, number: int) -> Submission:
-        sub = self.get(number)
-        if sub.state != "open":
-            raise SubmissionNotOpen(f"submission #{number} is {sub.state}"
-                                    + (f" ({sub.close_reason})" if sub.close_reason else ""))
-        return sub
-
     def open(self, head: str, *, title: str, kind: str, base: str) -> Submission:
         from medperf_git.forges._github_api import GitHubError
 

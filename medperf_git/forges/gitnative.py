@@ -17,19 +17,19 @@ from medperf_git.errors import ForgeError, GitError, RemoteUnavailable
 from medperf_git.forges import _meta
 from medperf_git.forges._merge import merge_commit
 from medperf_git.forges.base import (
+    MAIN,
+    ClonedForge,
     Event,
     EventJudge,
     MergeCheck,
     RaceLost,
     Submission,
     SubmissionNotFound,
-    SubmissionNotOpen,
 )
 from medperf_git.records.yamlio import load_yaml
 from medperf_git.registry.commits import Identity, build_tree, commit_tree
 from medperf_git.registry.git import GitRepo, is_network_failure, push
 
-MAIN = "refs/remotes/origin/main"
 MAX_TRIES = 8
 # Rejections that mean "someone else moved it first": re-fetch and retry.
 _RACE = re.compile(r"stale info|fetch first|non-fast-forward|atomic push failed|failed to update ref|"
@@ -40,7 +40,7 @@ def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class GitNativeForge:
+class GitNativeForge(ClonedForge):
     """A forge over a registry remote and the workspace's bare clone of it."""
 
     name = "git"
@@ -94,13 +94,6 @@ class GitNativeForge:
         return MAIN if ref == "refs/heads/main" else ref
 
     # Reading
-    @property
-    def main(self) -> str:
-        sha = self.repo.rev_parse(MAIN)
-        if sha is None:
-            raise GitError("the local copy of the registry has no main branch", hint="fetch it again")
-        return sha
-
     def list(self, state: str | None = None) -> list[Submission]:
         main = self.repo.rev_parse(MAIN)
         raws = [r for r in _meta.load_raw(self.repo, main) if r.meta]
@@ -190,13 +183,6 @@ class GitNativeForge:
             self.refresh()
         raise RaceLost(f"could not allocate a submission number after {MAX_TRIES} tries",
                        hint="the registry is very busy; run the same command again")
-
-    def _open_sub(self, number: int) -> Submission:
-        sub = self.get(number)
-        if sub.state != "open":
-            raise SubmissionNotOpen(f"submission #{number} is {sub.state}"
-                                    + (f" ({sub.close_reason})" if sub.close_reason else ""))
-        return sub
 
     def update(self, number: int, new_head: str, *, expected_head: str, reason: str) -> Submission:
         sub = self._open_sub(number)

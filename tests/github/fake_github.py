@@ -22,6 +22,19 @@ from urllib.parse import parse_qs, urlencode, urlparse
 PREFIX = "/api/v3"
 
 
+def github_accounts(actors: dict, handles, first_id: int) -> tuple[dict[str, int], dict[str, bytes]]:
+    """GitHub user ids for ``handles`` and their person records listing them (changes to commit)."""
+    from medperf_git.records.yamlio import dump_yaml
+
+    ids = {h: first_id + i for i, h in enumerate(handles)}
+    people = {}
+    for h in handles:
+        record = actors[h].person_record()
+        record["accounts"] = [{"forge": "github", "login": h, "id": ids[h]}]
+        people[f"people/{h}.yaml"] = dump_yaml(record).encode()
+    return ids, people
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -12,10 +12,9 @@ pytest.importorskip("github", reason="PyGithub is not installed (pip install -e 
 from medperf_git.flows import dataset as dataset_flow, result as result_flow, review  # noqa: E402
 from medperf_git.flows._containers import RunSettings  # noqa: E402
 from medperf_git.flows.execution import run_benchmark  # noqa: E402
-from medperf_git.records.yamlio import dump_yaml  # noqa: E402
 from medperf_git.registry.commits import commit_changes, update_ref  # noqa: E402
 from medperf_git.registry.git import GitRepo  # noqa: E402
-from tests.github.fake_github import FakeGitHub  # noqa: E402
+from tests.github.fake_github import FakeGitHub, github_accounts  # noqa: E402
 from tests.support.tutorial_registry import PEOPLE, make_raw_data, seed_tutorial_registry  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.unprivileged]
@@ -29,12 +28,7 @@ def settings():
 def test_tutorial_data_owner_on_github(tmp_path, monkeypatch):
     registry, actors, _ = seed_tutorial_registry(tmp_path, runner="local", python=sys.executable)
     repo = GitRepo(registry)
-    ids = {h: 500 + i for i, h in enumerate(PEOPLE)}
-    people = {}
-    for h in PEOPLE:
-        record = actors[h].person_record()
-        record["accounts"] = [{"forge": "github", "login": h, "id": ids[h]}]
-        people[f"people/{h}.yaml"] = dump_yaml(record).encode()
+    ids, people = github_accounts(actors, PEOPLE, 500)
     main = repo.rev_parse("refs/heads/main")
     update_ref(repo, "refs/heads/main", commit_changes(repo, main, people, "GitHub accounts",
                                                        actors["testadmin"].identity), main)

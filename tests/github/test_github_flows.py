@@ -13,7 +13,7 @@ from medperf_git.flows.submission import connect, open_submission  # noqa: E402
 from medperf_git.forges.github import GitHubForge  # noqa: E402
 from medperf_git.policy.bot import run_bot  # noqa: E402
 from medperf_git.registry.git import init_bare  # noqa: E402
-from tests.github.fake_github import FakeGitHub  # noqa: E402
+from tests.github.fake_github import FakeGitHub, github_accounts  # noqa: E402
 from tests.policy.policy_world import HANDLES, World, dataset, y  # noqa: E402
 
 BOT_TOKEN = "ghs_botTOKENflows0123456789"
@@ -22,12 +22,7 @@ BOT_TOKEN = "ghs_botTOKENflows0123456789"
 @pytest.fixture
 def world(tmp_path, monkeypatch):
     world = World(tmp_path)
-    ids = {h: 300 + i for i, h in enumerate(HANDLES)}
-    people = {}
-    for h in HANDLES:
-        record = world[h].person_record()
-        record["accounts"] = [{"forge": "github", "login": h, "id": ids[h]}]
-        people[f"people/{h}.yaml"] = y(record)
+    ids, people = github_accounts(world.actors, HANDLES, 300)
     world.direct(people, "GitHub accounts")
     server = FakeGitHub(world.path).start()
     for h in HANDLES:
