@@ -49,8 +49,33 @@ def validator(kind: str):
     return Draft202012Validator(json.loads(schema_text(kind)), registry=_registry())
 
 
+def _shown(value: Any) -> str:
+    """A value as a message quotes it: JSON, cut short (a refused value may be long, or private)."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _custom(error) -> str | None:
+    """The schema's own words for this failure (``errorMessage``, as ajv-errors spells it), if it has any.
+
+    ``{value}`` is the refused value and ``{count}`` its size: published numbers need messages that
+    say what the registry holds, which jsonschema's generic ones ("is too long") do not.
+    """
+    messages = error.schema.get("errorMessage") if isinstance(error.schema, dict) else None
+    if not isinstance(messages, dict) or error.validator not in messages:
+        return None
+    count = len(error.instance) if isinstance(error.instance, (list, dict, str)) else 0
+    return messages[error.validator].replace("{value}", _shown(error.instance)).replace("{count}", str(count))
+
+
 def _describe(error) -> str:
     """Plain-language message for one jsonschema error."""
+    custom = _custom(error)
+    if custom:
+        return custom
     v = error.validator
     if v == "additionalProperties":
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
@@ -85,11 +110,36 @@ def _describe(error) -> str:
     return error.message if len(error.message) < 200 else error.message[:200] + "..."
 
 
+def _path(error) -> tuple[str | int, ...]:
+    """Where the error is; a bad mapping key is named itself, so that its own line is reported."""
+    path = tuple(error.absolute_path)
+    if "propertyNames" in error.schema_path and isinstance(error.instance, (str, int, float)):
+        path += (error.instance if isinstance(error.instance, str) else str(error.instance),)
+    return path
+
+
 def validate(kind: str, data: Any) -> list[SchemaProblem]:
     """All schema problems of ``data`` as a record of ``kind``, in document order."""
+    return _problems(validator(kind), data)
+
+
+@functools.cache
+def _definition_validator(name: str):
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator({"$ref": f"urn:medperf-git:schema:common#/$defs/{name}"}, registry=_registry())
+
+
+def validate_definition(name: str, data: Any) -> list[SchemaProblem]:
+    """Problems of ``data`` against one shared definition (``common``'s ``$defs/<name>``), for checks before
+    publishing that must say exactly what the registry's lint would say."""
+    return _problems(_definition_validator(name), data)
+
+
+def _problems(checker, data: Any) -> list[SchemaProblem]:
     problems = []
-    for error in validator(kind).iter_errors(data):
-        path = tuple(error.absolute_path)
+    for error in checker.iter_errors(data):
+        path = _path(error)
         if error.validator == "required":
             missing = error.message.split("'")[1] if "'" in error.message else ""
             problems.append(SchemaProblem(path, _describe(error)) if not missing

@@ -230,3 +230,69 @@ def test_findings_are_sorted_by_path_and_line(reg):
     found = lint_tree(FolderTree(reg))
     assert [(f.path, f.line) for f in found] == sorted((f.path, f.line) for f in found)
     assert [f.code for f in found] == ["UNKNOWN-REF"] * 3
+
+
+# published numbers: metrics and statistics hold numbers under short labels, never text
+def test_text_in_metrics_is_refused_at_its_line(reg):
+    write_record(reg, "results/1/b1m2d1.yaml", "schema_version: 1\nkind: result\nname: b1m2d1\nbenchmark: 1\n"
+                 "model: 2\ndataset: 1\nowner: bob\nmetrics:\n  AUC: 0.91\n  patient: MRN-0042 Jane Doe\n"
+                 "partial: false\n" + _tail(result()))
+    assert lines(reg) == ['results/1/b1m2d1.yaml:10:3 SCHEMA metrics.patient: "MRN-0042 Jane Doe" is not a number: '
+                          "metrics and statistics hold only numbers, and lists and maps of numbers"]
+
+
+def _tail(record: dict) -> str:
+    """The provenance and created_at of a record, as YAML, for records otherwise written by hand."""
+    from medperf_git.records.yamlio import dump_yaml
+
+    return dump_yaml({k: record[k] for k in ("provenance", "created_at")})
+
+
+def test_text_in_statistics_is_refused_at_its_line(reg):
+    record = dataset(2, uid=TREE.replace("b", "d"))
+    record["statistics"] = {"num_cases": 12, "labels_count": {"atelectasis": 3, "effusion": "MRN-0042"}}
+    write_record(reg, "datasets/2.yaml", record)
+    assert lines(reg) == ['datasets/2.yaml:16:5 SCHEMA statistics.labels_count.effusion: "MRN-0042" is not a '
+                          "number: metrics and statistics hold only numbers, and lists and maps of numbers"]
+
+
+@pytest.mark.parametrize("text,message", [
+    ("  AUC: .nan\n", "metrics.AUC: NaN is not a number: a value that cannot be computed is left out, not written "
+                      "as NaN"),
+    ("  AUC: -.inf\n", "metrics.AUC: -Infinity is out of range: published numbers are finite, within "
+                       "-9007199254740991 and 9007199254740991 (2^53 - 1)"),
+    ("  AUC: 12345678901234567890\n", "metrics.AUC: 12345678901234567890 is out of range: published numbers are "
+                                      "finite, within -9007199254740991 and 9007199254740991 (2^53 - 1)"),
+    ("  converged: true\n", "metrics.converged: true is not a number: metrics and statistics hold only numbers, and "
+                            "lists and maps of numbers"),
+    ("  AUC:\n", "metrics.AUC: null is not a number: metrics and statistics hold only numbers, and lists and maps "
+                 "of numbers"),
+    ("  Jane Doe: 1\n", "metrics.Jane Doe: the key \"Jane Doe\" is not a label: 1 to 64 letters, digits, '_', '.' "
+                        "or '-'"),
+    ("  7: 1\n", "metrics.7: the key 7 is not text: keys are names such as metric or class names (quote it)"),
+    ("  per_class:\n    effusion:\n      counts: [1, 2]\n",
+     'metrics.per_class.effusion.counts: [1, 2] is not a number: lists and maps nest at most three levels deep, '
+     "and hold only numbers"),
+    ("  curve: [" + ", ".join("0.5" for _ in range(257)) + "]\n",
+     "metrics.curve: is a list of 257 items: a list holds at most 256"),
+])
+def test_metrics_hold_finite_numbers_under_labels(reg, text, message):
+    """The finding names the field and sits on the line of the refused value (the last under metrics)."""
+    write_record(reg, "results/1/b1m2d1.yaml", "schema_version: 1\nkind: result\nname: b1m2d1\nbenchmark: 1\n"
+                 "model: 2\ndataset: 1\nowner: bob\nmetrics:\n" + text + "partial: false\n" + _tail(result()))
+    [line] = lines(reg)
+    assert line.startswith("results/1/b1m2d1.yaml:") and line.endswith(f" SCHEMA {message}")
+    assert line.split(":")[1] == str(8 + text.count("\n"))
+
+
+def test_metrics_as_medperf_containers_write_them_pass(reg):
+    """The chest X-ray example's shapes, per-class maps and a confusion matrix are all fine."""
+    record = result()
+    record["metrics"] = {"Accuracy": 0.86, "AUC": 0.5, "num_cases": 12,
+                         "per_class": {"Atelectasis": {"AUC": 0.7, "F1": 0.1}, "No_Finding": {"AUC": 1}},
+                         "confusion": [[3, 1], [0, 8]], "thresholds.v2": [0.1, 0.5, 1e-300]}
+    write_record(reg, "results/1/b1m2d1.yaml", record)
+    record = dataset(2, uid=TREE.replace("b", "d"))
+    record["statistics"] = {"num_cases": 12, "labels_count": {f"label-{i}": i for i in range(14)}}
+    write_record(reg, "datasets/2.yaml", record)
+    assert lines(reg) == []
