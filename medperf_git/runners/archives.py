@@ -1,9 +1,11 @@
 """Archives from strangers extracted safely, and deterministic archives made for publishing.
 
 MedPerf extracts additional-files tarballs with a bare ``extractall()``, so a crafted tarball can write outside
-its folder. Here every member is checked first and anything but plain files and folders is refused by name (not
-skipped silently), tarfile's ``data`` filter is applied on top, and the result appears in ``dest`` only once
-complete. ``make_archive`` gives the same bytes for the same files, so a source archive's sha256 is reproducible.
+its folder, and a small bomb can fill the disk. Here every member is checked and anything but plain files and
+folders is refused by name (not skipped silently), only files and folders are ever made, what is written is
+counted against caps on size, entries and compression ratio (``ArchiveLimits``), and the result appears in
+``dest`` only once complete. ``make_archive`` gives the same bytes for the same files, so a source archive's
+sha256 is reproducible.
 """
 
 from __future__ import annotations
@@ -11,15 +13,19 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import shutil
 import stat
 import tarfile
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from medperf_git.errors import UnsafeArchive
 from medperf_git.workspace.atomic import atomic_write, staged_dir
+from medperf_git.workspace.config import ArchiveLimits
+from medperf_git.workspace.workspace import home_dir
+
+CHUNK = 1 << 20
 
 
 def _safe_name(archive: Path, name: str) -> str:
@@ -61,9 +67,66 @@ def _normalise_modes(root: Path) -> None:
     os.chmod(root, 0o755)
 
 
-def _extract_tar(archive: Path, tmp: Path) -> None:
+def _size(n: int) -> str:
+    for unit, shift in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift:
+            return f"{n / (1 << shift):.3g} {unit}"
+    return f"{n} bytes"
+
+
+class _Writer:
+    """Writes an archive's members into the staging folder, counting what is really written.
+
+    Sizes in an archive's headers are the archive's word; the caps are checked against bytes as they
+    are written and entries as they are made, so a bomb stops at the cap whatever its headers claim.
+    """
+
+    def __init__(self, archive: Path, root: Path, limits: ArchiveLimits):
+        self.archive, self.root, self.limits = archive, root, limits
+        self.archive_bytes = max(archive.stat().st_size, 1)
+        self.written = 0
+        self.entries = 0
+
+    def _refuse(self, what: str, key: str, cap: str) -> UnsafeArchive:
+        env = ArchiveLimits.ENV[key]
+        return UnsafeArchive(
+            f"{self.archive}: extracting it would pass the cap on {what} ({cap}); refused, nothing was kept",
+            hint=f"if you trust this archive, raise the cap with {env} or with archive_limits.{key} in "
+                 f"{home_dir() / 'config.yaml'}")
+
+    def _entry(self) -> None:
+        self.entries += 1
+        if self.entries > self.limits.max_files:
+            raise self._refuse("the number of files and folders", "max_files", f"{self.limits.max_files:,}")
+
+    def _count(self, n: int) -> None:
+        self.written += n
+        if self.written > self.limits.max_bytes:
+            raise self._refuse("the extracted size", "max_bytes", _size(self.limits.max_bytes))
+        if self.written > ArchiveLimits.RATIO_FLOOR and self.written > self.limits.max_ratio * self.archive_bytes:
+            raise self._refuse("the compression ratio", "max_ratio",
+                               f"{self.limits.max_ratio}x the archive's {_size(self.archive_bytes)}, checked "
+                               f"past {_size(ArchiveLimits.RATIO_FLOOR)}")
+
+    def folder(self, rel: str) -> None:
+        self._entry()
+        (self.root / rel).mkdir(parents=True, exist_ok=True)
+
+    def file(self, rel: str, data: IO[bytes], executable: bool) -> None:
+        """Copy one member; no symbolic link is ever made, so ``O_NOFOLLOW`` is a second guard."""
+        self._entry()
+        target = self.root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        with os.fdopen(os.open(target, flags, 0o755 if executable else 0o644), "wb") as out:
+            while chunk := data.read(CHUNK):
+                self._count(len(chunk))
+                out.write(chunk)
+
+
+def _extract_tar(archive: Path, writer: _Writer) -> None:
+    """One pass over the members: each is checked, then written, so nothing is read twice."""
     with tarfile.open(archive, "r:*") as tar:
-        members = []
         for member in tar:
             rel = _safe_name(archive, member.name)
             why = _tar_kind(member)
@@ -74,15 +137,17 @@ def _extract_tar(archive: Path, tmp: Path) -> None:
                 if member.isdir():
                     continue  # "./" itself
                 raise UnsafeArchive(f"{archive}: member {member.name!r} has no name; refused")
-            member.name = rel
-            members.append(member)
-        if hasattr(tarfile, "data_filter"):
-            tar.extractall(tmp, members=members, filter="data")
-        else:  # Python without extraction filters: our checks above are the guard
-            tar.extractall(tmp, members=members)  # noqa: S202
+            if member.isdir():
+                writer.folder(rel)
+                continue
+            data = tar.extractfile(member)
+            if data is None:
+                raise UnsafeArchive(f"{archive}: member {member.name!r} has no data; refused")
+            with data:
+                writer.file(rel, data, bool(member.mode & 0o111))
 
 
-def _extract_zip(archive: Path, tmp: Path) -> None:
+def _extract_zip(archive: Path, writer: _Writer) -> None:
     with zipfile.ZipFile(archive) as zf:
         for info in zf.infolist():
             rel = _safe_name(archive, info.filename)
@@ -95,19 +160,19 @@ def _extract_zip(archive: Path, tmp: Path) -> None:
                                     "only plain files and folders are accepted")
             if not rel:
                 continue
-            target = tmp / rel
             if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
+                writer.folder(rel)
                 continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-            if mode & 0o111:
-                os.chmod(target, 0o755)
+            with zf.open(info) as data:
+                writer.file(rel, data, bool(mode & 0o111))
 
 
-def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> None:
-    """Extract a tar (plain, gzip, bzip2, xz) or zip archive into ``dest``, refusing anything unsafe."""
+def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, limits: ArchiveLimits | None = None) -> None:
+    """Extract a tar (plain, gzip, bzip2, xz) or zip archive into ``dest``, refusing anything unsafe.
+
+    ``limits`` defaults to the caps in force (``MEDPERF_GIT_MAX_EXTRACT_*``, else ``archive_limits`` in
+    config.yaml, else ArchiveLimits' defaults); an archive passing one is refused and nothing is kept.
+    """
     archive, dest = Path(archive), Path(dest)
     try:
         is_tar = tarfile.is_tarfile(archive)
@@ -116,9 +181,10 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> None:
         raise UnsafeArchive(f"{archive}: cannot read ({exc.strerror})") from exc
     if not (is_tar or is_zip):
         raise UnsafeArchive(f"{archive}: not a tar or zip archive")
+    limits = limits or ArchiveLimits.current()
     try:
         with staged_dir(dest) as tmp:
-            (_extract_tar if is_tar else _extract_zip)(archive, tmp)
+            (_extract_tar if is_tar else _extract_zip)(archive, _Writer(archive, tmp, limits))
             _normalise_modes(tmp)
     except UnsafeArchive:
         raise
