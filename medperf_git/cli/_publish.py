@@ -24,13 +24,19 @@ def apply_no_wait(ws, no_wait: bool) -> None:
 
 def confirmer(question: str, yes: bool, *, intro: str | None = None,
               audience: str | None = None) -> Callable[[dict], bool]:
-    """Show the exact record and who will read it, then ask (an empty answer is no; -y says yes)."""
+    """Show the exact record and who will read it, then ask (an empty answer is no; -y says yes).
+
+    The preview is shown with ``-y`` too: what leaves the machine is always on the screen (and in any log
+    of the session), even when nobody is asked.
+    """
     from medperf_git.flows.dataset import AUDIENCE
 
     def confirm(record: dict) -> bool:
         if intro:
             out.info(intro)
         out.preview(record, audience or AUDIENCE)
+        if yes:
+            out.info("Publishing it without asking (-y).")
         return out.confirm(question, yes=yes)
 
     return confirm

@@ -37,6 +37,13 @@ def create(ws, name, description, location, data_path, labels_path, benchmark, r
     out.success(f"Dataset prepared with the {result.runner} runner (isolation: {result.isolation})")
     out.echo(f"Generated UID: {ds.uid}")
     out.info(f"Statistics: {', '.join(f'{k}={v}' for k, v in result.statistics.items() if not isinstance(v, dict))}")
+    problems = flow.published_number_problems("statistics", flow.as_published(result.statistics))
+    if problems:
+        # Said now rather than at `dataset submit`: only the benchmark's owners can fix their container.
+        out.warn("these statistics cannot be published (the registry takes only numbers), so `dataset submit` "
+                 "will refuse them:\n" + flow.problem_listing(problems))
+        out.next_step(f"ask the owners of benchmark {benchmark} to fix its data preparation container")
+        return
     out.next_step(f"medperf-git dataset submit --data_uid {ds.uid}",
                   "publish the dataset's description; the data stays here")
 

@@ -23,6 +23,7 @@ from medperf_git.errors import (
     HashMismatch,
     MedperfGitError,
     PolicyDenied,
+    RecordInvalid,
     UsageError,
 )
 from medperf_git.flows._containers import ContainerRunner, RunSettings, container_provenance
@@ -204,6 +205,68 @@ def list_local(ws: Workspace) -> list[LocalDataset]:
 # Publishing ------------------------------------------------------------------------------------
 
 
+def as_published(value: Any) -> Any:
+    """Metrics or statistics as the registry holds them: integer keys become text, as MedPerf's JSON upload
+    makes them, so that a container writing ``{0: 12}`` for class 0 publishes ``{'0': 12}``."""
+    if isinstance(value, dict):
+        return {str(k) if type(k) is int and str(k) not in value else k: as_published(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_published(v) for v in value]
+    return value
+
+
+def published_number_problems(field: str, value: Any) -> list[str]:
+    """What the registry's lint would refuse in published numbers, one line each (``field.key: why``)."""
+    from medperf_git.records.schemas import validate_definition
+
+    return [f"{'.'.join([field, *map(str, p.path)])}: {p.message}"
+            for p in validate_definition("published_numbers", value)]
+
+
+def problem_listing(problems: list[str], limit: int = 10) -> str:
+    """Problems one per indented line, the first ``limit`` of them (a hostile file may hold thousands)."""
+    shown = problems[:limit] + ([f"... and {len(problems) - limit} more"] if len(problems) > limit else [])
+    return "\n".join(f"  {line}" for line in shown)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Which container task wrote published numbers, for the benchmark they serve: named when refused."""
+
+    task: str  # "statistics" or "evaluate"
+    container: int
+    benchmark: int
+
+    def __str__(self) -> str:
+        role = "data preparation" if self.task == "statistics" else "metrics"
+        return f"the {self.task} task of {role} container {self.container}"
+
+    @classmethod
+    def of_statistics(cls, info: dict[str, Any]) -> Origin:
+        return cls("statistics", info["data_preparation"], info["benchmark"])
+
+    @classmethod
+    def of_metrics(cls, info: dict[str, Any]) -> Origin:
+        """As the execution's provenance records it."""
+        return cls("evaluate", info["provenance"]["containers"]["metrics"]["id"], info["benchmark"])
+
+
+def require_published_numbers(what: str, field: str, value: Any, origin: Origin) -> None:
+    """Refuse, before anything is pushed, metrics or statistics that are more than numbers.
+
+    A hostile container could write patient identifiers into them; ``-y`` skips the question, so
+    this check, the same rule the registry's lint applies, is what stops them leaving the machine.
+    """
+    problems = published_number_problems(field, value)
+    if not problems:
+        return
+    raise RecordInvalid(f"{what} cannot be published: the {field} written by {origin} hold more than numbers:\n"
+                        + problem_listing(problems),
+                        hint=f"nothing was published. The registry takes only numbers, and lists and maps of "
+                             f"numbers, under short labels: ask the owners of benchmark {origin.benchmark} to fix "
+                             f"container {origin.container}")
+
+
 @dataclass
 class PublishOutcome:
     number: int | None
@@ -227,7 +290,7 @@ def dataset_record_for_tests(ds: LocalDataset, dataset_id: int, owner: str) -> d
         record["location"] = info["location"]
     record.update({"owner": owner, "benchmark": info["benchmark"],
                    "data_preparation": info["data_preparation"], "input_data_hash": info["input_data_hash"],
-                   "generated_uid": info["generated_uid"], "statistics": info["statistics"],
+                   "generated_uid": info["generated_uid"], "statistics": as_published(info["statistics"]),
                    "tool_version": info.get("tool_version", __version__)})
     return record
 
@@ -251,6 +314,8 @@ def submit(ws: Workspace, data_uid: str, confirm: Confirm) -> PublishOutcome:
                          hint="run `medperf-git dataset create` again")
     dataset_id = next_id(view, "dataset")
     record = dataset_record(view, ds, dataset_id)
+    require_published_numbers(f"dataset {ds.uid[:12]}", "statistics", record["statistics"],
+                              Origin.of_statistics(ds.info))
     if not confirm(record):
         raise Cancelled("nothing was submitted")
     outcome = publish(view, {"dataset": record}, title=f"Dataset {record['name']}", kind="dataset")
@@ -284,9 +349,12 @@ def associate(ws: Workspace, *, benchmark: int, data_uid: str, confirm: Confirm,
     if execution is None or execution.info.get("dataset_uid") != ds.generated_uid:
         settings.step(f"Running the compatibility test: reference model {reference}, then metrics")
         execution = execute_model(view, ContainerRunner(view, settings), bench, reference, ds, name)
+    results = as_published(execution.metrics())
+    require_published_numbers(f"the compatibility test of dataset {record['id']}", "results", results,
+                              Origin.of_metrics(execution.info))
     association = {"schema_version": 1, "kind": "association", "benchmark": benchmark, "dataset": record["id"],
                    "initiated_by": ws.profile.handle,
-                   "compatibility_test": {"results": execution.metrics(),
+                   "compatibility_test": {"results": results,
                                           "provenance": {"result": execution.name,
                                                          **execution.info["provenance"]}}}
     if not confirm(association):

@@ -7,7 +7,14 @@ from typing import Any
 
 from medperf_git.errors import HashMismatch, PolicyDenied, UsageError
 from medperf_git.flows._registry import RegistryView
-from medperf_git.flows.dataset import Cancelled, Confirm, PublishOutcome
+from medperf_git.flows.dataset import (
+    Cancelled,
+    Confirm,
+    Origin,
+    PublishOutcome,
+    as_published,
+    require_published_numbers,
+)
 from medperf_git.flows.execution import association_state
 from medperf_git.records.layout import record_path
 from medperf_git.workspace.executions import Execution
@@ -104,8 +111,8 @@ def result_record(view: RegistryView, execution: Execution) -> dict[str, Any]:
     info = execution.info
     return {"schema_version": 1, "kind": "result", "name": execution.name, "benchmark": info["benchmark"],
             "model": info["model"], "dataset": info["dataset"], "owner": view.ws.profile.handle,
-            "metrics": execution.metrics(), "partial": execution.partial, "provenance": info["provenance"],
-            "created_at": info["executed_at"]}
+            "metrics": as_published(execution.metrics()), "partial": execution.partial,
+            "provenance": info["provenance"], "created_at": info["executed_at"]}
 
 
 def submit(ws: Workspace, name: str, confirm: Confirm) -> PublishOutcome:
@@ -132,6 +139,7 @@ def submit(ws: Workspace, name: str, confirm: Confirm) -> PublishOutcome:
         raise PolicyDenied(f"model {info['model']} has no approved association with benchmark {info['benchmark']}")
     _check_pins(view, execution)
     record = result_record(view, execution)
+    require_published_numbers(f"result {name}", "metrics", record["metrics"], Origin.of_metrics(info))
     if not confirm(record):
         raise Cancelled("no result was submitted")
     outcome = publish(view, {"result": record}, title=f"Result {name}", kind="result")

@@ -140,3 +140,24 @@ def test_benchmark_run_caches_and_reruns(tutorial):
         assert provenance["runner"] == "local" and provenance["isolation"] == "none"
         assert provenance["containers"]["model"]["id"] == 4
         assert provenance["containers"]["data_preparation"]["id"] == 1
+
+
+def test_published_numbers_are_checked_before_publishing():
+    """Integer keys become text as in MedPerf's JSON upload; anything but numbers is refused, naming its source."""
+    from medperf_git.errors import EXIT_LINT, RecordInvalid
+
+    assert dataset_flow.as_published({0: 3, "per_class": {1: [0.5]}}) == {"0": 3, "per_class": {"1": [0.5]}}
+    assert dataset_flow.as_published({0: 3, "0": 4}) == {0: 3, "0": 4}  # a clash stays, and is refused
+    origin = dataset_flow.Origin("evaluate", 3, 1)
+    dataset_flow.require_published_numbers("result b1m2d1", "metrics", {"AUC": 0.5}, origin)
+    hostile = {"AUC": float("nan"), **{f"id{i}": f"MRN-{i}" for i in range(12)}}
+    with pytest.raises(RecordInvalid) as refused:
+        dataset_flow.require_published_numbers("result b1m2d1", "metrics", hostile, origin)
+    assert refused.value.exit_code == EXIT_LINT
+    lines = refused.value.message.splitlines()
+    assert lines[0] == ("result b1m2d1 cannot be published: the metrics written by the evaluate task of metrics "
+                        "container 3 hold more than numbers:")
+    assert lines[1] == ("  metrics.AUC: NaN is not a number: a value that cannot be computed is left out, not "
+                        "written as NaN")
+    assert len(lines) == 12 and lines[-1] == "  ... and 3 more"
+    assert "ask the owners of benchmark 1 to fix container 3" in refused.value.hint
