@@ -26,11 +26,20 @@ def settings_from(runner, gpus, python, timeout, quiet: bool = False):
     timeouts = {t: timeout for t in ("prepare", "sanity_check", "statistics", "infer", "evaluate")} if timeout else {}
     if runner == "local":
         out.warn("the local runner isolates nothing: the containers' code runs as you, with your network "
-                 "and files. Use it only for code you trust.")
+                 "and files. Use it only for code you trust; each task will say so again.")
     return RunSettings(runner=runner, gpus=gpus, python=python, timeouts=timeouts,
-                       on_output=None if quiet else _dim,
+                       on_output=None if quiet else task_line,
                        on_step=lambda text: out.info(f"> {text}..."))
 
 
-def _dim(line: str) -> None:
-    click.secho(f"  {line.rstrip()}", err=True, dim=True)
+def task_line(line: str) -> None:
+    """A line of a running task, dimmed; the runner's own warnings (e.g. nothing is isolated) as warnings.
+
+    The runners say them in the task's output stream, so that every task, whichever flow runs it, says them.
+    """
+    from medperf_git.runners._process import WARNING
+
+    if line.startswith(WARNING):
+        out.warn(line[len(WARNING):])
+    else:
+        click.secho(f"  {line.rstrip()}", err=True, dim=True)

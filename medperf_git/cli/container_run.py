@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from medperf_git.cli._output import out
+from medperf_git.cli._run_options import task_line
 
 RUNNER_CHOICES = ["auto", "docker", "apptainer", "singularity", "sandbox", "local"]
 
@@ -85,12 +86,9 @@ def run(config_path, task, mounts, parameters, additional_files, runner, timeout
     cache_dir = ws.cache_dir if ws else home_dir() / "data" / "cache"
     container = resolve_container(config, cache_dir=cache_dir, parameters=params,
                                   additional_files_dir=additional_files)
-    if runner == "local":
-        out.warn("the local runner isolates nothing: the task can read and write all your files and use the "
-                 "network, and its inputs are not protected")
     out.info(f"Running task '{task}' of {config_path} (runner: {runner})")
     options = RunOptions(logs_dir=run_dir / "logs", work_dir=run_dir / "work", runner=runner, gpus=gpus,
-                         timeout=timeout, python=python, on_output=lambda line: out.info(f"  {line}"),
+                         timeout=timeout, python=python, on_output=task_line,
                          cache_dir=cache_dir)
     result = run_task(container, task, _mounts(mounts), options)
     out.success(f"Task '{task}' finished in {result.duration:.1f} s under the {result.runner} runner "

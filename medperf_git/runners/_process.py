@@ -23,6 +23,8 @@ from medperf_git.errors import ContainerFailed
 
 TAIL_LINES = 200
 KILL_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
+NOTE = "[medperf-git] "  # how our own lines start in a task's log and output
+WARNING = NOTE + "warning: "  # the CLI shows such lines as warnings
 
 
 class LogSink:
@@ -55,7 +57,11 @@ class LogSink:
 
     def note(self, text: str) -> None:
         """A line of our own (a timeout, a kill) in the log and the stream."""
-        self.feed(f"[medperf-git] {text}\n".encode())
+        self.feed(f"{NOTE}{text}\n".encode())
+
+    def warn(self, text: str) -> None:
+        """A warning of our own about the task (it runs unisolated), kept in its log and shown by the CLI."""
+        self.feed(f"{WARNING}{text}\n".encode())
 
     def close(self) -> None:
         if self._partial:

@@ -1,11 +1,14 @@
 """What every runner shares: the task's mounts, environment and arguments, and the checks after a run.
 
 Built once per run, so the four runners differ only in how they start the task, never in what the
-task is given.
+task is given. What it is given never leads to the user's keys: no mount may hold a signing key or a
+workspace's keys folder, HOME is a fresh folder in the task's scratch, and no variable of the caller's
+that names a key, an agent or the workspace reaches it.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import Mapping
@@ -13,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medperf_git.errors import ContainerConfigInvalid, ContainerFailed, UsageError
+from medperf_git.errors import ContainerConfigInvalid, ContainerFailed, MedperfGitError, UsageError
 from medperf_git.runners._process import LogSink
 from medperf_git.runners.base import ResolvedContainer, RunOptions
 from medperf_git.runners.config import TaskConfig
@@ -23,6 +26,8 @@ OPTIONAL_OUTPUTS = ("metadata_path", "report_file", "local_outputs_path")
 # File outputs that MedPerf parses as YAML and refuses when empty.
 YAML_OUTPUTS = {("statistics", "output_path"), ("evaluate", "output_path")}
 PYTHON_NAMES = re.compile(r"^python(3(\.\d+)?)?$")
+# The caller's variables that lead to keys, agents or the workspace; a task never gets them.
+SECRET_VARIABLES = re.compile(r"^(MEDPERF_GIT_\w*|GIT_\w*|SSH_AUTH_SOCK|SSH_AGENT_PID|GNUPGHOME|GPG_AGENT_INFO)$")
 
 
 @dataclass(frozen=True)
@@ -46,10 +51,13 @@ class TaskSpec:
     gpus: str | int | list[str] | None
     shm_size: str | None
     extra_env: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # said at the head of the task's log and output
     sink: LogSink | None = None
 
     def open_sink(self, options: RunOptions) -> LogSink:
         self.sink = LogSink(self.log_path, options.on_output)
+        for text in self.warnings:
+            self.sink.warn(text)
         return self.sink
 
     def tail(self, lines: int = 20) -> str:
@@ -61,12 +69,12 @@ class TaskSpec:
     def environment(self, host_paths: bool = False) -> dict[str, str]:
         """run_args.environment, the caller's variables, ``MP_VOL_<LABEL>`` and ``PYTHONUNBUFFERED=1``."""
         env = dict(self.task.environment)
-        env.update(self.extra_env)
+        env.update({k: v for k, v in self.extra_env.items() if not SECRET_VARIABLES.match(k)})
         for mount in self.mounts:
             env[f"MP_VOL_{mount.label.upper()}"] = self.path_of(mount, host_paths)
         env["MP_TASK"] = self.task.name
         env["PYTHONUNBUFFERED"] = "1"
-        env["HOME"] = str(self.tmp_dir) if host_paths else "/tmp"
+        env["HOME"] = str(self.tmp_dir / "home") if host_paths else "/tmp/home"
         if host_paths:
             env["TMPDIR"] = str(self.tmp_dir)
         return env
@@ -120,6 +128,39 @@ def normalize_gpus(value: Any) -> str | int | list[str] | None:
     raise UsageError(f"--gpus must be all, a number or device=ID[,ID...], not '{value}'")
 
 
+def key_paths() -> list[Path]:
+    """What a task must never be given: each workspace's keys folder and every profile's signing key.
+
+    Both the current ``$MEDPERF_GIT_HOME`` and the default ``~/.medperf_git`` count, since a temporary
+    home (as in the tutorial) leaves the user's own keys where they were.
+    """
+    from medperf_git.workspace.config import Config
+    from medperf_git.workspace.workspace import home_dir
+
+    found: list[Path] = []
+    for home in dict.fromkeys((home_dir(), Path.home() / ".medperf_git")):
+        found.append(home / "keys")
+        try:
+            profiles = Config.load(home / "config.yaml").profiles.values()
+        except MedperfGitError:
+            continue  # a broken config names no key that can be read; its keys folder is still covered
+        found += [Path(p.signing_key).expanduser() for p in profiles if p.signing_key]
+    return [Path(os.path.realpath(p)) for p in found]
+
+
+def refuse_key_exposure(given: Mapping[str, Path], keys: list[Path] | None = None) -> None:
+    """Refuse, by label, a path for the task that is, holds, or lies in a signing key or keys folder."""
+    keys = key_paths() if keys is None else keys
+    for label, path in given.items():
+        real = Path(os.path.realpath(path))
+        for key in keys:
+            if key == real or real in key.parents or key in real.parents:
+                raise UsageError(
+                    f"the task's {label} ({path}) would give it your signing keys ({key}); "
+                    "a task is never given them",
+                    hint=f"give the task a folder of its own that holds only what it needs, not {path}")
+
+
 def _prepare_output(label: str, host: Path, is_file: bool) -> None:
     if is_file:
         if host.is_dir():
@@ -144,6 +185,7 @@ def build_spec(container: ResolvedContainer, task: str, mounts: Mapping[str, str
     tmp_dir = work_dir / "tmp"
     shutil.rmtree(tmp_dir, ignore_errors=True)
     tmp_dir.mkdir(mode=0o700)
+    (tmp_dir / "home").mkdir(mode=0o700)  # the task's HOME: nothing of the user's is in it
     parameters_path = work_dir / "parameters.yaml"
     write_yaml(parameters_path, container.parameters or {})
     given: dict[str, Path] = {label: Path(p) for label, p in mounts.items()}
@@ -152,6 +194,9 @@ def build_spec(container: ResolvedContainer, task: str, mounts: Mapping[str, str
         extra = container.additional_files_dir or work_dir / "additional_files"
         extra.mkdir(parents=True, exist_ok=True)
         given["additional_files"] = extra
+    keys = key_paths()
+    if container.source_dir is not None:
+        refuse_key_exposure({"source folder": container.source_dir}, keys)
     specs = []
     for label, volume in task_config.volumes.items():
         if label not in given:
@@ -161,6 +206,7 @@ def build_spec(container: ResolvedContainer, task: str, mounts: Mapping[str, str
                 f"({volume.type} at {volume.mount_path}), but it was not given",
                 hint=f"give it with --mount {label}=PATH")
         host = given[label].expanduser().absolute()
+        refuse_key_exposure({label: host}, keys)  # before an output is created or emptied
         if volume.output:
             _prepare_output(label, host, volume.is_file)
         elif not host.exists():

@@ -131,6 +131,12 @@ def select_runner(name: str = "auto") -> Runner:
     return runner
 
 
+def unisolated_warning(task: str, runner: str) -> str:
+    """Said at every task a runner without isolation runs, so no one forgets what ``local`` means."""
+    return (f"the {runner} runner isolates nothing: task '{task}' runs as you, with your network and every file "
+            "you can read (your keys too, by their paths); use it only for code you trust")
+
+
 def run_task(container: ResolvedContainer, task: str, mounts: Mapping[str, str | Path],
              options: RunOptions) -> RunResult:
     """Run one task of a container; raise ContainerFailed (exit 5) with the log's tail when it fails."""
@@ -138,6 +144,8 @@ def run_task(container: ResolvedContainer, task: str, mounts: Mapping[str, str |
 
     runner = select_runner(options.runner)
     spec = build_spec(container, task, mounts, options)
+    if runner.isolation == "none":
+        spec.warnings.append(unisolated_warning(task, runner.name))
     try:
         result = runner.run(spec, options)
         if result.timed_out:

@@ -2,7 +2,10 @@
 
 For container authors and machines with nothing better, and only when asked for by name. Paths the
 task would see in a container are host paths here: ``MP_VOL_*`` carry them, and argv tokens under a
-``local.binds`` target (``/project/...``) are rewritten to the source folder. The caller warns the user.
+``local.binds`` target (``/project/...``) are rewritten to the source folder. ``run_task`` warns at
+every task. What it does hold back: the task's environment is built, not inherited (only PATH and LANG
+come from the caller), with a fresh HOME, so no variable or home folder leads it to the user's keys;
+but any file the user can read, it can read by its absolute path.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ class LocalRunner:
         interp = interpreter_for(container.source_dir, local.requirements, options.python,
                                  options.cache_dir / "venvs" if options.cache_dir else default_venvs_dir())
         argv = [rewrite(t, binds) for t in spec.source_argv(interp.executable)] + spec.path_args(host_paths=True)
+        # Built, not inherited: no MEDPERF_GIT_HOME, SSH_AUTH_SOCK, GIT_* or HOME of the user's.
         env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
                "LANG": os.environ.get("LANG", "C.UTF-8")}
         env.update(spec.environment(host_paths=True))

@@ -13,8 +13,10 @@ import glob
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 from medperf_git.runners._python import default_venvs_dir, interpreter_for, run_source_task
+from medperf_git.runners._spec import refuse_key_exposure
 from medperf_git.runners.base import ISOLATION, RunOptions, RunResult
 from medperf_git.runners.local import source_binds
 
@@ -114,6 +116,7 @@ class SandboxRunner:
         interp = interpreter_for(container.source_dir, local.requirements, options.python,
                                  options.cache_dir / "venvs" if options.cache_dir else default_venvs_dir())
         venv = interp.prefix if interp.prefix != interp.base_prefix and not options.python else None
+        refuse_key_exposure({"interpreter": Path(interp.prefix), "base interpreter": Path(interp.base_prefix)})
         argv = build_argv(self.bwrap, spec, interp, venv)
         return run_source_task(self, spec, options, argv, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
                                cwd=spec.tmp_dir, interp=interp)
