@@ -4,6 +4,8 @@ Nothing runs unverified: images are found by image id or pulled by digest, never
 may have moved, and ``containers.run`` (which pulls on its own) is never used. Given only a source
 pin, the image is built from the source's Dockerfile and its image id recorded. Docker Engine gives
 locally built images no RepoDigest (podman does), so the image id is what identifies them.
+``check_image_pin`` does the same lookups when a container is registered, so that a pin no engine
+will find is refused then, not when a data owner first runs it.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import os
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from medperf_git.errors import ContainerConfigInvalid, ContainerFailed, HashMismatch, RunnerUnavailable
+from medperf_git.errors import ContainerConfigInvalid, ContainerFailed, HashMismatch, RunnerUnavailable, UsageError
 from medperf_git.runners.base import ISOLATION, RunOptions, RunResult
 
 BUILD_REPO = "localhost/medperf-git-build"
@@ -88,6 +91,160 @@ def create_kwargs(spec, image_id: str) -> dict[str, Any]:
     if spec.shm_size:
         kwargs["shm_size"] = spec.shm_size
     return kwargs
+
+
+def pinned_reference(reference: str, digest: str) -> str:
+    """``repo[:tag]`` and a digest -> ``repo@sha256:..``: the name that pulls exactly that content."""
+    return f"{_split_reference(reference)}@{_sha(digest)}"
+
+
+def _repositories(image) -> set[str]:
+    """The repositories an image is known by, spelled alike whether the engine says docker.io/library or not."""
+    names = [*(image.attrs.get("RepoTags") or []), *(image.attrs.get("RepoDigests") or [])]
+    return {_plain_repository(n) for n in names}
+
+
+def _plain_repository(reference: str) -> str:
+    repo = _split_reference(reference)
+    for prefix in ("docker.io/library/", "docker.io/", "library/"):
+        if repo.startswith(prefix):
+            return repo[len(prefix):]
+    return repo
+
+
+def _repo_digests(image) -> list[str]:
+    """The manifest digests an engine knows an image by (``repo@sha256:..`` -> ``sha256:..``)."""
+    return [d.split("@", 1)[1] for d in image.attrs.get("RepoDigests") or [] if "@" in d]
+
+
+# What an engine says when a registry answered that the digest does not exist; anything else that
+# stops a pull (no network, no DNS, TLS, a login needed) means the pin could not be checked here.
+_NOT_THERE = ("manifest unknown", "manifest_unknown", "name unknown", "not found", "no such image")
+_NOT_REACHED = ("dial tcp", "connection refused", "no such host", "timeout", "unreachable", "tls", "x509",
+                "unauthorized", "denied", "docker login", "authentication required", "pinging container registry")
+
+
+def pull_failure_is_missing(message: str) -> bool:
+    """True when a failed pull shows the registry has no such digest, False when it was not reached."""
+    text = message.lower()
+    return not any(m in text for m in _NOT_REACHED) and any(m in text for m in _NOT_THERE)
+
+
+@dataclass(frozen=True)
+class ImageCheck:
+    """What this machine's Docker-API engine said about an image pin when it was registered."""
+
+    pin: dict[str, str]  # reference plus digest or image_id, as the record will hold it
+    checked: bool
+    engine: str | None = None  # "podman 4.3.1 (API 1.41)"; None when no engine answered
+    detail: str = ""  # how it was checked, or why it could not be
+
+
+def check_image_pin(reference: str, wanted: str | None) -> ImageCheck:
+    """Check ``wanted`` (a manifest digest or an image id) for ``reference`` on this machine's engine.
+
+    Registration must not accept a pin that no data owner's runner will ever find: the image is
+    looked up locally, else pulled by digest (the engine checks the content against it). A pin that
+    names another image, or a digest the registry does not have, is a HashMismatch. With no engine,
+    or no way to reach the registry, the pin comes back unchecked with the reason. ``wanted`` None
+    reads the pin from the engine (pulling the reference when it is not local).
+    """
+    import docker
+    import requests
+
+    if wanted is None and "@" in reference:
+        wanted = reference.partition("@")[2]
+    runner = DockerRunner()
+    why = runner.available()
+    if why is not None:
+        if wanted is None:
+            raise UsageError(f"cannot read the digest of image {reference}: {why}",
+                             hint="give its digest with --image-hash sha256:..., or start a Docker engine")
+        return ImageCheck({"reference": reference, "digest": _sha(wanted)}, False, None, why)
+    try:
+        engine = runner.version()
+        if wanted is None:
+            return _read_pin(runner.client(), reference, engine)
+        return _check_pin(runner.client(), reference, _sha(wanted), engine)
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        if wanted is None:
+            raise UsageError(f"cannot read the digest of image {reference}: {type(exc).__name__}: {exc}",
+                             hint="give its digest with --image-hash sha256:...") from None
+        return ImageCheck({"reference": reference, "digest": _sha(wanted)}, False, None,
+                          f"the Docker engine failed while checking it: {type(exc).__name__}")
+
+
+def _local_image(client, name: str):
+    import docker
+
+    try:
+        return client.images.get(name)
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def _pull(client, repository: str, tag: str) -> str | None:
+    """Pull ``repository`` at a tag or digest; None when it came, else the engine's own error."""
+    import docker
+
+    try:
+        for item in client.api.pull(repository, tag=tag, stream=True, decode=True):
+            if isinstance(item, dict) and item.get("error"):
+                return str(item["error"])
+    except docker.errors.APIError as exc:
+        return str(exc.explanation or exc)
+    return None
+
+
+def _read_pin(client, reference: str, engine: str) -> ImageCheck:
+    image = _local_image(client, reference)
+    how = "read from the local image"
+    if image is None:
+        repository, _, tag = reference.rpartition(":")
+        if not repository or "/" in tag:
+            repository, tag = reference, "latest"
+        error = _pull(client, repository, tag)
+        image = _local_image(client, reference) if error is None else None
+        if image is None:
+            raise UsageError(f"image {reference} is not on this machine and could not be pulled: {error}",
+                             hint=f"pull or build {reference}, or give its digest with --image-hash sha256:...")
+        how = "read from the pulled image"
+    pin = {"reference": reference, "image_id": image.id}
+    digests = _repo_digests(image)
+    if digests:
+        pin["digest"] = digests[0]
+    return ImageCheck(pin, True, engine, how)
+
+
+def _check_pin(client, reference: str, wanted: str, engine: str) -> ImageCheck:
+    repository = _split_reference(reference)
+    in_reference = reference.partition("@")[2]
+    if in_reference and _sha(in_reference) != wanted:
+        raise HashMismatch(f"image {reference}", wanted, _sha(in_reference),
+                           hint="the reference names one digest and --image-hash another; give one of them")
+    by_id = _local_image(client, wanted)
+    if by_id is not None and _sha(by_id.id) == wanted and _plain_repository(reference) in _repositories(by_id):
+        return ImageCheck({"reference": reference, "image_id": wanted}, True, engine, "the local image has this id")
+    by_digest = _local_image(client, pinned_reference(reference, wanted))
+    if by_digest is not None and wanted in _repo_digests(by_digest):
+        return ImageCheck({"reference": reference, "digest": wanted}, True, engine,
+                          "the local image has this digest")
+    error = _pull(client, repository, wanted)
+    pulled = _local_image(client, pinned_reference(reference, wanted)) if error is None else None
+    if pulled is not None and wanted in _repo_digests(pulled):
+        return ImageCheck({"reference": reference, "digest": wanted}, True, engine, "pulled by this digest")
+    local = _local_image(client, reference)
+    fix = (f"give the digest the engine reports (`docker image inspect {reference}`), or push the image "
+           "and give the digest the registry reports")
+    if local is not None:
+        digests = "".join(f"digest {d}, " for d in _repo_digests(local))
+        raise HashMismatch(f"image {reference}", wanted, f"the local {reference} with {digests}image id {local.id}",
+                           hint=fix)
+    if error is not None and pull_failure_is_missing(error):
+        raise HashMismatch(f"image {reference}", wanted, f"no image with that digest ({error})", hint=fix)
+    why = error or "the pulled image has another digest"
+    return ImageCheck({"reference": reference, "digest": wanted}, False, engine,
+                      f"could not pull {repository}@{wanted}: {why}")
 
 
 class DockerRunner:

@@ -180,3 +180,85 @@ def test_a_docker_archive_is_fetched_checked_loaded_once_and_pinned_by_id(make_c
     record["image"]["image_id"] = "sha256:" + "9" * 64
     with pytest.raises(HashMismatch):
         run(record, "third")
+
+
+# -- checking an image pin at registration ------------------------------------------------------------
+
+
+@pytest.fixture
+def base_pin():
+    """(reference, repository digest, image id) of the local base image: a real pin to check."""
+    from medperf_git.runners.docker import _shared_client
+
+    if REASON is not None:
+        pytest.skip(f"docker: {REASON}")
+    image = _shared_client().images.get(BASE_IMAGE)
+    if not image.attrs.get("RepoDigests"):
+        pytest.skip("this engine gives local images no repository digest (podman does, Docker Engine does not)")
+    return BASE_IMAGE, image.attrs["RepoDigests"][0].split("@", 1)[1], image.id
+
+
+@pytest.mark.docker
+def test_a_pin_the_engine_holds_is_checked_by_digest_or_by_id(base_pin):
+    from medperf_git.runners.docker import check_image_pin
+
+    reference, digest, image_id = base_pin
+    by_digest = check_image_pin(reference, digest)
+    assert by_digest.checked and by_digest.pin == {"reference": reference, "digest": digest}
+    assert by_digest.engine and "API" in by_digest.engine
+    by_id = check_image_pin(reference, image_id)
+    assert by_id.checked and by_id.pin == {"reference": reference, "image_id": image_id}
+    read = check_image_pin(reference, None)
+    assert read.checked and read.pin == {"reference": reference, "image_id": image_id, "digest": digest}
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("wanted", ["sha256:" + "0" * 64, "sha256:" + "ab" * 32])
+def test_a_pin_that_is_not_the_local_image_is_a_mismatch_naming_both(wanted, base_pin):
+    from medperf_git.runners.docker import check_image_pin
+
+    reference, digest, image_id = base_pin
+    with pytest.raises(HashMismatch) as info:
+        check_image_pin(reference, wanted)
+    assert info.value.exit_code == EXIT_HASH
+    assert all(text in info.value.message for text in (reference, wanted, digest, image_id))
+    assert "docker image inspect" in info.value.hint
+
+
+@pytest.mark.docker
+@pytest.mark.skipif(REASON is not None, reason=f"docker: {REASON}")
+def test_a_registry_out_of_reach_leaves_the_pin_unchecked_with_the_reason():
+    from medperf_git.runners.docker import check_image_pin
+
+    wanted = "sha256:" + "12" * 32
+    check = check_image_pin("127.0.0.1:9/medperf-git/absent:1", wanted)  # port 9: nothing listens
+    assert not check.checked and check.engine
+    assert check.pin == {"reference": "127.0.0.1:9/medperf-git/absent:1", "digest": wanted}
+    assert "could not pull 127.0.0.1:9/medperf-git/absent@" in check.detail and "127.0.0.1:9" in check.detail
+
+
+def test_with_no_engine_a_given_pin_is_unchecked_and_none_can_be_read(monkeypatch, tmp_path):
+    from medperf_git.errors import UsageError
+    from medperf_git.runners.docker import check_image_pin
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/dead.sock")
+    check = check_image_pin("registry.example.org/prep:1", "sha256:" + "12" * 32)
+    assert not check.checked and check.engine is None
+    assert f"no Docker engine answers at unix://{tmp_path}/dead.sock" in check.detail
+    with pytest.raises(UsageError, match="cannot read the digest of image registry.example.org/prep:1"):
+        check_image_pin("registry.example.org/prep:1", None)
+
+
+@pytest.mark.parametrize(("message", "missing"), [
+    ("manifest for example.org/x@sha256:12 not found: manifest unknown: manifest unknown", True),
+    ("reading manifest sha256:12 in example.org/x: manifest unknown", True),
+    ('pinging container registry localhost: Get "https://localhost/v2/": dial tcp 127.0.0.1:443: connection refused',
+     False),
+    ("lookup registry.example.invalid on 10.0.0.53:53: no such host", False),
+    ("pull access denied for x, repository does not exist or may require 'docker login'", False),
+    ("reading manifest sha256:12 in example.org/x: unauthorized: authentication required", False),
+])
+def test_a_failed_pull_is_missing_only_when_the_registry_said_so(message, missing):
+    from medperf_git.runners.docker import pull_failure_is_missing
+
+    assert pull_failure_is_missing(message) is missing
