@@ -6,6 +6,7 @@ import click
 
 from medperf_git.cli._context import pass_workspace
 from medperf_git.cli._options import json_option
+from medperf_git.cli._output import out
 
 HEADERS = ("UID", "Name", "Owner", "Tasks", "State")
 
@@ -39,10 +40,24 @@ def ls(ws, mine: bool, owner: str | None, name: str | None, task: str | None, st
 @json_option
 @pass_workspace
 def view(ws, container_id: int, as_json: bool) -> None:
-    """Show one container's record."""
-    from medperf_git.cli._read import IndexProgress, show_record
+    """Show one container's record.
+
+    An image pin that the submitter's engine did not check is shown as unverified (with --json, in
+    the added key image_pin_status, which is not part of the record).
+    """
+    from medperf_git.cli._read import IndexProgress, show_record, warn_all
     from medperf_git.flows import catalog
+    from medperf_git.flows.container import image_pin_status
 
     with IndexProgress(enabled=not as_json) as progress:
         shown = catalog.view(ws, "container", container_id, progress=progress)
-    show_record(shown, as_json)
+    status = image_pin_status(shown.record.data)
+    if status is None or not as_json:
+        show_record(shown, as_json)
+    else:
+        warn_all(shown.warnings)
+        out.json({**shown.record.data, "image_pin_status": status[0]})
+    if status is not None and status[1] is not None:
+        out.warn(f"image pin unverified: {status[1]}")
+    elif status is not None and not as_json:
+        out.info("Image pin: checked by the submitter's engine at registration (self-reported)")

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from medperf_git.cli._context import pass_workspace
 from medperf_git.cli._options import yes_option
+from medperf_git.cli._output import out
 from medperf_git.cli._publish import apply_no_wait, confirmer, no_wait_option, report
+
+
+def _warn_unchecked(confirm: Callable[[dict], bool]) -> Callable[[dict], bool]:
+    """Say, before asking, that the image pin goes out unchecked and why: the record shows it too."""
+
+    def ask(record: dict) -> bool:
+        check = record.get("image_check") or {}
+        if check.get("checked") is False:
+            out.warn(f"the image pin of {record['image']['reference']} could not be checked on this machine: "
+                     f"{check.get('detail')}. It will be published marked unchecked, and readers will see it as "
+                     "unverified; submit from a machine whose Docker engine can reach the image to have it checked.")
+        return confirm(record)
+
+    return ask
 
 
 @click.command()
@@ -40,6 +56,6 @@ def submit(ws, name, config_path, parameters_path, description, source, source_h
         source=flow.ArchiveInput(source, source_hash, source_url) if source else None,
         additional_files=flow.ArchiveInput(additional_files, additional_hash, additional_files_url)
         if additional_files else None, image=image, image_hash=image_hash,
-        confirm=confirmer("Do you approve the registration of this container?", yes))
+        confirm=_warn_unchecked(confirmer("Do you approve the registration of this container?", yes)))
     report(outcome, f"container '{name}' has id {outcome.record.get('id')}",
            f"medperf-git container view {outcome.record.get('id')}")

@@ -1,8 +1,10 @@
 """`container submit`: register a container with its config, parameters and exact pins.
 
 Every pin is computed here (or checked, when the author gives it): the sha256 of each archive's
-bytes and the tree-v1 of its extracted files, or an image's digest or id. A mismatch stops
-everything before anything is published.
+bytes and the tree-v1 of its extracted files, or an image's digest or id, asked of this machine's
+Docker-API engine. A mismatch stops everything before anything is published. An image pin that no
+engine here could check is published with ``image_check.checked: false`` and the reason, and
+readers show it as unverified.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from medperf_git.errors import HashMismatch, UsageError
 from medperf_git.flows._registry import RegistryView
@@ -18,6 +20,9 @@ from medperf_git.flows.dataset import Cancelled, Confirm, PublishOutcome
 from medperf_git.lint.facts import normalize_name
 from medperf_git.records.yamlio import load_yaml_file
 from medperf_git.workspace.workspace import Workspace
+
+if TYPE_CHECKING:
+    from medperf_git.runners.docker import ImageCheck
 
 
 @dataclass
@@ -67,25 +72,77 @@ def pin_archive(view: RegistryView, what: str, given: ArchiveInput) -> dict[str,
     return {"url": url, "hash": found, "tree": tree}
 
 
-def pin_image(reference: str, image_hash: str | None) -> dict[str, Any]:
-    """{reference, digest|image_id}: the given hash, or what the local engine reports."""
-    from medperf_git.hashing import normalize_sha256
+ZERO_DIGEST = "sha256:" + "0" * 64
+# The image_check field holds the engine's own words; keep them within the schema's bound.
+_DETAIL_MAX = 500
 
-    if image_hash:
-        return {"reference": reference, "digest": normalize_sha256(image_hash)}
+
+def _archived_image_check(view: RegistryView, reference: str, wanted: str | None) -> ImageCheck:
+    """A DockerArchive or SIF at a URL: its pin is the sha256 of the file, checked by fetching it."""
+    from medperf_git.errors import DownloadError
+    from medperf_git.hashing import sha256_file
+    from medperf_git.runners.docker import ImageCheck
+    from medperf_git.runners.fetch import fetch
+
     try:
-        import docker
+        local = fetch(reference, wanted, view.ws.downloads_dir, allow_file=view.allow_file_urls)
+    except DownloadError as exc:
+        if wanted is None:
+            raise
+        return ImageCheck({"reference": reference, "digest": wanted}, False, None, f"not downloaded: {exc}")
+    return ImageCheck({"reference": reference, "digest": sha256_file(local)}, True, None, "downloaded and hashed")
 
-        client = docker.from_env()
-        image = client.images.get(reference)
-    except Exception as exc:  # noqa: BLE001 - any engine problem means we cannot pin it here
-        raise UsageError(f"cannot inspect image {reference} on this machine ({type(exc).__name__})",
-                         hint="give its digest with --image-hash sha256:...") from None
-    pin = {"reference": reference, "image_id": image.id}
-    digests = [d.split("@", 1)[1] for d in image.attrs.get("RepoDigests") or [] if "@" in d]
-    if digests:
-        pin["digest"] = digests[0]
-    return pin
+
+def pin_image(view: RegistryView, reference: str, image_hash: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The image pin and its ``image_check``: a given hash is compared with what this machine's engine reports.
+
+    A pin no runner will find fails only on a data owner's machine, so it is refused here when an
+    engine can tell (HashMismatch); when none can, it is published marked unchecked, with the reason.
+    """
+    from medperf_git.flows.submission import now
+    from medperf_git.hashing import normalize_sha256
+    from medperf_git.runners.docker import check_image_pin
+
+    wanted = normalize_sha256(image_hash) if image_hash else None
+    if _is_url(reference):
+        check = _archived_image_check(view, reference, wanted)
+    else:
+        check = check_image_pin(reference, wanted)
+    if not check.checked and ZERO_DIGEST in (check.pin.get("digest"), check.pin.get("image_id")):
+        raise UsageError(f"image {reference}: {ZERO_DIGEST} is a placeholder, not a digest",
+                         hint="give the digest the registry or `docker image inspect` reports")
+    record_check: dict[str, Any] = {"checked": check.checked}
+    if check.engine:
+        record_check["engine"] = check.engine
+    record_check["detail"] = check.detail[:_DETAIL_MAX]
+    record_check["at"] = now()
+    return check.pin, record_check
+
+
+def image_pin_status(record: dict[str, Any]) -> tuple[str, str | None] | None:
+    """``("checked", None)`` or ``("unverified", hint)`` for a container's image pin; None without one.
+
+    ``image_check`` is the submitter's own report, so a record without it (an older client, or a
+    hand-written record) is unverified too; "checked" is only ever a claim, never proof.
+    """
+    pin = record.get("image")
+    if not isinstance(pin, dict):
+        return None
+    check = record.get("image_check")
+    if isinstance(check, dict) and check.get("checked") is True:
+        return "checked", None
+    reference = pin.get("reference", "?")
+    why = check.get("detail") if isinstance(check, dict) else "no check was recorded when it was registered"
+    if pin.get("digest") and not _is_url(reference):
+        from medperf_git.runners.docker import pinned_reference
+
+        how = f"`docker pull {pinned_reference(reference, pin['digest'])}`"
+    elif pin.get("image_id"):
+        how = f"`docker image inspect {pin['image_id']}`"
+    else:
+        how = f"the sha256 of {reference}"
+    return "unverified", (f"the submitter's machine could not check this image pin ({why}); check it with {how}. "
+                          "Runners check it again before running it.")
 
 
 def container_record(view: RegistryView, *, container_id: int, name: str, config_path: Path,
@@ -110,7 +167,7 @@ def container_record(view: RegistryView, *, container_id: int, name: str, config
     record["config"] = config.data
     record["parameters"] = parameters
     if image:
-        record["image"] = pin_image(image, image_hash)
+        record["image"], record["image_check"] = pin_image(view, image, image_hash)
     if source:
         record["source"] = pin_archive(view, "--source", source)
     if additional_files:

@@ -313,6 +313,10 @@ def test_bad_benchmark_submissions_publish_nothing(world, tmp_path):
         with pytest.raises(HashMismatch):
             container_flow.submit(ws, name="x", config_path=EXAMPLES / "metrics" / "container_config.yaml",
                                   source=ArchiveInput(str(assets / "metrics.tar.gz"), bad_hash), confirm=YES)
+        # An all-zero image digest is a placeholder, refused even where no engine can check the pin.
+        with pytest.raises(UsageError, match="is a placeholder, not a digest"):
+            container_flow.submit(ws, name="y", config_path=EXAMPLES / "metrics" / "container_config.yaml",
+                                  image="registry.invalid/metrics:1", image_hash=bad_hash, confirm=YES)
 
 
 def test_dataset_prepared_for_another_preparation_cannot_associate(world):
