@@ -3,7 +3,9 @@
 # medperf-git in place of medperf. It installs medperf-git into .venv, works in a new temporary
 # folder and, unless MEDPERF_GIT_HOME is set, a new temporary home, so it never touches yours.
 #   MEDPERF_GIT_TUTORIAL_DIR  where to work (default: a new temporary folder)
-#   MEDPERF_GIT_RUNNER        the runner (default: docker if an engine answers, else sandbox, else local)
+#   MEDPERF_GIT_RUNNER        the runner (default: docker if an engine answers, else the sandbox; as root,
+#                             bubblewrap is installed if missing; with neither, the set-up stops and says
+#                             what to install. `local` isolates nothing and runs only when named here.)
 # Confirmations are answered with -y; each publishing step still shows what it publishes.
 set -eu
 REPO=$(cd "$(dirname "$0")/.." && pwd)

@@ -8,7 +8,8 @@
 #     owner's active.
 # Running it again keeps what is complete; an interrupted run is redone cleanly.
 # Environment: MEDPERF_GIT (the command, default medperf-git), PYTHON (default python3),
-# MEDPERF_GIT_RUNNER (default: the best this machine has: docker, then sandbox, then local),
+# MEDPERF_GIT_RUNNER (default: the best this machine has: docker, else the sandbox, installing
+# bubblewrap when run as root; never local unless asked for by name, since local isolates nothing),
 # MEDPERF_GIT_PYTHON (an interpreter with the containers' packages, for the sandbox and local runners,
 # instead of virtual environments made from their requirements).
 set -eu
@@ -24,9 +25,40 @@ ASSETS="$TUT/assets"
 
 say() { printf '%s\n' "> $*" >&2; }
 
+# 1. The runner: the best isolation this machine has. `container runners --best` says local only when
+# nothing isolates; then, as root, bubblewrap is installed the way scripts/setup_engines.sh does it.
+# The local runner is never a silent fallback: only MEDPERF_GIT_RUNNER=local asks for it.
+if [ -z "${MEDPERF_GIT_RUNNER:-}" ]; then
+    MEDPERF_GIT_RUNNER=$("$MG" container runners --best)
+    if [ "$MEDPERF_GIT_RUNNER" = local ] && [ "$(id -u)" -eq 0 ] && ! command -v bwrap >/dev/null 2>&1 \
+            && command -v apt-get >/dev/null 2>&1; then
+        say "No container engine answers and bubblewrap is missing: installing bubblewrap (apt-get)"
+        apt-get update -qq >&2 || say "apt-get update failed; trying the install anyway"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >&2 || say "installing bubblewrap failed"
+        MEDPERF_GIT_RUNNER=$("$MG" container runners --best)
+    fi
+    if [ "$MEDPERF_GIT_RUNNER" = local ]; then
+        "$MG" container runners >&2 || true
+        cat >&2 <<EOF
+setup_data_tutorial.sh: no runner here isolates the containers' code (see the table above). The tutorial
+needs bubblewrap or a container engine:
+  - bubblewrap: as root, apt-get install bubblewrap (Debian and Ubuntu; dnf install bubblewrap on Fedora),
+    or run this script as root and it installs it;
+  - a Docker-API engine: Docker, or podman's socket through DOCKER_HOST (as root,
+    eval "\$(sh $REPO/scripts/setup_engines.sh)" sets up podman).
+To run the containers' code without any isolation, as yourself, ask for the local runner by name
+(every task then warns): MEDPERF_GIT_RUNNER=local sh $REPO/scripts/tutorial.sh (or this script).
+EOF
+        exit 1
+    fi
+fi
+if [ "$MEDPERF_GIT_RUNNER" = local ]; then
+    say "WARNING: the local runner, asked for by name, isolates nothing: the containers' code runs as you; every task will say so"
+fi
+
 mkdir -p "$TUT"
 
-# 1. Raw data (deterministic).
+# 2. Raw data (deterministic).
 if [ ! -f "$TUT/mock_chexpert/labels/labels.csv" ]; then
     say "Creating mock raw data in medperf_tutorial/mock_chexpert"
     rm -rf "$TUT/mock_chexpert"
@@ -34,18 +66,10 @@ if [ ! -f "$TUT/mock_chexpert/labels/labels.csv" ]; then
     mv "$TUT/mock_chexpert.partial" "$TUT/mock_chexpert"
 fi
 
-# 2. The containers' source archives and the demo dataset (deterministic, so the same hashes).
+# 3. The containers' source archives and the demo dataset (deterministic, so the same hashes).
 mkdir -p "$ASSETS"
 "$PY" "$TOOLS/make_source_archives.py" --out "$ASSETS" >/dev/null
 "$PY" "$TOOLS/make_demo_tarball.py" --out "$ASSETS/demo_data.tar.gz" >/dev/null
-
-# 3. The runner: the best isolation this machine has.
-if [ -z "${MEDPERF_GIT_RUNNER:-}" ]; then
-    MEDPERF_GIT_RUNNER=$("$MG" container runners --best 2>/dev/null || echo local)
-fi
-if [ "$MEDPERF_GIT_RUNNER" = local ]; then
-    say "WARNING: no container engine or bubblewrap here: the tutorial runs containers with the local runner, which isolates nothing"
-fi
 
 # 4. The registry, built by the real flows in a private build home, then put in place.
 if [ ! -f "$TUT/.registry-complete" ]; then
