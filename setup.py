@@ -28,7 +28,7 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=7.4", "pytest-timeout>=2.2", "ruff>=0.4", "numpy", "pillow", "PyGithub>=2.1",
-                 "check-jsonschema>=0.28"],
+                 "check-jsonschema>=0.28", "hypothesis>=6.80"],
         "github": ["PyGithub>=2.1"],
     },
     entry_points={"console_scripts": ["medperf-git=medperf_git.cli.main:main"]},

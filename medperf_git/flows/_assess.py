@@ -23,6 +23,8 @@ def _review(repo: GitRepo, base: str, head: str, line=None):
     return review_submission(repo, base, head, line=line)
 
 
+# Verdicts saved before commit objects were read strictly may have accepted a malformed one: a new key.
+_SIGS = "sigs-v2"
 KEEP_SIGNATURES = 50_000  # about 5 MB of JSON; older ones are verified again if ever needed
 
 
@@ -45,7 +47,7 @@ class MetaJudge:
 
         data = _read_json(cache_file)
         self._sigs = verified_signatures(repo)
-        saved = data.get("sigs") if isinstance(data.get("sigs"), dict) else {}
+        saved = data.get(_SIGS) if isinstance(data.get(_SIGS), dict) else {}
         self._sigs.update({sha: v for sha, v in saved.items() if isinstance(v, list) and len(v) == 2})
         self._saved = len(self._sigs)
         self._owners_by_tree: dict[str, dict[str, str | None]] = data.get("owners", {})
@@ -84,7 +86,7 @@ class MetaJudge:
             return
         owners = {self._people_tree: self._owners_by_tree.get(self._people_tree or "", {})} if self._people_tree else {}
         sigs = dict(list(self._sigs.items())[-KEEP_SIGNATURES:])
-        write_text(self.cache_file, json.dumps({"sigs": sigs, "owners": owners}))
+        write_text(self.cache_file, json.dumps({_SIGS: sigs, "owners": owners}))
         self._dirty, self._saved = False, len(self._sigs)
 
     def candidates(self, sub: Submission) -> set[str]:
@@ -197,32 +199,6 @@ class Assessment:
                 "mergeable": self.mergeable, "missing": self.missing()}
 
 
-class LazyTree:
-    """A commit's or tree's files as lint reads them: given paths known up front, others looked up on
-    demand. Lint of a merge touches a handful of paths, so a 100,000-file tree is never listed."""
-
-    def __init__(self, repo: GitRepo, rev: str, known: dict[str, str | None] | None = None):
-        self.repo, self.rev, self.name = repo, rev, rev[:12]
-        self._known: dict[str, str | None] = dict(known or {})
-
-    def blob_id(self, path: str) -> str | None:
-        if path not in self._known:
-            entries = list(self.repo.ls_tree(self.rev, [path]))
-            self._known[path] = entries[0].sha if entries and entries[0].type == "blob" and entries[0].path == path \
-                else None
-        return self._known[path]
-
-    def is_file(self, path: str) -> bool:
-        return self.blob_id(path) is not None
-
-    def read(self, path: str) -> bytes | None:
-        sha = self.blob_id(path)
-        return None if sha is None else self.repo.read_blob(sha)
-
-    def paths(self):
-        return (e.path for e in self.repo.ls_tree(self.rev) if e.type == "blob")
-
-
 def lint_merge(repo: GitRepo, number: int, main: str, head: str,
                tree: str | None = None) -> tuple[list[Finding], list[str]]:
     """Lint findings of the tree that merging ``head`` into ``main`` gives (or ``tree``), and conflicting paths."""
@@ -235,6 +211,7 @@ def lint_merge(repo: GitRepo, number: int, main: str, head: str,
         except MergeConflict as exc:
             return [], exc.paths
     from medperf_git.lint.local import index_facts
+    from medperf_git.registry.tree import LazyTree
 
     changes = {path: (None if status == "D" else blob) for status, _, blob, path in repo.diff_tree(main, tree)}
     facts = index_facts(repo, main, existing_only=True)  # a warm index of the base, when there is one

@@ -23,6 +23,7 @@ from medperf_git.errors import GitError, RemoteUnavailable
 
 MIN_GIT = (2, 34)
 _SHA = re.compile(r"[0-9a-f]{40}")
+_CANONICAL_TREE_LINE = re.compile(rb"tree [0-9a-f]{40}\n")
 _TREE_ENTRY = re.compile(rb"(\d+) ([^\0]*)\0(.{20})", re.S)
 _TREE_BYTES_PER_GIT_CALL = 64 * 1024  # parsing this much tree in Python costs about one git process
 # A push to a local path runs that repository's hooks as the person pushing: never allow it.
@@ -152,12 +153,13 @@ class GitRepo:
             self._odb = None
 
     def rev_parse(self, rev: str) -> str | None:
-        if is_object_id(rev) and self._object_type(rev) == "commit":
+        if is_object_id(rev) and self.object_type(rev) == "commit":
             return rev  # asked of every head and base: answered by the object reader, not a new git
         proc = self.git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
         return proc.stdout.strip() or None
 
-    def _object_type(self, sha: str) -> str | None:
+    def object_type(self, sha: str) -> str | None:
+        """"blob", "tree", "commit" or "tag"; None when the object is missing (read in-process)."""
         try:
             return self.odb.info(bytes.fromhex(sha)).type.decode()
         except Exception:  # noqa: BLE001 - missing or unreadable: let git itself answer
@@ -197,14 +199,22 @@ class GitRepo:
             commit = self.rev_parse(rev)
             if commit is None:
                 raise GitError(f"no commit {rev} in {self.path}")
-            tree = self.read_blob(commit)[5:45].decode()  # "tree <sha>" opens a commit
+            raw = self.read_blob(commit)
+            if _CANONICAL_TREE_LINE.match(raw):
+                tree = raw[5:45].decode()  # git, too, reads the first line's tree
+            else:  # not as git writes commits: take git's own reading, never a second one
+                tree = self.out("rev-parse", "--verify", f"{commit}^{{tree}}", what=f"cannot read commit {commit}")
             if commit == rev:  # a name may move; a commit id never does
                 self._roots[commit] = tree
         return tree
 
     def lookup(self, rev: str, path: str) -> TreeEntry | None:
         """The entry at ``path`` in commit ``rev`` (a blob or a tree), or None."""
-        sha, mode = self.root_tree(rev), "40000"
+        return self.lookup_in_tree(self.root_tree(rev), path)
+
+    def lookup_in_tree(self, tree: str, path: str) -> TreeEntry | None:
+        """The entry at ``path`` below tree object ``tree``, or None."""
+        sha, mode = tree, "40000"
         for name in path.strip("/").split("/"):
             if mode != "40000":
                 return None
@@ -233,14 +243,18 @@ class GitRepo:
     def diff_tree(self, old: str, new: str) -> list[tuple[str, str, str, str]]:
         """(status, old blob, new blob, path) for every path that differs; renames are off."""
         out = self.git("diff-tree", "-r", "-z", "--no-renames", "--raw", old, new).stdout
-        return _raw_diff(out.split("\0")).get(None, [])
+        return [change[:4] for change in _raw_diff(out.split("\0")).get(None, [])]
 
     def diff_commits(self, pairs: Sequence[tuple[str, str]]) -> dict[str, list[tuple[str, str, str, str]]]:
         """``new -> diff_tree(old, new)`` for many (old, new) commit pairs, in one git process.
 
         Each ``new`` appears once (it keys the answer); commits with an empty diff map to [].
         """
-        answer: dict[str, list[tuple[str, str, str, str]]] = {new: [] for _, new in pairs}
+        return {new: [change[:4] for change in changes] for new, changes in self.diff_modes(pairs).items()}
+
+    def diff_modes(self, pairs: Sequence[tuple[str, str]]) -> dict[str, list[tuple[str, str, str, str, str]]]:
+        """As :meth:`diff_commits`, each change with the new entry's mode last ("100644" for a plain file)."""
+        answer: dict[str, list[tuple[str, str, str, str, str]]] = {new: [] for _, new in pairs}
         if pairs:
             lines = "".join(f"{new} {old}\n" for old, new in pairs)
             out = self.git("diff-tree", "--stdin", "-r", "-z", "--no-renames", "--raw", input=lines).stdout
@@ -291,9 +305,10 @@ def read_objects(repo: GitRepo, shas: Sequence[str]) -> Iterator[tuple[str, byte
         proc.wait()
 
 
-def _raw_diff(parts: list[str]) -> dict[str | None, list[tuple[str, str, str, str]]]:
-    """Parse ``diff-tree -z --raw`` output; entries follow the commit id that heads them (None: no header)."""
-    found: dict[str | None, list[tuple[str, str, str, str]]] = {}
+def _raw_diff(parts: list[str]) -> dict[str | None, list[tuple[str, str, str, str, str]]]:
+    """Parse ``diff-tree -z --raw`` output into (status, old, new, path, new mode); entries follow the commit
+    id that heads them (None: no header)."""
+    found: dict[str | None, list[tuple[str, str, str, str, str]]] = {}
     current: str | None = None
     i = 0
     while i < len(parts) - 1:
@@ -303,8 +318,8 @@ def _raw_diff(parts: list[str]) -> dict[str | None, list[tuple[str, str, str, st
                 current = meta
             i += 1
             continue
-        _, _, old_sha, new_sha, status = meta[1:].split()
-        found.setdefault(current, []).append((status[0], old_sha, new_sha, parts[i + 1]))
+        _, new_mode, old_sha, new_sha, status = meta[1:].split()
+        found.setdefault(current, []).append((status[0], old_sha, new_sha, parts[i + 1], new_mode))
         i += 2
     return found
 

@@ -80,3 +80,36 @@ class CommitTree:
 
     def blob_id(self, path: str) -> str | None:
         return self.entries.get(path)
+
+
+class LazyTree:
+    """A commit's or tree's files as lint reads them: given paths known up front, others looked up on
+    demand. Lint of a merge touches a handful of paths, so a 100,000-file tree is never listed."""
+
+    def __init__(self, repo: GitRepo, rev: str, known: dict[str, str | None] | None = None):
+        self.repo, self.rev, self.name = repo, rev, rev[:12]
+        self._known: dict[str, str | None] = dict(known or {})
+        self._tree: str | None = None
+
+    @property
+    def tree(self) -> str:
+        """The root tree (``rev`` may name a commit or a tree)."""
+        if self._tree is None:
+            self._tree = self.repo.out("rev-parse", "--verify", f"{self.rev}^{{tree}}")
+        return self._tree
+
+    def blob_id(self, path: str) -> str | None:
+        if path not in self._known:
+            entry = self.repo.lookup_in_tree(self.tree, path)  # in-process: no git per path
+            self._known[path] = entry.sha if entry is not None and entry.type == "blob" else None
+        return self._known[path]
+
+    def is_file(self, path: str) -> bool:
+        return self.blob_id(path) is not None
+
+    def read(self, path: str) -> bytes | None:
+        sha = self.blob_id(path)
+        return None if sha is None else self.repo.read_blob(sha)
+
+    def paths(self):
+        return (e.path for e in self.repo.ls_tree(self.rev) if e.type == "blob")

@@ -22,8 +22,9 @@ from medperf_git.registry.git import GitRepo, is_object_id
 SSHSIG_NAMESPACE = b"git"
 _ARMOR_BEGIN = "-----BEGIN SSH SIGNATURE-----"
 _ARMOR_END = "-----END SSH SIGNATURE-----"
+_BASE64_LINE = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 _TRAILER = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*):\s*(.*)$")
-_PERSON = re.compile(r"^(?P<name>.*?) <(?P<email>[^>]*)> (?P<ts>-?\d+) (?P<tz>[+-]\d{4})$")
+_PERSON = re.compile(r"(?P<name>[^<>\n]*?) <(?P<email>[^<>\n]*)> (?P<ts>0|[1-9]\d{0,15}) (?P<tz>[+-]\d{4})")
 
 
 @dataclass
@@ -41,6 +42,7 @@ class CommitInfo:
     signature_key: str | None = None  # "<type> <base64>" of the key that made a VALID SSH signature
     signature_error: str | None = None  # why there is no valid signature ("unsigned", "bad signature", ...)
     parent_tree: str | None = None  # the tree of the only parent (approval commits keep it unchanged)
+    malformed: str | None = None  # why the object was refused (then tree and parents are git's reading)
 
     @property
     def signed(self) -> bool:
@@ -88,47 +90,93 @@ def key_owner(key: str | None, people: Mapping[str, Sequence[str]]) -> str | Non
 
 
 # ---------------------------------------------------------------------------------------------- commits
+_TREE_LINE = re.compile(rb"tree ([0-9a-f]{40})")
+_PARENT_LINE = re.compile(rb"parent ([0-9a-f]{40})")
+
+
+class MalformedCommit(Exception):
+    """A commit object that git could read differently from us: refused, never interpreted."""
+
+
 def parse_commit(sha: str, raw: bytes) -> tuple[CommitInfo, bytes | None, bytes]:
-    """(info without a signature verdict, armored signature or None, the payload that was signed)."""
+    """(info without a signature verdict, armored signature or None, the payload that was signed).
+
+    Only the canonical layout that ``git commit-tree`` writes is read: one ``tree``, the ``parent``
+    lines right after it, one ``author``, one ``committer``, at most one ``gpgsig`` (SSH), a blank
+    line, a UTF-8 message. Anything else (a second ``tree``, a ``parent`` after the author, an extra
+    or misordered header, a NUL, another encoding) raises :class:`MalformedCommit`: git reads such
+    objects by rules of its own (the first ``tree`` wins, late ``parent`` lines are ignored), and a
+    second reading is exactly what an attacker needs.
+    """
+    if b"\0" in raw:
+        raise MalformedCommit("it contains a NUL byte")
     head, sep, body = raw.partition(b"\n\n")
+    if not sep:
+        raise MalformedCommit("no blank line ends its headers")
     lines = head.split(b"\n")
-    kept: list[bytes] = []
+    tree_match = _TREE_LINE.fullmatch(lines[0])
+    if tree_match is None:
+        raise MalformedCommit("it does not open with one canonical tree line")
+    at = 1
+    parents = []
+    while at < len(lines) and (parent := _PARENT_LINE.fullmatch(lines[at])) is not None:
+        parents.append(parent.group(1).decode())
+        at += 1
+    if at < len(lines) and lines[at].startswith(b"tree "):
+        raise MalformedCommit("it has a second tree line (git reads only the first)")
+    people = []
+    for name in (b"author", b"committer"):
+        line = lines[at] if at < len(lines) else b""
+        if not line.startswith(name + b" "):
+            raise MalformedCommit(f"its {name.decode()} line is missing or out of place")
+        try:
+            person = _PERSON.fullmatch(line[len(name) + 1:].decode("utf-8"))
+        except UnicodeDecodeError:
+            person = None
+        if person is None:
+            raise MalformedCommit(f"its {name.decode()} line is not 'Name <email> seconds +zone'")
+        people.append(person)
+        at += 1
+    kept = lines[:at]
     signature: list[bytes] | None = None
-    in_sig = False
-    tree, parents, author, committer = "", [], b"", b""
-    for line in lines:
-        if line.startswith(b" "):
-            if in_sig and signature is not None:
-                signature.append(line[1:])
-                continue
-            kept.append(line)
-            continue
-        in_sig = False
-        key, _, value = line.partition(b" ")
-        if key == b"gpgsig":
-            signature = [value]
-            in_sig = True
-            continue
-        kept.append(line)
-        if key == b"tree":
-            tree = value.decode()
-        elif key == b"parent":
-            parents.append(value.decode())
-        elif key == b"author":
-            author = value
-        elif key == b"committer":
-            committer = value
+    if at < len(lines) and lines[at].startswith(b"gpgsig "):
+        signature = [lines[at][len(b"gpgsig "):]]
+        at += 1
+        while at < len(lines) and lines[at].startswith(b" "):
+            signature.append(lines[at][1:])
+            at += 1
+    if at < len(lines):
+        what = lines[at].split(b" ", 1)[0].decode("utf-8", "replace")[:40]
+        raise MalformedCommit(f"it has a header git reads by other rules ('{what}')")
+    try:
+        message = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedCommit("its message is not UTF-8") from None
+    author, committer = people
+    info = CommitInfo(sha=sha, tree=tree_match.group(1).decode(), parents=parents,
+                      author_name=author["name"], author_email=author["email"],
+                      committer_date=int(committer["ts"]), message=message, trailers=parse_trailers(message))
     payload = b"\n".join(kept) + sep + body
-    message = body.decode("utf-8", "replace")
-    author_match = _PERSON.match(author.decode("utf-8", "replace"))
-    committer_match = _PERSON.match(committer.decode("utf-8", "replace"))
-    info = CommitInfo(
-        sha=sha, tree=tree, parents=parents,
-        author_name=author_match["name"] if author_match else "",
-        author_email=author_match["email"] if author_match else "",
-        committer_date=int(committer_match["ts"]) if committer_match else 0,
-        message=message, trailers=parse_trailers(message))
     return info, (b"\n".join(signature) if signature is not None else None), payload
+
+
+def object_problem(repo: GitRepo, info: CommitInfo) -> str | None:
+    """Why git could not read ``info`` as a commit although its text is canonical: its tree is not a
+    tree, or a parent is not a commit (git refuses to parse such an object)."""
+    if repo.object_type(info.tree) != "tree":
+        return f"its tree {info.tree[:12]} is not a tree object here"
+    for parent in info.parents:
+        if repo.object_type(parent) != "commit":
+            return f"its parent {parent[:12]} is not a commit object here"
+    return None
+
+
+def _git_reading(repo: GitRepo, sha: str, why: str) -> CommitInfo:
+    """A refused object, with the tree and parents git itself sees (so that history stays walkable)."""
+    tree = repo.git("rev-parse", "--verify", "--quiet", f"{sha}^{{tree}}", check=False).stdout.strip()
+    listed = repo.git("rev-list", "--parents", "-n1", sha, check=False).stdout.split()
+    return CommitInfo(sha=sha, tree=tree, parents=listed[1:], author_name="", author_email="", committer_date=0,
+                      message="", signature_error=f"malformed commit object: {why}", malformed=why)
 
 
 def parse_trailers(message: str) -> dict[str, list[str]]:
@@ -146,7 +194,11 @@ def parse_trailers(message: str) -> dict[str, list[str]]:
 
 
 def read_commit(repo: GitRepo, sha: str) -> CommitInfo:
-    """Parse commit ``sha`` and verify its SSH signature (no subprocess per commit)."""
+    """Parse commit ``sha`` and verify its SSH signature (no subprocess per commit).
+
+    A malformed object comes back with ``malformed`` set, no signature and no trailers, so that it
+    can never count as signed, as an approval or as anyone's content.
+    """
     full = sha if is_object_id(sha) else repo.rev_parse(sha)
     if full is None:
         raise GitError(f"no commit {sha} in {repo.path}")
@@ -154,7 +206,15 @@ def read_commit(repo: GitRepo, sha: str) -> CommitInfo:
     if full in cache:
         return cache[full]
     raw = repo.read_blob(full)
-    info, armored, payload = parse_commit(full, raw)
+    try:
+        info, armored, payload = parse_commit(full, raw)
+        problem = object_problem(repo, info)
+        if problem:
+            raise MalformedCommit(problem)
+    except MalformedCommit as exc:
+        info = _git_reading(repo, full, str(exc))
+        cache[full] = info
+        return info
     known = _VERIFIED.get(str(repo.path), {}).get(full)
     if known is not None:
         info.signature_key, info.signature_error = known
@@ -233,12 +293,13 @@ def _ssh_string(data: bytes) -> bytes:
 
 def verify_sshsig(armored: bytes, payload: bytes, namespace: bytes = SSHSIG_NAMESPACE) -> str:
     """The ``"<type> <base64>"`` key that validly signed ``payload``; raises _BadSignature otherwise."""
-    text = armored.decode("ascii", "replace").strip()
-    if not text.startswith(_ARMOR_BEGIN) or _ARMOR_END not in text:
-        raise _BadSignature("not an SSH signature")
-    inner = text[len(_ARMOR_BEGIN):text.index(_ARMOR_END)]
+    lines = armored.decode("ascii", "replace").removesuffix("\n").split("\n")
+    if len(lines) < 3 or lines[0] != _ARMOR_BEGIN or lines[-1] != _ARMOR_END:
+        raise _BadSignature("not an SSH signature")  # exactly as ssh-keygen writes it: no stray spaces
+    if not all(_BASE64_LINE.fullmatch(line) for line in lines[1:-1]):
+        raise _BadSignature("malformed SSH signature")
     try:
-        blob = base64.b64decode("".join(inner.split()), validate=True)
+        blob = base64.b64decode("".join(lines[1:-1]), validate=True)
     except (binascii.Error, ValueError):
         raise _BadSignature("malformed SSH signature") from None
     reader = _Reader(blob)
