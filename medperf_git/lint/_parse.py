@@ -21,6 +21,8 @@ from medperf_git.records.layout import (
     REGISTRY_FILE,
     RecordPath,
     parse_path,
+    path_problem,
+    printable,
 )
 from medperf_git.records.yamlio import MAX_YAML_BYTES, YamlError, load_record, locate
 
@@ -57,11 +59,17 @@ class Parsed:
 
 def placement(path: str) -> tuple[RecordPath | None, Finding | None]:
     """The record a path holds, or a finding saying why nothing may live there."""
+    if path == ".git":  # a linked work tree's pointer file, not content
+        return None, None
+    problem = path_problem(path)
+    if problem:
+        return None, Finding(printable(path), 1, 1, "PATH", f"{problem}: '{printable(path)}'",
+                             "rename the file with plain, visible characters")
     rp = parse_path(path)
     if rp is not None:
         return rp, None
     name = path.rsplit("/", 1)[-1]
-    if path == ".git" or name in ALLOWED_EXTRA_FILES or path.startswith(ADMIN_ONLY_PREFIXES):
+    if name in ALLOWED_EXTRA_FILES or path.startswith(ADMIN_ONLY_PREFIXES):
         return None, None
     top = path.split("/", 1)[0]
     if top in RECORD_FOLDERS:

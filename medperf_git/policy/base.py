@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from medperf_git.errors import GitError
-from medperf_git.records.layout import REGISTRY_FILE, record_path
+from medperf_git.records.layout import REGISTRY_FILE, fold, record_path
 from medperf_git.registry.git import GitRepo
 from medperf_git.registry.verify import normalize_key
 
@@ -59,6 +59,22 @@ class BaseRecords:
 
     def exists(self, path: str) -> bool:
         return self.blob(path) is not None
+
+    def case_twin(self, path: str) -> str | None:
+        """A path in the same folder of the base that differs from ``path`` only in case, if any."""
+        folder, _, name = path.rpartition("/")
+        if folder:
+            entry = self.repo.lookup(self.commit, folder)
+            tree = entry.sha if entry is not None and entry.type == "tree" else None
+        else:
+            tree = self.repo.root_tree(self.commit)
+        if tree is None:
+            return None
+        wanted = fold(name)
+        for other in self.repo.tree_entries(tree):
+            if other != name and fold(other) == wanted:
+                return f"{folder}/{other}" if folder else other
+        return None
 
     def get(self, path: str) -> dict | None:
         """The record at ``path`` as a mapping, or None when missing or unreadable."""

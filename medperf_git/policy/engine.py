@@ -17,7 +17,7 @@ from medperf_git.policy import _create
 from medperf_git.policy.base import BaseRecords, load_mapping
 from medperf_git.policy.lineage import Lineage
 from medperf_git.policy.verdict import Requirement, Verdict
-from medperf_git.records.layout import RECORD_FOLDERS, RecordPath, parse_path, record_path
+from medperf_git.records.layout import RECORD_FOLDERS, RecordPath, parse_path, path_problem, printable, record_path
 from medperf_git.records.permissions import ON_BEHALF, PERMISSIONS, field_rule
 from medperf_git.registry.git import GitRepo
 from medperf_git.registry.verify import normalize_key
@@ -90,6 +90,11 @@ class Judge:
 
     # The change, path by path
     def path(self, status: str, new_blob: str, path: str) -> None:
+        problem = path_problem(path)
+        if problem:
+            self.deny(printable(path), "BAD-PATH", f"{problem}: '{printable(path)}'",
+                      "name files with plain, visible characters")
+            return
         rp = parse_path(path)
         if status == "D":
             self.deny(path, "DELETED", "deleting is refused: records are never deleted, so ids are never freed",
@@ -100,6 +105,10 @@ class Judge:
                 self.deny(path, "OUT-OF-SCOPE", "this path holds no record, so no submission may write it",
                           "records live at people/<handle>.yaml, datasets/<id>.yaml, ... (see DESIGN.md)")
             else:
+                twin = self.base.case_twin(path) if status == "A" else None
+                if twin:
+                    self.deny(path, "CASE-TWIN", f"'{path}' differs only in case from '{twin}' on the base",
+                              "keep one of the two names")
                 self.need_admins(path)
             return
         new = load_mapping(self.repo.read_blob(new_blob), path)
