@@ -17,8 +17,9 @@ from medperf_git.cli._output import out
 def audit(ws, path_or_remote, since, as_json):
     """Audit a registry's signed history (default: the profile's registry).
 
-    Walks main's first-parent chain and judges every merged submission against the records of the
-    commit it was merged into: signatures, keys, owners, policy and approvals. Exits with 4 on any
+    Walks main's first-parent chain and judges every commit against the commit before it: signatures,
+    keys, owners, policy and approvals; lint of what it changed; and for a merge, that its tree is the
+    clean merge of a submission that was open and whose merge was recorded. Exits with 4 on any
     finding. Verified commits are cached, so a re-audit starts from the last verified one.
     """
     from medperf_git.errors import AuditFailed
@@ -31,6 +32,8 @@ def audit(ws, path_or_remote, since, as_json):
     else:
         for finding in report.findings:
             out.echo(finding.text())
+        for finding in report.quarantined:
+            out.echo(f"quarantined: {finding.text()}")
         out.echo(report.summary())
     if not report.clean:
         raise AuditFailed(f"{len(report.findings)} audit finding(s)",

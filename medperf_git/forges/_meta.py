@@ -7,9 +7,12 @@ are in main, one ``log --raw`` walks every meta chain, and one ``cat-file --batc
 
 from __future__ import annotations
 
+import datetime
+import json
 import re
 from dataclasses import dataclass, field
 
+from medperf_git.registry.commits import Identity, build_tree, commit_tree
 from medperf_git.registry.git import GitRepo
 
 SUMMARY = "submission.yaml"
@@ -84,8 +87,11 @@ def walk_meta(repo: GitRepo, tips: list[str]) -> dict[str, MetaCommit]:
     return commits
 
 
-def load_raw(repo: GitRepo, main: str | None) -> list[RawSubmission]:
+def load_raw(repo: GitRepo, main: str | None, numbers: set[int] | None = None) -> list[RawSubmission]:
+    """Every submission's refs and meta chain (only ``numbers`` when given), oldest first."""
     refs = pull_refs(repo)
+    if numbers is not None:
+        refs = {n: r for n, r in refs.items() if n in numbers}
     merged = merged_heads(repo, main)
     metas = sorted({r["meta"] for r in refs.values() if "meta" in r})
     commits = walk_meta(repo, metas)
@@ -126,3 +132,48 @@ def event_files(commit: MetaCommit) -> list[tuple[int, str, str]]:
 
 def event_path(seq: int, kind: str) -> str:
     return f"events/{seq:04d}-{kind}.yaml"
+
+
+def blobs(raw: RawSubmission) -> list[str]:
+    """Every meta file blob of a submission: its summary and its event files."""
+    found = [raw.summary_blob] if raw.summary_blob else []
+    for commit in raw.chain:
+        found += [blob for _, _, blob in event_files(commit)]
+    return found
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def dump(data: dict) -> bytes:
+    """Meta files are YAML written in its JSON subset: any YAML reader reads them, and listing a
+    thousand submissions parses them with ``json`` (fast) instead of a YAML constructor."""
+    return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def load(data: bytes | None) -> dict | None:
+    """A meta file's mapping, or None when it is missing or not one (then the event does not count)."""
+    if not data:
+        return None
+    try:
+        value = json.loads(data)
+    except ValueError:
+        value = None
+    if isinstance(value, dict):
+        return value
+    from medperf_git.records.yamlio import load_yaml
+
+    try:
+        value = load_yaml(data, "meta")
+    except Exception:  # noqa: BLE001 - a broken meta file is reported as an invalid event, never a crash
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def event_commit(repo: GitRepo, identity: Identity, handle: str, parent: str | None, summary: dict, seq: int,
+                 kind: str, **data) -> str:
+    """The signed meta commit that appends event number ``seq`` to a submission's chain."""
+    event = {"type": kind, "by": handle, "at": now(), **data}
+    tree = build_tree(repo, parent, {SUMMARY: dump(summary), event_path(seq, kind): dump(event)})
+    return commit_tree(repo, tree, [parent] if parent else [], f"#{summary['number']} {kind} by {handle}", identity)

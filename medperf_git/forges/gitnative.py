@@ -8,8 +8,6 @@ together, so a crash or a race cannot merge one submission twice.
 
 from __future__ import annotations
 
-import datetime
-import json
 import re
 from collections.abc import Callable
 
@@ -26,18 +24,13 @@ from medperf_git.forges.base import (
     Submission,
     SubmissionNotFound,
 )
-from medperf_git.records.yamlio import load_yaml
-from medperf_git.registry.commits import Identity, build_tree, commit_tree
+from medperf_git.registry.commits import Identity
 from medperf_git.registry.git import GitRepo, is_network_failure, push
 
 MAX_TRIES = 8
 # Rejections that mean "someone else moved it first": re-fetch and retry.
 _RACE = re.compile(r"stale info|fetch first|non-fast-forward|atomic push failed|failed to update ref|"
                    r"cannot lock ref|incorrect old value|already exists|failed to lock", re.I)
-
-
-def now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class GitNativeForge(ClonedForge):
@@ -97,7 +90,7 @@ class GitNativeForge(ClonedForge):
     def list(self, state: str | None = None) -> list[Submission]:
         main = self.repo.rev_parse(MAIN)
         raws = [r for r in _meta.load_raw(self.repo, main) if r.meta]
-        blobs = sorted({b for r in raws for b in _blobs(r)})
+        blobs = sorted({b for r in raws for b in _meta.blobs(r)})
         from medperf_git.registry.index import read_blobs
 
         contents = dict(zip(blobs, read_blobs(self.repo, blobs), strict=True))
@@ -115,13 +108,13 @@ class GitNativeForge(ClonedForge):
 
     def _build(self, raw: _meta.RawSubmission, contents: dict[str, bytes | None],
                main: str | None) -> Submission | None:
-        summary = _load(contents.get(raw.summary_blob or "")) or {}
+        summary = _meta.load(contents.get(raw.summary_blob or "")) or {}
         sub = Submission(number=raw.number, title=str(summary.get("title", "")), author=str(summary.get("author", "")),
                          kind=str(summary.get("kind", "")), base=str(summary.get("base", "")), head=raw.head or "")
         seq = 0
         for commit in raw.chain:
             for number, kind, blob in _meta.event_files(commit):
-                data = _load(contents.get(blob)) or {}
+                data = _meta.load(contents.get(blob)) or {}
                 extra = {k: v for k, v in data.items() if k not in ("type", "by", "at")}
                 problem = None
                 seq += 1
@@ -153,11 +146,7 @@ class GitNativeForge(ClonedForge):
     # Writing
     def _meta_commit(self, sub: Submission | None, parent: str | None, summary: dict, kind: str, **data) -> str:
         seq = (len(sub.events) if sub else 0) + 1
-        event = {"type": kind, "by": self.handle, "at": now(), **data}
-        tree = build_tree(self.repo, parent, {_meta.SUMMARY: _dump(summary), _meta.event_path(seq, kind): _dump(event)})
-        number = summary["number"]
-        return commit_tree(self.repo, tree, [parent] if parent else [], f"#{number} {kind} by {self.handle}",
-                           self.identity)
+        return _meta.event_commit(self.repo, self.identity, self.handle, parent, summary, seq, kind, **data)
 
     def _meta_tip(self, number: int) -> str | None:
         return self.repo.rev_parse(f"refs/pull/{number}/meta")
@@ -235,35 +224,6 @@ class GitNativeForge(ClonedForge):
                 return self.get(number)
             self.refresh()
         raise RaceLost(f"submission #{number} kept changing; it is not closed", hint="run the same command again")
-
-
-def _blobs(raw: _meta.RawSubmission) -> list[str]:
-    found = [raw.summary_blob] if raw.summary_blob else []
-    for commit in raw.chain:
-        found += [blob for _, _, blob in _meta.event_files(commit)]
-    return found
-
-
-def _dump(data: dict) -> bytes:
-    """Meta files are YAML written in its JSON subset: any YAML reader reads them, and listing a
-    thousand submissions parses them with ``json`` (fast) instead of a YAML constructor."""
-    return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
-
-
-def _load(data: bytes | None) -> dict | None:
-    if not data:
-        return None
-    try:
-        value = json.loads(data)
-    except ValueError:
-        value = None
-    if isinstance(value, dict):
-        return value
-    try:
-        value = load_yaml(data, "meta")
-    except Exception:  # noqa: BLE001 - a broken meta file is reported as an invalid event, never a crash
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def _ignore(event: Event, problem: str | None) -> Event:

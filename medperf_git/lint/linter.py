@@ -13,7 +13,7 @@ import hashlib
 import multiprocessing
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from medperf_git.lint import _history
 from medperf_git.lint._parse import Parsed, parse_record, placement
@@ -21,7 +21,7 @@ from medperf_git.lint._rules import cross_record
 from medperf_git.lint.facts import Facts
 from medperf_git.lint.findings import Finding
 from medperf_git.lint.tree_facts import OverlayFacts, TreeFacts
-from medperf_git.records.layout import REGISTRY_FILE, parse_path
+from medperf_git.records.layout import ADMIN_ONLY_PREFIXES, REGISTRY_FILE, case_twins, parse_path, printable
 from medperf_git.records.yamlio import load_yaml
 
 
@@ -29,6 +29,9 @@ from medperf_git.records.yamlio import load_yaml
 class LintReport:
     findings: list[Finding]
     records: int  # record files checked
+    # (kind, key) -> the record as parsed (None when gone or invalid), for every record lint read: what a
+    # caller walking history (the audit) carries forward instead of parsing each file again.
+    parsed: dict[tuple[str, str], dict | None] = field(default_factory=dict)
 
     @property
     def errors(self) -> int:
@@ -65,7 +68,7 @@ def lint(tree, *, base=None, base_facts: Facts | None = None, changed: set[str] 
         if REGISTRY_FILE in changed and _tightened(tree, base):
             # Unchanged records may break the new rules: check them all (history rules stay on the change).
             full = _full(tree)
-            return _done(report.findings + full.findings, full.records)
+            return _done(report.findings + full.findings, full.records, {**full.parsed, **report.parsed})
         return report
     except Exception as exc:  # noqa: BLE001 - a bug in a rule must not become a traceback for the user
         return LintReport([_internal(getattr(tree, "name", "."), exc)], 0)
@@ -186,20 +189,38 @@ def _cross(tree, parsed: dict[str, Parsed], facts: Facts) -> list[Finding]:
     return findings
 
 
-def _done(findings: list[Finding], records: int) -> LintReport:
-    return LintReport(sorted(set(findings), key=lambda f: (f.path, f.line, f.col, f.code, f.message)), records)
+def _done(findings: list[Finding], records: int, parsed: dict | None = None) -> LintReport:
+    return LintReport(sorted(set(findings), key=lambda f: (f.path, f.line, f.col, f.code, f.message)), records,
+                      parsed or {})
+
+
+def _twin_findings(pairs: list[tuple[str, str]]) -> list[Finding]:
+    return [Finding(printable(path), 1, 1, "CASE-TWIN", f"'{printable(path)}' and '{printable(other)}' differ only in "
+                                                        "case: on a case-insensitive disk one overwrites the other",
+                    "keep one of the two names") for path, other in pairs]
+
+
+def _new_twins(tree, present: list[str]) -> list[Finding]:
+    """Valid record paths are lower-case by their patterns and the few other names allowed have one
+    spelling, so only a changed file under ``.github/`` can have a case twin: only then is the tree listed."""
+    if not any(p.startswith(ADMIN_ONLY_PREFIXES) for p in present):
+        return []
+    mine = set(present)
+    return _twin_findings([(p, o) for p, o in case_twins(p for p in tree.paths() if p.startswith(ADMIN_ONLY_PREFIXES))
+                           if p in mine or o in mine])
 
 
 def _full(tree) -> LintReport:
     paths = sorted(tree.paths())
     findings, parsed = _check_files_parallel(tree, paths)
+    findings += _twin_findings(case_twins(paths))
     if REGISTRY_FILE not in parsed:
         findings.append(Finding(REGISTRY_FILE, 1, 1, "PLACEMENT", "registry.yaml is missing: this folder is not a "
                                                                   "medperf-git registry",
                                 "check the path, or create a registry with `medperf-git registry init`"))
     facts = TreeFacts(tree, {p: (r.data if r.valid else None) for p, r in parsed.items()}, paths=paths)
     findings += _cross(tree, parsed, facts)
-    return _done(findings, len(parsed))
+    return _done(findings, len(parsed), {(r.rp.kind, r.rp.key): (r.data if r.valid else None) for r in parsed.values()})
 
 
 def _base_record(base, base_facts: Facts | None, path: str, kind: str, key: str) -> tuple[bool, dict | None]:
@@ -221,6 +242,7 @@ def _incremental(tree, base, base_facts: Facts | None, changed: set[str], base_l
     present = sorted(p for p in changed if _exists(tree, p))
     gone = sorted(changed.difference(present))
     findings, parsed = _check_files(tree, present)
+    findings += _new_twins(tree, present)
     facts_of_base: Facts = base_facts or TreeFacts(base if base is not None else tree)
     overlay = {(r.rp.kind, r.rp.key): (r.data if r.valid else None) for r in parsed.values()}
     gone_records = [(p, rp) for p in gone if (rp := parse_path(p)) is not None]
@@ -242,4 +264,4 @@ def _incremental(tree, base, base_facts: Facts | None, changed: set[str], base_l
                     findings += _history.changed(rec, old)
             except Exception as exc:  # noqa: BLE001
                 findings.append(_internal(rec.path, exc))
-    return _done(findings, len(parsed))
+    return _done(findings, len(parsed), overlay)

@@ -182,3 +182,98 @@ class OverlayFacts:
 
     def generated_uids(self) -> dict[str, list[str]]:
         return self._overlay("dataset", self.base.generated_uids(), "generated_uid", lambda v: v)
+
+
+class ChainFacts:
+    """Facts carried along history: a starting commit's facts (or none, from the root) with each later
+    commit's changed records applied in turn.
+
+    The audit lints every commit of main against its first parent; rebuilding that parent's facts for
+    each commit would parse the registry once per commit, so the walk keeps this one state instead.
+    ``mark``/``rewind`` return to an earlier commit's state (a recovery that restores it).
+    """
+
+    def __init__(self, base: Facts | None = None):
+        self.base = base
+        self._records: dict[tuple[str, str], dict | None] = {}  # changed since the start; None: gone or invalid
+        self._present: set[tuple[str, str]] = set()
+        self._by_name: dict[tuple[str, str], set[str]] = {}  # (kind, normalised name) -> keys, changed records
+        self._by_uid: dict[str, set[str]] = {}
+        self._journal: list[tuple[tuple[str, str], bool, dict | None, bool]] = []  # key, was changed, old, was there
+
+    # Changing the state
+    def apply(self, changes: dict[tuple[str, str], dict | None], present: set[tuple[str, str]]) -> None:
+        """Records changed by one commit: ``changes`` maps each to its data (None when gone or invalid)."""
+        for key, data in changes.items():
+            self._journal.append((key, key in self._records, self._records.get(key), key in self._present))
+            self._set(key, data, key in present)
+
+    def mark(self) -> int:
+        return len(self._journal)
+
+    def settle(self) -> None:
+        """The state is final up to here: no rewind will go further back (the journal is dropped)."""
+        self._journal.clear()
+
+    def rewind(self, mark: int) -> None:
+        while len(self._journal) > mark:
+            key, was_changed, old, was_there = self._journal.pop()
+            if was_changed:
+                self._set(key, old, was_there)
+            else:
+                self._unindex(key)
+                self._records.pop(key, None)
+                self._present.discard(key)
+
+    def _set(self, key: tuple[str, str], data: dict | None, there: bool) -> None:
+        self._unindex(key)
+        self._records[key] = data
+        if there:
+            self._present.add(key)
+        else:
+            self._present.discard(key)
+        kind, name = key
+        if data and isinstance(data.get("name"), str):
+            self._by_name.setdefault((kind, normalize_name(data["name"])), set()).add(name)
+        if kind == "dataset" and data and isinstance(data.get("generated_uid"), str):
+            self._by_uid.setdefault(data["generated_uid"], set()).add(name)
+
+    def _unindex(self, key: tuple[str, str]) -> None:
+        old = self._records.get(key)
+        kind, name = key
+        if old and isinstance(old.get("name"), str):
+            self._by_name.get((kind, normalize_name(old["name"])), set()).discard(name)
+        if kind == "dataset" and old and isinstance(old.get("generated_uid"), str):
+            self._by_uid.get(old["generated_uid"], set()).discard(name)
+
+    # Facts
+    def has(self, kind: str, key: str) -> bool:
+        if (kind, str(key)) in self._records:
+            return (kind, str(key)) in self._present
+        return self.base is not None and self.base.has(kind, str(key))
+
+    def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        if (kind, str(key)) in self._records:
+            return self._records[(kind, str(key))]
+        return self.base.get(kind, str(key)) if self.base is not None else None
+
+    def _merged(self, kind: str, base_keys: list[str], mine: set[str]) -> list[str]:
+        keys = [k for k in base_keys if (kind, k) not in self._records]
+        return sorted([*keys, *mine], key=_sort_key)
+
+    def keys_named(self, kind: str, norm: str) -> list[str]:
+        base = keys_named(self.base, kind, norm) if self.base is not None else []
+        return self._merged(kind, base, self._by_name.get((kind, norm), set()))
+
+    def keys_with_uid(self, uid: str) -> list[str]:
+        base = keys_with_uid(self.base, uid) if self.base is not None else []
+        return self._merged("dataset", base, self._by_uid.get(uid, set()))
+
+    def names(self, kind: str) -> dict[str, list[str]]:
+        found = dict(self.base.names(kind)) if self.base is not None else {}
+        norms = set(found) | {norm for k, norm in self._by_name if k == kind}
+        return {norm: keys for norm in norms if (keys := self.keys_named(kind, norm))}
+
+    def generated_uids(self) -> dict[str, list[str]]:
+        found = dict(self.base.generated_uids()) if self.base is not None else {}
+        return {uid: keys for uid in set(found) | set(self._by_uid) if (keys := self.keys_with_uid(uid))}

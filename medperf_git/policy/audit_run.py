@@ -51,8 +51,9 @@ def run_audit(ws: Workspace, target: str | None = None, *, since: str | None = N
         tmp = Path(tempfile.mkdtemp(prefix="medperf-git-audit-"))
         fetched = init_bare(tmp / "repo.git")
         try:
-            run_git("fetch", "--quiet", "--no-tags", target, "+refs/heads/main:refs/heads/main", cwd=fetched.path,
-                    timeout=600, what=f"cannot fetch {target}")
+            run_git("fetch", "--quiet", "--no-tags", target, "+refs/heads/main:refs/heads/main",
+                    "+refs/pull/*/meta:refs/pull/*/meta", cwd=fetched.path, timeout=600,
+                    what=f"cannot fetch {target}")  # the meta chains record who merged what
             return _audit_repo(ws, fetched, "refs/heads/main", since, progress)
         finally:
             fetched.close()

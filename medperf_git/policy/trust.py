@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from medperf_git.errors import AuditFailed, ConfigError
-from medperf_git.policy.audit import AuditCache, AuditReport, audit, root_is_signed, root_of
+from medperf_git.policy.audit import AuditCache, AuditReport, audit, root_of
 from medperf_git.policy.base import BaseRecords
 from medperf_git.registry.git import GitRepo, is_object_id
 from medperf_git.registry.verify import fingerprint
@@ -54,15 +54,13 @@ def admin_fingerprints(repo: GitRepo, rev: str) -> list[str]:
     return sorted({fingerprint(k) for handle in base.admins for k in base.person_keys(handle)})
 
 
-def pin(ws: Workspace, repo: GitRepo, main: str, root: str, signed: bool = True) -> dict:
+def pin(ws: Workspace, repo: GitRepo, main: str, root: str) -> dict:
     """Record the root commit and the admins' key fingerprints in the active profile.
 
-    ``signed: false`` marks a registry whose root commit is not signed by an admin it lists (not made
-    by ``registry init``, e.g. a synthetic one): it has no signatures to enforce, so its audit
-    findings are kept on the clone (``audit_report``) rather than refusing fetches. A rewritten main
-    is refused either way, and the flag cannot change later since the root is pinned.
+    Only a history that passes the audit is pinned: a registry whose root commit is not signed by an
+    admin it lists (not made by ``registry init``) is refused like any other finding.
     """
-    ws.profile.trust = {"root_commit": root, "admin_keys": admin_fingerprints(repo, main), "signed": signed}
+    ws.profile.trust = {"root_commit": root, "admin_keys": admin_fingerprints(repo, main)}
     ws.config.save()
     return ws.profile.trust
 
@@ -100,12 +98,11 @@ def check_fetch(clone: RegistryClone, old_main: str | None, ref: str) -> AuditRe
                            f"{trusted[:12]}: its history was rewritten; the local copy stays at {trusted[:12]}",
                            hint=RESET_HINT)
     cache = audit_cache(ws, root)
-    if trusted and trusted not in cache.tips:
-        cache.add(trusted)
+    if trusted and trusted not in cache.tips and not cache.outdated:
+        cache.add(trusted)  # verified on an earlier run (under today's rules) though the cache forgot it
     report = audit(repo, new, cache=cache)
     clone.audit_report = report
-    signed = trust["signed"] if "signed" in trust else root_is_signed(repo, root)
-    if not report.clean and signed is not False:
+    if not report.clean:
         _restore(repo, ref, fallback)
         lines = "\n".join(f"  {f.text()}" for f in report.findings[:10])
         raise AuditRefused(f"{report.summary()} The registry {clone.remote} was not updated locally:\n{lines}",
@@ -114,7 +111,7 @@ def check_fetch(clone: RegistryClone, old_main: str | None, ref: str) -> AuditRe
     ws.registry_dir(root).mkdir(parents=True, exist_ok=True)
     write_text(_trusted_file(ws, root), new + "\n")
     if not pinned or "admin_keys" not in trust:
-        pin(ws, repo, new, root, signed=bool(signed))
+        pin(ws, repo, new, root)
     return report
 
 

@@ -49,7 +49,7 @@ def test_force_pushed_main_is_refused(world):
     trusted = clone.main
     # an admin rewrites main: drop the last commit and put another in its place
     parent = world.repo.out("rev-parse", "refs/heads/main^")
-    rewritten = commit_changes(world.repo, parent, {"datasets/7.yaml": y(dataset(7, "do"))}, "rewrite",
+    rewritten = commit_changes(world.repo, parent, {"README.md": b"Rewritten history\n"}, "rewrite",
                                world["admin"].identity)
     update_ref(world.repo, "refs/heads/main", rewritten, world.main)
     with pytest.raises(AuditFailed, match="not a descendant of the last verified commit") as exc:
@@ -63,7 +63,7 @@ def test_force_pushed_main_is_refused(world):
 def test_reset_accepts_an_announced_rewrite(world, invoke):
     open_clone(world["do"])
     parent = world.repo.out("rev-parse", "refs/heads/main^")
-    rewritten = commit_changes(world.repo, parent, {"datasets/7.yaml": y(dataset(7, "do"))}, "rewrite",
+    rewritten = commit_changes(world.repo, parent, {"README.md": b"Rewritten history\n"}, "rewrite",
                                world["admin"].identity)
     update_ref(world.repo, "refs/heads/main", rewritten, world.main)
     with world["do"].active():
@@ -105,8 +105,9 @@ def test_registry_audit_cli(world, invoke, tmp_path):
         assert since.exit_code == 0 and "0 commit(s)" in since.stdout
 
 
-def test_unsigned_registry_is_read_but_its_findings_are_kept(tmp_path):
-    """A registry not made by `registry init` (unsigned root) has nothing to enforce; rewrites still refused."""
+def test_a_registry_with_an_unsigned_root_is_refused(tmp_path):
+    """A root commit not signed by an admin it lists is not a medperf-git registry (or it was replaced):
+    its findings are never waved through, not even on first use."""
     from medperf_git.registry.commits import Identity
     from medperf_git.registry.git import init_bare
     from tests.support.actors import make_actor
@@ -116,14 +117,10 @@ def test_unsigned_registry_is_read_but_its_findings_are_kept(tmp_path):
                                                         b"admins: [a]\nmedperf_git: x\n"}, "root", Identity("A", "a@x"))
     update_ref(repo, "refs/heads/main", root, None)
     reader = make_actor(tmp_path, "reader", str(repo.path))
-    clone = open_clone(reader)
-    assert clone.main == root and not clone.audit_report.clean
+    with pytest.raises(AuditFailed, match="UNSIGNED"):
+        open_clone(reader)
     with reader.active():
-        assert Workspace.load().profile.trust["signed"] is False
-    other = commit_changes(repo, None, {"x.txt": b"x\n"}, "another root", Identity("A", "a@x"))
-    update_ref(repo, "refs/heads/main", other, root)
-    with pytest.raises(AuditFailed, match="root commit"):
-        clone.fetch()
+        assert not Workspace.load().profile.trust
 
 
 def test_first_audit_of_a_tampered_registry_reports_every_finding(world, invoke):

@@ -40,7 +40,7 @@ class GitHubHarness(HarnessBase):
 
 @pytest.fixture
 def github_server(tmp_path):
-    path, actors = seed_registry(tmp_path, HANDLES)
+    path, actors = seed_registry(tmp_path, HANDLES, registry_settings={"host": "github"})
     server = FakeGitHub(path)
     for uid, handle in enumerate(HANDLES, start=101):
         server.add_user(f"ghp_secret{handle}TOKEN0123456789", handle, uid)

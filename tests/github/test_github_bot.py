@@ -21,7 +21,7 @@ BOT_TOKEN = "ghs_botTOKEN0123456789abcdef"
 class Setup:
     def __init__(self, tmp_path):
         self.tmp = tmp_path
-        self.world = World(tmp_path)
+        self.world = World(tmp_path, registry_settings={"host": "github"})
         self.ids = {h: 200 + i for i, h in enumerate(HANDLES)}
         people = {}
         for h in HANDLES:

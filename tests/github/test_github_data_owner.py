@@ -26,7 +26,8 @@ def settings():
 
 
 def test_tutorial_data_owner_on_github(tmp_path, monkeypatch):
-    registry, actors, _ = seed_tutorial_registry(tmp_path, runner="local", python=sys.executable)
+    registry, actors, _ = seed_tutorial_registry(tmp_path, registry_settings={"host": "github"}, runner="local",
+                                            python=sys.executable)
     repo = GitRepo(registry)
     ids, people = github_accounts(actors, PEOPLE, 500)
     main = repo.rev_parse("refs/heads/main")

@@ -21,7 +21,7 @@ BOT_TOKEN = "ghs_botTOKENflows0123456789"
 
 @pytest.fixture
 def world(tmp_path, monkeypatch):
-    world = World(tmp_path)
+    world = World(tmp_path, registry_settings={"host": "github"})
     ids, people = github_accounts(world.actors, HANDLES, 300)
     world.direct(people, "GitHub accounts")
     server = FakeGitHub(world.path).start()

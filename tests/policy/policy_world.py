@@ -132,10 +132,44 @@ class World:
         return commit_tree(self.repo, tree, [head], f"Approve\n\nApproved-by: {handle or who}",
                            self.actors[who].identity)
 
-    def merge(self, head: str, who: str = "admin") -> str:
-        """Merge ``head`` into main as the forge does: a clean merge commit, first parent main."""
+    def merge(self, head: str, who: str = "admin", author: str | None = None) -> str:
+        """Merge ``head`` into main as the git-native forge does: a clean merge commit (first parent main)
+        and a submission's signed meta chain (opened by its author, merged by ``who``) recording it."""
         old = self.main
         tree = self.repo.out("merge-tree", "--write-tree", old, head).splitlines()[0]
         new = commit_tree(self.repo, tree, [old, head], "Merge submission", self.actors[who].identity)
+        self.record(head, new, who, author or self._author_of(head, fallback=who))
         update_ref(self.repo, "refs/heads/main", new, old)
         return new
+
+    def record(self, head: str, merge: str, who: str, author: str, *, closed_by: str | None = None) -> int:
+        """A submission's meta chain ending in a merged event for ``merge`` (after a closed event if asked)."""
+        from medperf_git.forges import _meta
+
+        number = len(_meta.pull_refs(self.repo)) + 1
+        summary = {"number": number, "title": "test", "author": author, "kind": "test", "base": self.main,
+                   "state": "open"}
+        meta = _meta.event_commit(self.repo, self.actors[author].identity, author, None, summary, 1, "opened",
+                                  head=head)
+        seq = 2
+        if closed_by:
+            meta = _meta.event_commit(self.repo, self.actors[closed_by].identity, closed_by, meta,
+                                      dict(summary, state="closed"), seq, "closed", reason="withdrawn")
+            seq += 1
+        meta = _meta.event_commit(self.repo, self.actors[who].identity, who, meta, dict(summary, state="merged"), seq,
+                                  "merged", commit=merge, head=head)
+        self.repo.git("update-ref", f"refs/pull/{number}/head", head)
+        self.repo.git("update-ref", f"refs/pull/{number}/meta", meta)
+        return number
+
+    def _author_of(self, head: str, fallback: str) -> str:
+        from medperf_git.errors import PolicyDenied
+        from medperf_git.policy.approvals import content_author
+        from medperf_git.policy.base import BaseRecords
+        from medperf_git.policy.lineage import lineage
+
+        try:
+            return content_author(self.repo, lineage(self.repo, self.main, head), BaseRecords(self.repo, self.main)
+                                  .people)
+        except PolicyDenied:
+            return fallback

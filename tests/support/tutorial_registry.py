@@ -74,9 +74,11 @@ def commit_records(registry: Path, admin: Actor, records: dict[str, dict], messa
     return new
 
 
-def seed_tutorial_registry(root: Path, **profile_settings) -> tuple[Path, dict[str, Actor], Path]:
+def seed_tutorial_registry(root: Path, *, registry_settings: dict | None = None,
+                           **profile_settings) -> tuple[Path, dict[str, Actor], Path]:
     """People, containers 1-4, benchmark 1 and model 4's approved association; returns (registry, actors, assets)."""
-    registry, actors = seed_registry(root, PEOPLE, ["testadmin"], **profile_settings)
+    registry, actors = seed_registry(root, PEOPLE, ["testadmin"], registry_settings=registry_settings,
+                                     **profile_settings)
     assets = root / "assets"
     build_assets(assets)
     records = {f"containers/{cid}.yaml": container_record(cid, assets) for cid in CONTAINERS}
