@@ -26,10 +26,11 @@ COMMANDS: dict[str, object] = {
         "delete": "medperf_git.cli.profile:delete",
         "trust": "medperf_git.cli.trust:trust",
     }),
-    "registry": ("Create, check and audit a registry repository.", {
+    "registry": ("Create, check, audit and recover a registry repository.", {
         "init": "medperf_git.cli.registry:init",
         "lint": "medperf_git.cli.lint:lint",
         "audit": "medperf_git.cli.audit:audit",
+        "recover": "medperf_git.cli.registry:recover",
     }),
     "benchmark": ("List, view, run and submit benchmarks.", {
         "ls": "medperf_git.cli.benchmark:ls",

@@ -1,4 +1,4 @@
-"""`medperf-git registry init`."""
+"""`medperf-git registry init` and `registry recover`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from medperf_git.cli._context import pass_workspace
+from medperf_git.cli._options import json_option, yes_option
 from medperf_git.cli._output import out
 
 
@@ -70,3 +71,35 @@ def _check_github(repository: str, api_url: str | None, public: bool) -> None:
     for item in check_settings(repository, token, api_url, public=public):
         (out.success if item.ok else out.warn)(f"{repository}: {item.name}: {'ok' if item.ok else 'NOT SET'} "
                                                f"({item.detail})")
+
+
+@click.command()
+@yes_option
+@json_option
+@pass_workspace
+def recover(ws, yes, as_json):
+    """Undo commits on main that fail the audit, without rewriting history (admins).
+
+    Publishes one commit, signed by you, that restores the tree of the last commit the audit accepts
+    and names it in a `Recovers:` trailer. Every client accepts it on its next fetch and reports the
+    commits in between as quarantined; nobody needs `profile trust --reset`.
+    """
+    from medperf_git.flows.recovery import plan_recovery, recover as flow
+
+    plan = plan_recovery(ws)
+    out.info(f"main of the registry is at {plan.remote_main[:12]}; the last commit the audit accepts is "
+             f"{plan.target[:12]}. These findings come after it:")
+    for finding in plan.report.findings:
+        out.info(f"  {finding.text()}")
+    out.info(f"The recovery commit restores the tree of {plan.target[:12]}; the {len(plan.bad_commits)} commit(s) "
+             "above are quarantined (they stay in history, their changes are undone). Everyone who reads the "
+             "registry sees it.")
+    if not out.confirm("Publish the recovery commit, signed by you?", yes=yes):
+        out.info("Nothing was published.")
+        return
+    commit = flow(ws, plan)
+    if as_json:
+        out.json({**plan.to_dict(), "recovery": commit})
+    out.success(f"Published the recovery commit {commit[:12]}: main holds the tree of {plan.target[:12]} again")
+    out.next_step("medperf-git registry audit", "it reports the quarantined commits; clients accept the recovery "
+                                                "on their next fetch")

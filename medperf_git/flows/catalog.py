@@ -60,7 +60,10 @@ def open_catalog(ws: Workspace, progress: Progress | None = None) -> Catalog:
     """The workspace's clone of the profile's registry, with its index at main."""
     clone = RegistryClone.open(ws)
     warnings = []
-    if clone.fetch_error:
+    if clone.refused_main:
+        warnings.append(f"{clone.refused_main}; showing the last verified copy, from {_age(clone.age())} ago: tell the "
+                        "registry's admins (`medperf-git registry audit` lists every finding)")
+    elif clone.fetch_error:
         warnings.append(f"could not fetch the registry ({clone.fetch_error}); "
                         f"showing the local copy from {_age(clone.age())} ago")
     commit = clone.main

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from medperf_git.errors import ConfigError, GitError, RemoteUnavailable
-from medperf_git.registry.git import GitRepo, init_bare, is_network_failure, run_git
+from medperf_git.registry.git import GitRepo, init_bare, is_local_remote, is_network_failure, run_git
 from medperf_git.workspace.atomic import write_text
 from medperf_git.workspace.workspace import Workspace
 
 MAIN = "refs/remotes/origin/main"
-FETCH_REFSPECS = ("+refs/heads/*:refs/remotes/origin/*", "+refs/pull/*:refs/pull/*")
-DEFAULT_MAX_AGE = 300  # seconds: read commands fetch first when the clone is older than this
+DEFAULT_MAX_AGE = 2  # seconds: older than this, a read asks the remote (one ls-remote) whether anything moved
 
 
 def _remote_key(remote: str) -> str:
@@ -37,6 +38,8 @@ class RegistryClone:
         self.dir = ws.registry_dir(root)
         self.repo = GitRepo(self.dir / "repo.git")
         self.fetch_error: str | None = None  # why the last refresh could not fetch, if it could not
+        self.refused: dict[int, str] = {}  # submissions the last fetch would not store, and why
+        self.refused_main: str | None = None  # why the registry's new main was refused, when it was
         self.audit_report = None  # policy.audit.AuditReport of the last fetch (see policy/trust.py)
 
     # Opening
@@ -107,18 +110,41 @@ class RegistryClone:
         """Fetch when older than ``max_age``; an unreachable remote keeps the local copy usable."""
         if self.age() < max_age:
             return False
+        from medperf_git.errors import AuditFailed
+
         try:
             self.fetch()
         except RemoteUnavailable as exc:
             self.fetch_error = exc.message
             return False
+        except AuditFailed as exc:  # reads go on from the last verified copy; writes refuse (they fetch)
+            if self.repo.rev_parse(MAIN) is None:
+                raise  # nothing was ever verified: there is no copy to go on with
+            report = getattr(exc, "report", None)
+            first = report.findings[0].text() if report is not None and report.findings else exc.message
+            self.refused_main = f"main of the registry fails the audit ({first.splitlines()[0]})"
+            return False
         return True
 
     def fetch(self) -> None:
         old = self.repo.rev_parse(MAIN)
-        fetch_remote(self.repo, self.remote)
-        self._verify(old)
+        report = fetch_remote(self.repo, self.remote, max_object_bytes=self.max_record_bytes(old))
+        self.refused = report.refused
+        if report.changed:
+            self._verify(old)
         self._stamp()
+
+    def max_record_bytes(self, main: str | None) -> int:
+        """The cap registry.yaml of the verified main sets on record files (what a submission may bring)."""
+        from medperf_git.records.yamlio import load_yaml
+
+        data = self.repo.read_path(main, "registry.yaml") if main else None
+        try:
+            value = (load_yaml(data, "registry.yaml") or {}).get("max_record_bytes") if data else None
+        except Exception:  # noqa: BLE001 - an unreadable setting leaves the default
+            value = None
+        return value if isinstance(value, int) and 1024 <= value <= DEFAULT_MAX_RECORD_BYTES \
+            else DEFAULT_MAX_RECORD_BYTES
 
     def _verify(self, old_main: str | None) -> None:
         """The trust anchor: audit what the fetch brought; a rewritten or failing main is refused."""
@@ -138,11 +164,162 @@ class RegistryClone:
         return self.repo.read_path(rev or self.main, path)
 
 
-def fetch_remote(repo: GitRepo, remote: str) -> None:
-    """Mirror the registry's main and submission refs; an unreachable remote keeps local work."""
+DEFAULT_MAX_RECORD_BYTES = 1024 * 1024  # registry.yaml's max_record_bytes when it sets none
+SUBMISSION_BYTES_FACTOR = 64  # a submission brings at most this many record files' worth of new objects
+_PULL_REF = re.compile(r"refs/pull/(\d+)/")
+# A partial fetch from a repository on disk needs its upload-pack to allow filters; a server decides for itself.
+_FILTERING_UPLOAD_PACK = "git -c uploadpack.allowFilter=true upload-pack"
+
+
+@dataclass
+class FetchReport:
+    """What a fetch brought: whether anything changed, and the submissions it refused to store."""
+
+    changed: bool = False
+    refused: dict[int, str] = field(default_factory=dict)  # submission number -> why
+
+
+def fetch_remote(repo: GitRepo, remote: str, *, max_object_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+                 env: dict[str, str] | None = None) -> FetchReport:
+    """Mirror the registry's branches and submissions; an unreachable remote keeps local work.
+
+    One ``ls-remote`` says what moved; nothing is fetched when nothing did. Branches are fetched as
+    they are (the audit judges main). Submissions are anyone's, so they are fetched into a staging
+    repository first, asking the server to leave out blobs over ``max_object_bytes``; a submission
+    that needs such an object, or brings more than its share of new bytes, is refused and its objects
+    never reach this clone.
+    """
+    theirs = _remote_refs(repo, remote, env)
+    mine = _local_refs(repo)
+    report = FetchReport()
+    if theirs == mine:
+        return report
+    report.changed = True
+    heads = {ref: sha for ref, sha in theirs.items() if not ref.startswith("refs/pull/")}
+    if heads != {ref: sha for ref, sha in mine.items() if not ref.startswith("refs/pull/")}:
+        _git_fetch(repo, remote, ["+refs/heads/*:refs/remotes/origin/*"], env, options=["--prune"])
+    pulls = {ref: sha for ref, sha in theirs.items() if ref.startswith("refs/pull/")}
+    moved = {ref: sha for ref, sha in pulls.items() if mine.get(ref) != sha}
+    if moved:
+        report.refused = _fetch_checked(repo, remote, moved, max_object_bytes, env)
+    gone = [ref for ref in mine if ref.startswith("refs/pull/") and ref not in pulls]
+    if gone:
+        repo.git("update-ref", "--stdin", input="".join(f"delete {ref}\n" for ref in gone))
+    return report
+
+
+def _remote_refs(repo: GitRepo, remote: str, env: dict[str, str] | None) -> dict[str, str]:
+    out = _git(repo, ["ls-remote", remote, "refs/heads/*", "refs/pull/*"], env, f"cannot reach the registry {remote}")
+    refs = {}
+    for line in out.splitlines():
+        sha, _, ref = line.partition("\t")
+        refs[ref] = sha
+    return refs
+
+
+def _local_refs(repo: GitRepo) -> dict[str, str]:
+    out = repo.out("for-each-ref", "--format=%(objectname) %(refname)", "refs/remotes/origin/", "refs/pull/")
+    refs = {}
+    for line in out.splitlines():
+        sha, _, ref = line.partition(" ")
+        if ref.startswith("refs/remotes/origin/"):
+            if ref == "refs/remotes/origin/HEAD":
+                continue
+            ref = "refs/heads/" + ref[len("refs/remotes/origin/"):]
+        refs[ref] = sha
+    return refs
+
+
+def _fetch_checked(repo: GitRepo, remote: str, moved: dict[str, str], cap: int,
+                   env: dict[str, str] | None) -> dict[int, str]:
+    """Fetch ``moved`` refs into a staging repository that borrows this one's objects, check every new
+    object, then bring only the accepted refs here; return the refused submissions and why."""
+    staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=repo.path.parent))
     try:
-        run_git("fetch", "--quiet", "--prune", "--no-tags", remote, *FETCH_REFSPECS, cwd=repo.path,
-                timeout=600, what=f"cannot fetch the registry {remote}")
+        stage = init_bare(staging / "repo.git")
+        (stage.path / "objects" / "info" / "alternates").write_text(str((repo.path / "objects").resolve()) + "\n")
+        for key, value in (("core.repositoryformatversion", "1"), ("extensions.partialClone", "origin"),
+                           ("remote.origin.url", remote), ("remote.origin.promisor", "true")):
+            stage.git("config", key, value)
+        args = [f"--filter=blob:limit={cap}"]
+        if is_local_remote(remote):
+            args.append(f"--upload-pack={_FILTERING_UPLOAD_PACK}")
+        _git_fetch(stage, "origin", [], env, options=args, stdin="".join(f"+{ref}:{ref}\n" for ref in moved))
+        fetched = _local_refs(stage)
+        refused = _oversized(stage, fetched, cap)
+        accepted = [ref for ref in fetched if _number(ref) not in refused]
+        if accepted:
+            _git_fetch(repo, str(stage.path), [], None, stdin="".join(f"+{ref}:{ref}\n" for ref in accepted))
+        return refused
+    finally:
+        import shutil
+
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _number(ref: str) -> int | None:
+    match = _PULL_REF.match(ref)
+    return int(match.group(1)) if match else None
+
+
+def _oversized(stage: GitRepo, refs: dict[str, str], cap: int) -> dict[int, str]:
+    """Submissions whose new objects include one over ``cap`` (or left out by the server for its size), or
+    that bring more than their share of new bytes."""
+    by_number: dict[int, list[str]] = {}
+    for ref, sha in refs.items():
+        number = _number(ref)
+        if number is not None:
+            by_number.setdefault(number, []).append(sha)
+    refused: dict[int, str] = {}
+    problems = _new_object_problems(stage, [sha for shas in by_number.values() for sha in shas], cap)
+    if problems is None:
+        return refused
+    for number, tips in by_number.items():  # something is wrong: find whose it is
+        why = _new_object_problems(stage, tips, cap)
+        if why:
+            refused[number] = why
+    return refused
+
+
+def _new_object_problems(stage: GitRepo, tips: list[str], cap: int) -> str | None:
+    """Why the objects reachable from ``tips`` and not from the clone cannot be stored, or None."""
+    listed = stage.out("-c", "core.alternateRefsCommand=git for-each-ref --format=%(objectname)",
+                       "rev-list", "--objects", "--missing=print", "--stdin", "--not", "--alternate-refs",
+                       input="".join(f"{sha}\n" for sha in tips))
+    present, missing = [], 0
+    for line in listed.splitlines():
+        sha = line.split(" ", 1)[0]
+        if sha.startswith("?"):
+            missing += 1
+        elif sha:
+            present.append(sha)
+    if missing:
+        return f"{missing} object(s) over the registry's limit of {cap:,} bytes per record file"
+    if not present:
+        return None
+    sizes = stage.out("cat-file", "--batch-check=%(objectsize) %(objectname)", input="\n".join(present) + "\n")
+    total = 0
+    for line in sizes.splitlines():
+        size = int(line.split(" ", 1)[0])
+        total += size
+        if size > cap:
+            return f"an object of {size:,} bytes, over the registry's limit of {cap:,} bytes per record file"
+    if total > cap * SUBMISSION_BYTES_FACTOR:
+        return f"{total:,} bytes of new objects, over the limit of {cap * SUBMISSION_BYTES_FACTOR:,} per submission"
+    return None
+
+
+def _git_fetch(repo: GitRepo, remote: str, refspecs: list[str], env: dict[str, str] | None, *,
+               options: list[str] | None = None, stdin: str | None = None) -> None:
+    """``git fetch`` without tags, FETCH_HEAD or housekeeping; ``stdin`` carries many refspecs."""
+    _git(repo, ["-c", "gc.auto=0", "-c", "maintenance.auto=false", "fetch", "--quiet", "--no-tags",
+                "--no-write-fetch-head", *(options or []), *(["--stdin"] if stdin is not None else []), remote,
+                *refspecs], env, f"cannot fetch the registry {remote}", stdin)
+
+
+def _git(repo: GitRepo, args: list[str], env: dict[str, str] | None, what: str, stdin: str | None = None) -> str:
+    try:
+        return run_git(*args, cwd=repo.path, env=env, input=stdin, timeout=600, what=what).stdout
     except GitError as exc:
         if is_network_failure(exc) and not isinstance(exc, RemoteUnavailable):
             raise RemoteUnavailable(exc.message, hint="check the registry address and your network; "

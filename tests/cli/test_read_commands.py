@@ -211,16 +211,25 @@ def test_an_unreachable_remote_uses_the_local_copy_with_a_warning(remote, invoke
     assert "showing the local copy" in result.stderr
 
 
-def test_an_invalid_record_does_not_break_reads(remote, invoke):
+def test_an_invalid_record_never_reaches_a_reader_and_does_not_break_reads(remote, invoke, tmp_path):
+    """Main holding a broken record fails every client's audit: reads go on from the last verified copy,
+    with a warning. An index that does meet one (a registry folder linted as is) names it and reads on."""
+    assert invoke("benchmark", "ls").exit_code == 0
     remote.commit({"benchmarks/3.yaml": "name: [broken\n"})
+    age_clone()
     result = invoke("benchmark", "ls")
     assert result.exit_code == 0, result.output
     assert table_ids(result.stdout) == [1, 2]
-    assert "1 benchmark record(s) cannot be read" in result.stderr and "benchmarks/3.yaml" in result.stderr
-    view = invoke("benchmark", "view", "3")
-    assert view.exit_code == 3
-    assert "Error: benchmarks/3.yaml cannot be read: invalid YAML" in view.stderr
-    assert "registry lint" in view.stderr
+    assert "fails the audit" in result.stderr and "benchmarks/3.yaml" in result.stderr
+    assert invoke("benchmark", "view", "3").exit_code != 0
+
+    from medperf_git.registry.git import GitRepo
+    from medperf_git.registry.index import Index
+
+    with Index.open(tmp_path / "index.sqlite") as index:
+        index.update(GitRepo(remote.bare), "refs/heads/main")
+        assert [path for path, _ in index.invalid("benchmark")] == ["benchmarks/3.yaml"]
+        assert index.get("benchmark", "1") is not None
 
 
 def test_read_commands_have_help(invoke):
