@@ -47,17 +47,22 @@ def show(ws, number, as_json):
 
 @click.command()
 @click.argument("number", type=int)
+@click.option("--head", "head", metavar="SHA",
+              help="Approve only if the submission's head is still this commit (for scripts).")
 @yes_option
 @pass_workspace
-def approve(ws, number, yes):
-    """Approve submission NUMBER with a signed commit; merge it when policy is then satisfied."""
+def approve(ws, number, head, yes):
+    """Approve submission NUMBER with a signed commit; merge it when policy is then satisfied.
+
+    The approval binds to the head you saw: the one `review show` displayed last (or --head); if the
+    author changed the submission since, nothing is approved.
+    """
     from medperf_git.cli._submission_view import render_assessment
     from medperf_git.flows.review import approve as flow, prepare_approval
 
-    assessment = prepare_approval(ws, number)
-    if not yes:
-        click.echo("You are about to approve:", err=True)
-        render_assessment(assessment, False, to_stderr=True)
+    assessment = prepare_approval(ws, number, head)
+    click.echo("You are about to approve:", err=True)
+    render_assessment(assessment, False, to_stderr=True)
     if not out.confirm(f"Approve submission #{number} with your signature?", yes=yes):
         out.info("Nothing was approved.")
         return

@@ -123,9 +123,31 @@ def awaiting_me(ws: Workspace) -> tuple[list[Awaiting], str | None]:
     return found, s.offline_reason
 
 
+SHOWN = "reviewed-heads.json"  # submission number -> the head `review show` displayed last
+
+
+def _shown_heads(s: Session) -> dict[str, str]:
+    try:
+        data = json.loads((s.clone.dir / SHOWN).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
+
+
+def _remember_shown(s: Session, sub: Submission) -> None:
+    """What the approver saw is what ``review approve`` will approve: a head changed since is refused."""
+    shown = _shown_heads(s)
+    if shown.get(str(sub.number)) != sub.head:
+        shown[str(sub.number)] = sub.head
+        write_text(s.clone.dir / SHOWN, json.dumps(shown))
+
+
 def show(ws: Workspace, number: int) -> Assessment:
     s = connect(ws, tolerate_offline=True)
-    return assess(s.repo, s.forge.get(number), s.main)
+    a = assess(s.repo, s.forge.get(number), s.main)
+    if a.submission.state == "open":
+        _remember_shown(s, a.submission)
+    return a
 
 
 @dataclass
@@ -157,12 +179,37 @@ def _entitled(s: Session, a: Assessment, action: str) -> None:
         raise PolicyDenied(f"you are not entitled to {action} submission #{sub.number} (it needs {who})")
 
 
-def prepare_approval(ws: Workspace, number: int) -> Assessment:
-    """What the approver is about to approve (shown before asking); refuses early when they may not."""
+def prepare_approval(ws: Workspace, number: int, head: str | None = None) -> Assessment:
+    """What the approver is about to approve (shown before asking); refuses early when they may not.
+
+    The approval binds to what the approver saw: ``head`` when given (scripts), else the head that
+    ``review show`` displayed last, else the head shown now by the command itself. A submission whose
+    head moved since is refused, so an author cannot swap content between the look and the approval.
+    """
     s = connect(ws)
-    a = assess(s.repo, _open(s, number), s.main)
+    sub = _open(s, number)
+    expected = _full_head(s, head) if head else _shown_heads(s).get(str(number))
+    if expected and expected != sub.head:
+        how = f"--head {head}" if head else f"`medperf-git review show {number}` showed"
+        raise RaceLost(f"submission #{number} changed since you reviewed it: {how} {expected[:12]}, its head is now "
+                       f"{sub.head[:12]}; nothing was approved",
+                       hint=f"review it again: `medperf-git review show {number}`")
+    a = assess(s.repo, sub, s.main)
     _entitled(s, a, "approve")
+    _remember_shown(s, sub)
     return a
+
+
+def _full_head(s: Session, head: str) -> str:
+    """A commit id given on the command line, in full (a unique prefix of at least 7 digits is accepted)."""
+    from medperf_git.errors import UsageError
+
+    text = head.strip().lower()
+    found = s.repo.rev_parse(text) if len(text) >= 7 and all(c in "0123456789abcdef" for c in text) else None
+    if found is None or not found.startswith(text):
+        raise UsageError(f"--head {head}: not a commit id of this registry",
+                         hint="give the head that `medperf-git review show N --json` prints")
+    return found
 
 
 def _open(s: Session, number: int) -> Submission:

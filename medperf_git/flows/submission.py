@@ -62,29 +62,9 @@ class Session:
                                      self.clone.dir / "meta-judge.json")
 
     def refresh(self) -> None:
-        if self._up_to_date():
-            self.clone._stamp()
-        else:
-            self.forge.refresh()
+        """Fetch what moved (one ``ls-remote`` says whether anything did) and re-read the meta events."""
+        self.forge.refresh()
         self.judge()
-
-    def _up_to_date(self) -> bool:
-        """One ``ls-remote`` says whether a fetch would bring anything (a fetch with --prune over
-        thousands of submission refs costs far more than comparing them)."""
-        from medperf_git.errors import GitError
-        from medperf_git.registry.git import run_git
-
-        try:
-            proc = run_git("ls-remote", self.clone.remote, "refs/heads/*", "refs/pull/*", timeout=600)
-        except GitError:
-            return False  # the fetch says what is wrong
-        theirs = {}
-        for line in proc.stdout.splitlines():
-            sha, _, ref = line.partition("\t")
-            theirs[ref.replace("refs/heads/", "refs/remotes/origin/", 1)] = sha
-        mine = dict(line.split(" ", 1)[::-1] for line in self.repo.out(
-            "for-each-ref", "--format=%(objectname) %(refname)", "refs/remotes/origin/", "refs/pull/").splitlines())
-        return bool(theirs) and theirs == mine
 
 
 def connect(ws: Workspace, *, refresh: bool = True, tolerate_offline: bool = False,
@@ -188,6 +168,13 @@ def open_submission(ws: Workspace, changes: Mapping[str, bytes | None], title: s
             return _after_open(s, existing, merge, renumber, resumed=True)
     main = s.main
     repo = s.repo
+    if s.online and not pending:
+        twin = _twin(s, changes)
+        if twin is not None:  # a re-run after an interruption: finish that one, publish nothing twice
+            sub, moves = twin
+            result = _after_open(s, sub, merge, renumber, resumed=True)
+            result.renumbered = chain_moves(moves, result.renumbered)
+            return result
     if pending and repo.out("rev-parse", f"{pending.head}^") == main:
         head = pending.head
     else:
@@ -218,6 +205,27 @@ def open_submission(ws: Workspace, changes: Mapping[str, bytes | None], title: s
     result = _after_open(s, sub, merge, renumber, resumed=pending is not None)
     result.renumbered = chain_moves(pre_moved, result.renumbered)
     return result
+
+
+def _twin(s: Session, changes: Mapping[str, bytes | None]) -> tuple[Submission, dict[str, str]] | None:
+    """My open submission that already carries every record of ``changes`` (ids aside), with where each
+    record is in it; refuses an association someone else has already requested."""
+    from medperf_git.flows._resume import carrying, natural_key, requested_elsewhere
+
+    subs = s.forge.list("open")
+    taken = requested_elsewhere(s.repo, s.main, subs, changes, s.handle)
+    if taken is not None:
+        path, sub = taken
+        raise UsageError(f"{path} is already requested in submission #{sub.number} by {sub.author}",
+                         hint=f"it waits for approval: see `medperf-git submission show {sub.number}`")
+    ours = {natural_key(path, content): path for path, content in changes.items() if content is not None}
+    ours.pop(None, None)
+    mine = [sub for sub in subs if sub.author == s.handle]
+    for number, theirs in carrying(s.repo, s.main, mine, set(ours)).items():
+        if set(theirs) == set(ours):
+            moves = {ours[key]: path for key, path in theirs.items() if ours[key] != path}
+            return next(sub for sub in mine if sub.number == number), moves
+    return None
 
 
 def _already_opened(s: Session, head: str) -> Submission | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from unittest import mock
 
+from medperf_git.flows._assess import Assessment
 from medperf_git.flows.person import RegisterResult
 from medperf_git.flows.review import ApproveResult
 from medperf_git.flows.submission import OpenResult
@@ -42,14 +43,16 @@ def test_review_reject_and_approve_options(invoke):
                     return_value=_sub(state="closed", close_reason="no")) as flow:
         result = invoke("review", "reject", "3", "--reason", "no", "-y")
     assert result.exit_code == 0 and flow.call_args.args[1:] == (3, "no")
-    assessment = mock.Mock(submission=_sub())
-    with mock.patch("medperf_git.flows.review.prepare_approval", autospec=True, return_value=assessment), \
+    assessment = Assessment(_sub(), "m" * 40, None, [("A", "datasets/2.yaml")])
+    with mock.patch("medperf_git.flows.review.prepare_approval", autospec=True, return_value=assessment) as prep, \
             mock.patch("medperf_git.flows.review.approve", autospec=True,
                        return_value=ApproveResult(_sub(), "a" * 40, waiting=["1 approval missing"])) as flow:
-        result = invoke("review", "approve", "3", "-y")
+        result = invoke("review", "approve", "3", "--head", "h" * 12, "-y")
     assert result.exit_code == 0, result.output
+    assert prep.call_args.args[1:] == (3, "h" * 12)
     assert flow.call_args.args[1:] == (3,) and flow.call_args.kwargs == {"expected_head": "h" * 40}
     assert "still missing: 1 approval missing" in result.stderr
+    assert "You are about to approve" in result.stderr and "datasets/2.yaml" in result.stderr  # -y shows it too
 
 
 def test_person_register_options(invoke, tmp_path):
