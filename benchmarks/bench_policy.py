@@ -1,12 +1,12 @@
-"""Speed of the trust side: approving one submission in a large registry, and auditing its merge.
+"""Speed of the trust side: approving one submission in a large registry.
 
 Builds a synthetic registry (``gen_registry.generate_registry``), registers two people with real
 keys (a data owner and a benchmark owner), opens a dataset-association submission signed by the
 data owner, and measures what an approval costs: signing the approval commit, the policy verdict
-(author, approvals, base records), lint of the merged tree with history rules, the merge commit,
-then the incremental audit of that merge. The target is at most 5 s for 100,000 records.
+(author, approvals, base records), lint of the merged tree with history rules, and the merge commit.
+The target is at most 5 s for 100,000 records. The audit's own figures come from ``bench_audit.py``.
 
-    python benchmarks/bench_policy.py [--records 100000] [--work DIR] [--registry EXISTING] [--merges N]
+    python benchmarks/bench_policy.py [--records 100000] [--work DIR] [--registry EXISTING]
 
 Lint is timed twice: parsing the base's facts from its tree (what a fresh CI runner does) and with
 the clone's SQLite index brought up to the base (what a client approving does; the index update is
@@ -44,10 +44,9 @@ def _timed(label: str, fn, figures: dict):
     return value
 
 
-def run(records: int, work: Path, existing: Path | None = None, merges: int = 0) -> dict:
+def run(records: int, work: Path, existing: Path | None = None) -> dict:
     from medperf_git.lint.linter import lint_tree
     from medperf_git.lint.local import index_facts
-    from medperf_git.policy.audit import AuditCache, audit
     from medperf_git.policy.review import review_submission
     from medperf_git.records.yamlio import load_yaml
     from medperf_git.registry.tree import CommitTree
@@ -87,8 +86,6 @@ def run(records: int, work: Path, existing: Path | None = None, merges: int = 0)
              "initiated_by": "bdo"}
     head = commit_changes(repo, main, {f"associations/1/dataset-{next_dataset}.yaml": (emit(assoc) + "\n").encode()},
                           "Associate", do)
-    audit_cache = AuditCache(work / "audit.json", repo.root_commits(main)[0])
-    audit_cache.add(main)  # the set-up history is trusted; the audit measured below is incremental
     print(f"approving one submission in a {records}-record registry:")
     tree = repo.out("rev-parse", f"{head}^{{tree}}")
     approval = _timed("sign the approval commit", lambda: commit_tree(
@@ -107,48 +104,10 @@ def run(records: int, work: Path, existing: Path | None = None, merges: int = 0)
     assert not [f for f in findings if f.severity == "error"], findings
     if facts is not None:
         facts.close()
-    merge = _timed("merge commit + compare-and-swap of main", lambda: _merge(repo, merged_tree, main, approval, bo),
-                   figures)
-    report = _timed("incremental audit of the new merge", lambda: audit(repo, merge, cache=audit_cache), figures)
-    assert report.clean and report.checked == 1, [f.text() for f in report.findings]
-    figures["approve total"] = sum(v for k, v in figures.items() if not k.startswith(("incremental", "(")))
-    print(f"  {'approve total (without the audit)':<44} {figures['approve total']:7.3f} s  (target <= 5 s)")
-    if merges:
-        _audit_many(repo, merge, dataset, do, merges, audit_cache, figures)
+    _timed("merge commit + compare-and-swap of main", lambda: _merge(repo, merged_tree, main, approval, bo), figures)
+    figures["approve total"] = sum(v for k, v in figures.items() if not k.startswith("("))
+    print(f"  {'approve total':<44} {figures['approve total']:7.3f} s  (target <= 5 s)")
     return figures
-
-
-def _audit_many(repo: GitRepo, main: str, dataset: dict, do: Identity, merges: int, cache, figures: dict) -> None:
-    """``merges`` self-service merges (each a new dataset), then an audit of all of them from ``main``.
-
-    Each merge's base has its own ``datasets/`` folder (20,000 entries), as in a busy registry: the audit
-    is timed with large folders asked of git until parsing pays (the default) and with every folder parsed.
-    """
-    from medperf_git.policy.audit import audit
-    from medperf_git.registry import git, verify
-
-    start, tip = main, main
-    for n in range(merges):
-        record = dict(dataset, id=dataset["id"] + 1 + n, name=f"dataset {dataset['id'] + 1 + n}",
-                      generated_uid=f"tree-v1:sha256:{n:064x}")
-        head = commit_changes(repo, tip, {f"datasets/{record['id']}.yaml": (emit(record) + "\n").encode()},
-                              "Register a dataset", do)
-        tree = repo.out("merge-tree", "--write-tree", tip, head).splitlines()[0]
-        tip = _merge(repo, tree, tip, head, do)
-    print(f"auditing {merges} merges, each on a base with its own datasets/ folder:")
-    for label, bytes_per_call in (("audit, large folders asked of git first", git._TREE_BYTES_PER_GIT_CALL),
-                                  ("audit, every folder parsed in Python", 0)):
-        verify._CACHES.clear()  # signatures verified afresh, as a new client would
-        git._TREE_BYTES_PER_GIT_CALL, saved = bytes_per_call, git._TREE_BYTES_PER_GIT_CALL
-        try:
-            fresh = GitRepo(repo.path)
-            cache.path.unlink(missing_ok=True)
-            cache.tips = [start]
-            report = _timed(f"{label} ({merges} merges)", lambda r=fresh: audit(r, tip, cache=cache), figures)
-            fresh.close()
-        finally:
-            git._TREE_BYTES_PER_GIT_CALL = saved
-        assert report.clean and report.checked == merges, [f.text() for f in report.findings][:3]
 
 
 def _merge(repo: GitRepo, tree: str, main: str, head: str, who: Identity) -> str:
@@ -162,12 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--work", type=Path, default=None, help="keep the registry and keys here")
     parser.add_argument("--registry", type=Path, default=None, help="reuse a registry made by an earlier run")
-    parser.add_argument("--merges", type=int, default=0, help="then audit this many merges made on top")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-policy-") as tmp:
         work = args.work or Path(tmp)
         os.environ["MEDPERF_GIT_HOME"] = str(work / "home")  # the index lives in this workspace
-        run(args.records, work, args.registry, args.merges)
+        run(args.records, work, args.registry)
     return 0
 
 

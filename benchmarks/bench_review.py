@@ -133,7 +133,6 @@ def bench_approve(workdir: Path, records: int) -> dict[str, float]:
     src = root / "src"
     generate_registry(src, records)
     subprocess.run(["git", "clone", "-q", "--bare", str(src), str(path)], check=True)
-    shutil.rmtree(src)
     admin = make_actor(root, "admin", str(path))
     author = make_actor(root, "author", str(path))
     repo = GitRepo(path)
@@ -145,13 +144,19 @@ def bench_approve(workdir: Path, records: int) -> dict[str, float]:
     changes = {"registry.yaml": dump_yaml(registry).encode(),
                "people/admin.yaml": dump_yaml(admin.person_record()).encode(),
                "people/author.yaml": dump_yaml(author.person_record()).encode()}
-    new = commit_changes(repo, main, changes, "Register the benchmark's people", admin.identity)
+    from gen_registry import admin_key
+
+    from medperf_git.registry.commits import Identity
+
+    user1 = Identity("user1", "user1@example.org", str(admin_key(src)))  # an admin of the generated root
+    new = commit_changes(repo, main, changes, "Register the benchmark's people", user1)
     update_ref(repo, "refs/heads/main", new, main)
     env = dict(os.environ, MEDPERF_GIT_HOME=str(author.home), PYTHONPATH=str(ROOT))
     script = ("from medperf_git.flows.submission import open_submission; from medperf_git.workspace import Workspace;"
               "r = open_submission(Workspace.load(), {'README.md': b'# better\\n'}, 'readme', 'registry');"
               "print(r.submission.number)")
     number = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    shutil.rmtree(src)
     setup = time.perf_counter() - t0
     _cli(admin, "review", "ls")  # the admin's clone and index exist, as for anyone who reviews regularly
     seconds = _cli(admin, "review", "approve", number.stdout.strip(), "-y")

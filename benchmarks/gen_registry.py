@@ -163,16 +163,31 @@ def write_records(path: str | os.PathLike, records: dict[str, dict]) -> None:
         target.write_text(emit(data) + "\n", encoding="utf-8")
 
 
+def admin_key(path: str | os.PathLike) -> Path:
+    """The SSH key of the synthetic registry's first admin (user1), beside the registry: it signs the root
+    commit, as ``registry init`` would, so that clients accept the registry."""
+    key = Path(f"{path}-user1-key") / "id_ed25519"
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "user1", "-f", str(key)], check=True)
+    return key
+
+
 def generate_registry(path: str | os.PathLike, n_records: int, *, seed: int = 0) -> str:
     """Write a valid registry of about ``n_records`` records at ``path`` as a git repository; return the commit."""
     root = Path(path)
     root.mkdir(parents=True, exist_ok=True)
     if not (root / ".git").exists():
         _git("init", "-q", "--initial-branch=main", cwd=root)
-    write_records(root, plan(n_records, seed))
+    records = plan(n_records, seed)
+    key = admin_key(root)
+    public = " ".join(key.with_name(key.name + ".pub").read_text().split()[:2])
+    records["people/user1.yaml"]["keys"] = [f"{public} user1"]
+    write_records(root, records)
     (root / "README.md").write_text("# A synthetic medperf-git registry\n", encoding="utf-8")
     _git("add", "-A", ".", cwd=root)
-    _git("commit", "-q", "--no-gpg-sign", "-m", f"Synthetic registry of {n_records} records", cwd=root)
+    _git("-c", "gpg.format=ssh", "-c", f"user.signingkey={key}", "commit", "-q", "-S", "-m",
+         f"Synthetic registry of {n_records} records", cwd=root)
     return _git("rev-parse", "HEAD", cwd=root)
 
 

@@ -60,6 +60,10 @@ class MetaJudge:
             self._base = BaseRecords(self.repo, self.main or "")
         return self._base
 
+    def warm(self, shas: list[str]) -> None:
+        """Read the meta commits whose signatures were never verified with one ``cat-file --batch``."""
+        self.repo.prefetch([sha for sha in shas if sha not in self._sigs])
+
     def _signature(self, sha: str) -> tuple[str | None, str | None]:
         known = self._sigs.get(sha)  # verified on an earlier run: not even read again
         if known is None:

@@ -40,8 +40,11 @@ class RawSubmission:
     problem: str | None = None
 
 
-def pull_refs(repo: GitRepo) -> dict[int, dict[str, str]]:
-    out = repo.out("for-each-ref", "--format=%(objectname) %(refname)", "refs/pull/")
+def pull_refs(repo: GitRepo, numbers: set[int] | None = None) -> dict[int, dict[str, str]]:
+    patterns = [f"refs/pull/{n}/" for n in sorted(numbers)] if numbers is not None else ["refs/pull/"]
+    if not patterns:
+        return {}
+    out = repo.out("for-each-ref", "--format=%(objectname) %(refname)", *patterns)
     refs: dict[int, dict[str, str]] = {}
     for line in out.splitlines():
         sha, _, ref = line.partition(" ")
@@ -89,9 +92,7 @@ def walk_meta(repo: GitRepo, tips: list[str]) -> dict[str, MetaCommit]:
 
 def load_raw(repo: GitRepo, main: str | None, numbers: set[int] | None = None) -> list[RawSubmission]:
     """Every submission's refs and meta chain (only ``numbers`` when given), oldest first."""
-    refs = pull_refs(repo)
-    if numbers is not None:
-        refs = {n: r for n, r in refs.items() if n in numbers}
+    refs = pull_refs(repo, numbers)
     merged = merged_heads(repo, main)
     metas = sorted({r["meta"] for r in refs.values() if "meta" in r})
     commits = walk_meta(repo, metas)

@@ -94,6 +94,9 @@ class GitNativeForge(ClonedForge):
         from medperf_git.registry.index import read_blobs
 
         contents = dict(zip(blobs, read_blobs(self.repo, blobs), strict=True))
+        warm = getattr(self.judge, "warm", None)
+        if warm is not None:
+            warm([commit.sha for r in raws for commit in r.chain])
         subs = [self._build(r, contents, main) for r in raws]
         flush = getattr(self.judge, "flush", None)
         if flush is not None:

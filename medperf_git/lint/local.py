@@ -132,7 +132,7 @@ def changed_since(repo: GitRepo, base: str) -> set[str]:
 
 
 def index_facts(repo: GitRepo, base: str, progress: Callable[[int, int], None] | None = None, *,
-                existing_only: bool = False):
+                existing_only: bool = False, root: str | None = None):
     """Facts of ``base`` from its SQLite index in the workspace, brought up to date; None when unusable.
 
     CI and merges pass it as ``lint(..., base_facts=...)`` so a large registry is never parsed whole;
@@ -144,8 +144,7 @@ def index_facts(repo: GitRepo, base: str, progress: Callable[[int, int], None] |
     except ImportError:
         return None
     try:
-        roots = repo.root_commits(base)
-        path = home_dir() / "registries" / roots[0] / INDEX_NAME
+        path = home_dir() / "registries" / (root or repo.root_commits(base)[0]) / INDEX_NAME
         if existing_only and not path.exists():
             return None  # a cold build costs more than reading the few base records a merge needs
         index = Index.open(path)

@@ -135,7 +135,6 @@ def audit(repo: GitRepo, tip: str = "refs/heads/main", *, since: str | None = No
     tip_sha = repo.rev_parse(tip)
     if tip_sha is None:
         raise GitError(f"{repo.path} has no {tip}", hint="is it a medperf-git registry?")
-    report = AuditReport(tip_sha, root_of(repo, tip_sha), None)
     start = None
     if since:
         start = repo.rev_parse(since)
@@ -143,7 +142,9 @@ def audit(repo: GitRepo, tip: str = "refs/heads/main", *, since: str | None = No
             raise UsageError(f"--since {since} is not a commit on main's history")
     elif cache is not None:
         start = cache.latest_ancestor(repo, tip_sha)
-    report.start = report.last_clean = start
+    # A verified commit's root is the cache's; an unrelated history merged later is the policy's to refuse.
+    root = cache.root if cache is not None and start is not None and not since else root_of(repo, tip_sha)
+    report = AuditReport(tip_sha, root, start, last_clean=start)
     walk = _Walk(repo, report, start)
     try:
         walk.run(progress)
@@ -177,7 +178,7 @@ class _Walk:
         from medperf_git.lint.tree_facts import TreeFacts
         from medperf_git.registry.tree import CommitTree
 
-        self._index = index_facts(self.repo, start, existing_only=True)
+        self._index = index_facts(self.repo, start, existing_only=True, root=self.report.root)
         return self._index if self._index is not None else TreeFacts(CommitTree(self.repo, start))
 
     def close(self) -> None:

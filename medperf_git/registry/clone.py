@@ -12,6 +12,7 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,7 +129,7 @@ class RegistryClone:
 
     def fetch(self) -> None:
         old = self.repo.rev_parse(MAIN)
-        report = fetch_remote(self.repo, self.remote, max_object_bytes=self.max_record_bytes(old))
+        report = fetch_remote(self.repo, self.remote, max_object_bytes=lambda: self.max_record_bytes(old))
         self.refused = report.refused
         if report.changed:
             self._verify(old)
@@ -138,7 +139,8 @@ class RegistryClone:
         """The cap registry.yaml of the verified main sets on record files (what a submission may bring)."""
         from medperf_git.records.yamlio import load_yaml
 
-        data = self.repo.read_path(main, "registry.yaml") if main else None
+        proc = self.repo.git("cat-file", "blob", f"{main}:registry.yaml", check=False, input=b"") if main else None
+        data = proc.stdout if proc is not None and proc.returncode == 0 else None  # one git: no object database opened
         try:
             value = (load_yaml(data, "registry.yaml") or {}).get("max_record_bytes") if data else None
         except Exception:  # noqa: BLE001 - an unreadable setting leaves the default
@@ -167,6 +169,8 @@ class RegistryClone:
 DEFAULT_MAX_RECORD_BYTES = 1024 * 1024  # registry.yaml's max_record_bytes when it sets none
 SUBMISSION_BYTES_FACTOR = 64  # a submission brings at most this many record files' worth of new objects
 _PULL_REF = re.compile(r"refs/pull/(\d+)/")
+_ALL_PULLS = "+refs/pull/*:refs/pull/*"
+_EXPLICIT_REFSPECS = 50
 # A partial fetch from a repository on disk needs its upload-pack to allow filters; a server decides for itself.
 _FILTERING_UPLOAD_PACK = "git -c uploadpack.allowFilter=true upload-pack"
 
@@ -179,7 +183,7 @@ class FetchReport:
     refused: dict[int, str] = field(default_factory=dict)  # submission number -> why
 
 
-def fetch_remote(repo: GitRepo, remote: str, *, max_object_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+def fetch_remote(repo: GitRepo, remote: str, *, max_object_bytes: int | Callable[[], int] = DEFAULT_MAX_RECORD_BYTES,
                  env: dict[str, str] | None = None) -> FetchReport:
     """Mirror the registry's branches and submissions; an unreachable remote keeps local work.
 
@@ -201,7 +205,8 @@ def fetch_remote(repo: GitRepo, remote: str, *, max_object_bytes: int = DEFAULT_
     pulls = {ref: sha for ref, sha in theirs.items() if ref.startswith("refs/pull/")}
     moved = {ref: sha for ref, sha in pulls.items() if mine.get(ref) != sha}
     if moved:
-        report.refused = _fetch_checked(repo, remote, moved, max_object_bytes, env)
+        cap = max_object_bytes() if callable(max_object_bytes) else max_object_bytes
+        report.refused = _fetch_checked(repo, remote, moved, cap, env)
     gone = [ref for ref in mine if ref.startswith("refs/pull/") and ref not in pulls]
     if gone:
         repo.git("update-ref", "--stdin", input="".join(f"delete {ref}\n" for ref in gone))
@@ -244,17 +249,37 @@ def _fetch_checked(repo: GitRepo, remote: str, moved: dict[str, str], cap: int,
         args = [f"--filter=blob:limit={cap}"]
         if is_local_remote(remote):
             args.append(f"--upload-pack={_FILTERING_UPLOAD_PACK}")
-        _git_fetch(stage, "origin", [], env, options=args, stdin="".join(f"+{ref}:{ref}\n" for ref in moved))
+        # git matches explicit refspecs one by one against what the remote advertises: with many, a wildcard
+        # (which may bring a few unchanged refs along) is far cheaper.
+        many = len(moved) > _EXPLICIT_REFSPECS
+        _git_fetch(stage, "origin", [_ALL_PULLS] if many else [], env, options=args,
+                   stdin=None if many else "".join(f"+{ref}:{ref}\n" for ref in moved))
         fetched = _local_refs(stage)
         refused = _oversized(stage, fetched, cap)
         accepted = [ref for ref in fetched if _number(ref) not in refused]
-        if accepted:
+        if accepted and not refused:
+            _adopt(stage, repo, fetched)
+        elif accepted:
             _git_fetch(repo, str(stage.path), [], None, stdin="".join(f"+{ref}:{ref}\n" for ref in accepted))
         return refused
     finally:
         import shutil
 
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _adopt(stage: GitRepo, repo: GitRepo, refs: dict[str, str]) -> None:
+    """Take every object the staging repository received (all checked, none left out) and its refs: files
+    are moved, not copied, and a pack's index arrives only after its pack."""
+    source, target = stage.path / "objects", repo.path / "objects"
+    for pack in sorted((source / "pack").glob("*.pack")):
+        os.replace(pack, target / "pack" / pack.name)
+        os.replace(pack.with_suffix(".idx"), target / "pack" / pack.with_suffix(".idx").name)
+    for loose in source.glob("[0-9a-f][0-9a-f]/*"):
+        folder = target / loose.parent.name
+        folder.mkdir(exist_ok=True)
+        os.replace(loose, folder / loose.name)
+    repo.git("update-ref", "--stdin", input="".join(f"update {ref} {sha}\n" for ref, sha in refs.items()))
 
 
 def _number(ref: str) -> int | None:

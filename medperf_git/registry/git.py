@@ -24,6 +24,7 @@ from medperf_git.errors import GitError, RemoteUnavailable
 MIN_GIT = (2, 34)
 _SHA = re.compile(r"[0-9a-f]{40}")
 _CANONICAL_TREE_LINE = re.compile(rb"tree [0-9a-f]{40}\n")
+_HEADER_IDS = re.compile(rb"^(?:tree|parent) ([0-9a-f]{40})$", re.M)
 _TREE_ENTRY = re.compile(rb"(\d+) ([^\0]*)\0(.{20})", re.S)
 _TREE_BYTES_PER_GIT_CALL = 64 * 1024  # parsing this much tree in Python costs about one git process
 # A push to a local path runs that repository's hooks as the person pushing: never allow it.
@@ -118,6 +119,7 @@ class GitRepo:
         self._roots: dict[str, str] = {}
         self._asked: dict[str, int] = {}
         self._prefetched: dict[str, bytes] = {}
+        self._types: dict[str, str] = {}  # object id -> type, for objects whose type was asked or seen
 
     def git(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
         return run_git(*args, cwd=self.path, **kwargs)
@@ -143,9 +145,25 @@ class GitRepo:
         """Read many objects now with one ``cat-file --batch``: each later ``read_blob`` of one of them
         (once) costs no round trip to git. For callers that know up front what they will read."""
         wanted = list(dict.fromkeys(sha for sha in shas if sha not in self._prefetched))
+        named: set[str] = set()  # the trees and parents the commits name: their types are checked next
         for sha, found in zip(wanted, read_objects(self, wanted), strict=True):
             if found is not None:
                 self._prefetched[sha] = found[1]
+                self._types[sha] = found[0]
+                if found[0] == "commit":
+                    named.update(_HEADER_IDS.findall(found[1].partition(b"\n\n")[0]))
+        self.learn_types(sha.decode() for sha in named)
+
+    def learn_types(self, shas: Iterable[str]) -> None:
+        """Find the types of many objects with one ``cat-file --batch-check`` (see :meth:`object_type`)."""
+        unknown = [sha for sha in dict.fromkeys(shas) if sha not in self._types]
+        if not unknown:
+            return
+        out = self.out("cat-file", "--batch-check=%(objectname) %(objecttype)", input="\n".join(unknown) + "\n")
+        for line in out.splitlines():
+            sha, _, kind = line.partition(" ")
+            if kind and kind != "missing" and is_object_id(sha):
+                self._types[sha] = kind
 
     def close(self) -> None:
         if self._odb is not None:
@@ -160,10 +178,14 @@ class GitRepo:
 
     def object_type(self, sha: str) -> str | None:
         """"blob", "tree", "commit" or "tag"; None when the object is missing (read in-process)."""
+        known = self._types.get(sha)
+        if known is not None:
+            return known
         try:
-            return self.odb.info(bytes.fromhex(sha)).type.decode()
+            known = self._types[sha] = self.odb.info(bytes.fromhex(sha)).type.decode()
         except Exception:  # noqa: BLE001 - missing or unreadable: let git itself answer
             return None
+        return known
 
     # Trees, read in-process: a policy decision looks up a handful of paths, a review of many
     # submissions looks up thousands on one base. A small tree is parsed at once; a large one (a
