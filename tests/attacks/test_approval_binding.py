@@ -64,3 +64,14 @@ def test_without_review_show_the_command_shows_what_it_approves_even_with_y(open
     assert approved.exit_code == 0, approved.output
     assert "You are about to approve" in approved.output and "associations/1/dataset-1.yaml" in approved.output
     assert "Approved and merged" in approved.output
+
+
+def test_a_second_request_for_the_same_association_is_refused(opened):
+    from medperf_git.errors import UsageError
+
+    target, number, _ = opened
+    again = pytest.raises(UsageError, match=f"already requested in submission #{number}")
+    with target.actors["testbo"].active(), again:
+        open_submission(Workspace.load(), {"associations/1/dataset-1.yaml": record(
+            dict(REQUEST, initiated_by="testbo")).encode()}, "Associate dataset 1 again", "association")
+    assert target.git("for-each-ref", "--count=9", "refs/pull/").count("/meta") == 1

@@ -139,3 +139,25 @@ def test_a_rerun_after_an_interrupted_dataset_submit_resumes_it(tmp_path, invoke
     registered = [p for p in listed_paths if p.endswith(".yaml")]
     assert registered == ["datasets/1.yaml"]
     assert audit_lines(invoke, target)[0] == 0
+
+
+def test_records_are_the_same_by_what_they_are_not_by_their_id():
+    """What a re-run compares: a dataset by its generated UID, a result by its run, a request by its place."""
+    from medperf_git.flows._resume import natural_key
+
+    first, again = record(dataset(1)), record(dataset(2))
+    assert natural_key("datasets/1.yaml", first.encode()) == natural_key("datasets/2.yaml", again.encode())
+    assert natural_key("datasets/1.yaml", first.encode()) != natural_key("datasets/2.yaml",
+                                                                         record(dataset(2, uid="e")).encode())
+    result = {"schema_version": 1, "kind": "result", "name": "b1m4d1", "benchmark": 1, "model": 4, "dataset": 1,
+              "created_at": "2026-12-01T00:00:00Z", "metrics": {"auc": 0.5}}
+    rerun = dict(result, name="b1m4d1-2")
+    assert natural_key("results/1/b1m4d1.yaml", record(result).encode()) == \
+        natural_key("results/1/b1m4d1-2.yaml", record(rerun).encode())
+    later_run = dict(rerun, created_at="2026-12-02T00:00:00Z")
+    assert natural_key("results/1/b1m4d1.yaml", record(result).encode()) != \
+        natural_key("results/1/b1m4d1-2.yaml", record(later_run).encode())
+    request = {"schema_version": 1, "kind": "association", "benchmark": 1, "dataset": 1, "initiated_by": "testdo"}
+    assert natural_key("associations/1/dataset-1.yaml", record(request).encode()) != \
+        natural_key("associations/1/dataset-1.yaml", record(dict(request, initiated_by="testbo")).encode())
+    assert natural_key("README.md", b"# hello\n") is None
