@@ -11,7 +11,6 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from medperf_git.registry.git import GitRepo
 from medperf_git.registry.signing import signing_config
@@ -75,8 +74,3 @@ def commit_changes(repo: GitRepo, parent: str | None, changes: Mapping[str, byte
 def update_ref(repo: GitRepo, ref: str, new: str, expected: str | None) -> None:
     """Move ``ref`` to ``new`` only if it still points at ``expected`` (None: must not exist)."""
     repo.git("update-ref", ref, new, expected or "0" * 40, what=f"{ref} moved meanwhile")
-
-
-def write_tree_to_folder(repo: GitRepo, rev: str, folder: Path) -> None:
-    """Check a commit out into a folder (used for registries created with a working tree)."""
-    repo.git("--work-tree", str(folder), "checkout", "-f", rev, "--", ".")

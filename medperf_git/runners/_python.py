@@ -7,8 +7,6 @@ uses an existing interpreter as it is.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import functools
 import hashlib
 import json
@@ -66,17 +64,6 @@ def venv_key(requirements: Path) -> str:
     return f"py{sys.version_info.major}{sys.version_info.minor}-{digest[:32]}"
 
 
-@contextlib.contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _load_ready(dest: Path) -> Interpreter | None:
     info = dest / _INFO
     if not info.is_file():
@@ -89,13 +76,13 @@ def _load_ready(dest: Path) -> Interpreter | None:
 
 def ensure_venv(requirements: Path, venvs_dir: Path, base_python: str | None = None) -> Interpreter:
     """The virtual environment for these pinned requirements, made on first use (pip, from the index)."""
-    from medperf_git.workspace.atomic import staged_dir, write_text
+    from medperf_git.workspace.atomic import file_lock, staged_dir, write_text
 
     dest = venvs_dir / venv_key(requirements)
     ready = _load_ready(dest)
     if ready is not None:
         return ready
-    with _locked(venvs_dir / f".{dest.name}.lock"):
+    with file_lock(venvs_dir / f".{dest.name}.lock"):
         ready = _load_ready(dest)
         if ready is not None:
             return ready

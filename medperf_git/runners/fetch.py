@@ -6,20 +6,18 @@ instead of being run. Partial downloads are kept under ``partial/`` and resumed 
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import http.client
 import os
-import shutil
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from medperf_git.errors import DownloadError, HashMismatch
 from medperf_git.hashing.files import normalize_sha256, sha256_file
+from medperf_git.workspace.atomic import file_lock
 
 CHUNK = 1 << 20
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -48,18 +46,6 @@ def _expected_hex(url: str, expected: str | None) -> str | None:
         raise DownloadError(f"{url}: the recorded hash {expected!r} is not a sha256") from None
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """One download per cache entry at a time, across processes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _verified_cache(url: str, final: Path, hexdigest: str) -> Path | None:
     if not final.exists():
         return None
@@ -85,7 +71,8 @@ def fetch(url: str, expected: str | None, cache_dir: Path, *, allow_file: bool =
     store = cache_dir / "sha256"
     key = hexdigest or "url-" + hashlib.sha256(url.encode("utf-8")).hexdigest()
     partial = cache_dir / "partial" / f"{key}.partial"
-    with _locked(cache_dir / "partial" / f"{key}.lock"):
+    # One download per cache entry at a time, across processes.
+    with file_lock(cache_dir / "partial" / f"{key}.lock"):
         if hexdigest is not None:
             cached = _verified_cache(url, store / hexdigest, hexdigest)
             if cached is not None:
@@ -189,8 +176,3 @@ def _range_start(content_range: str | None) -> int | None:
         return None
     start = content_range[6:].split("-", 1)[0]
     return int(start) if start.isdigit() else None
-
-
-def clear_partial(cache_dir: Path) -> None:
-    """Drop unfinished downloads (they are otherwise resumed)."""
-    shutil.rmtree(Path(cache_dir) / "partial", ignore_errors=True)

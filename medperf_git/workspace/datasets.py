@@ -54,14 +54,6 @@ class LocalDataset:
         return self.path / "labels"
 
     @property
-    def metadata_dir(self) -> Path:
-        return self.path / "metadata"
-
-    @property
-    def statistics_file(self) -> Path:
-        return self.path / "statistics.yaml"
-
-    @property
     def manifest_file(self) -> Path:
         return self.path / MANIFEST
 
