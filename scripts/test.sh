@@ -2,7 +2,9 @@
 # The whole test suite, from a fresh clone: makes its own virtual environment, installs medperf-git
 # with its test dependencies, sets up the container engines (podman's Docker API, bubblewrap) when
 # run as root, runs ruff and pytest, then runs the tests marked `unprivileged` again as an
-# unprivileged user so that file-ownership mistakes show. Extra arguments go to pytest.
+# unprivileged user so that file-ownership mistakes show. Extra arguments go to the first pytest run.
+# The second run happens even when the first fails; the script then exits with the first failure's
+# status. Both runs list the tests they skipped, with the reason (-rs).
 set -eu
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -26,8 +28,7 @@ fi
 .venv/bin/ruff check .
 
 status=0
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@" || status=$?
-[ "$status" -eq 0 ] || exit "$status"
+.venv/bin/python -m pytest -q -rs -p no:cacheprovider "$@" || status=$?
 
 # The same again, for the tests marked `unprivileged`, as a user who owns nothing here.
 if [ "$(id -u)" = 0 ] && [ -z "${MEDPERF_GIT_SKIP_UNPRIVILEGED:-}" ] && command -v runuser >/dev/null 2>&1; then
@@ -49,12 +50,15 @@ if [ "$(id -u)" = 0 ] && [ -z "${MEDPERF_GIT_SKIP_UNPRIVILEGED:-}" ] && command 
     done
     ustatus=0
     runuser -u medperf-test -- env HOME="$scratch" PATH="$PATH" TMPDIR="$scratch" \
-        "$ROOT/.venv/bin/python" -m pytest -q -p no:cacheprovider -m unprivileged \
+        "$ROOT/.venv/bin/python" -m pytest -q -rs -p no:cacheprovider -m unprivileged \
         --rootdir "$ROOT" "$ROOT/tests" || ustatus=$?
     rm -rf "$scratch"
     for item in $restore; do
         chmod "${item%%:*}" "${item#*:}"
     done
     # 5 means no test carries the marker: nothing to run as that user.
-    [ "$ustatus" -eq 0 ] || [ "$ustatus" -eq 5 ] || exit "$ustatus"
+    if [ "$status" -eq 0 ] && [ "$ustatus" -ne 5 ]; then
+        status=$ustatus
+    fi
 fi
+exit "$status"

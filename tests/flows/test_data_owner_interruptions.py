@@ -27,10 +27,21 @@ def tutorial(tmp_path):
     return registry, actors, raw
 
 
+def _default_sigint() -> None:
+    """Run in the child before exec: Ctrl-C means what it means at a terminal.
+
+    A suite started in the background (`nohup sh scripts/test.sh &`) ignores SIGINT, and a child
+    inherits an ignored signal; Python then installs no KeyboardInterrupt handler, and the SIGINT
+    these tests send would do nothing.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _cli(actor, *args):
     env = {**os.environ, "MEDPERF_GIT_HOME": str(actor.home), "MEDPERF_GIT_NO_PROGRESS": "1"}
     return subprocess.Popen([sys.executable, "-m", "medperf_git", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+                            preexec_fn=_default_sigint)
 
 
 def _prepare(ws, raw):
