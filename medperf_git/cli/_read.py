@@ -1,10 +1,16 @@
-"""What the ``ls`` and ``view`` commands share: progress while indexing, warnings, tables, JSON."""
+"""The ``ls`` and ``view`` commands: one factory for every kind of registry record, and what they
+share (progress while indexing, warnings, tables, JSON)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import click
+
+from medperf_git.cli._context import pass_workspace
+from medperf_git.cli._options import json_option, with_options
 from medperf_git.cli._output import out
 
 MIN_RECORDS_FOR_BAR = 2000  # fewer records index in well under a second: no bar flashing by
@@ -13,17 +19,20 @@ MIN_RECORDS_FOR_BAR = 2000  # fewer records index in well under a second: no bar
 class IndexProgress:
     """A ``(done, total)`` callback that shows a bar only once there is real work (a cold index build)."""
 
-    def __init__(self, enabled: bool = True):
+    def __init__(self, enabled: bool = True, label: str = "Indexing the registry",
+                 min_records: int = MIN_RECORDS_FOR_BAR):
         self.enabled = enabled
+        self.label = label
+        self.min_records = min_records
         self._bar = None
         self._done = 0
 
     def __call__(self, done: int, total: int) -> None:
-        if total < MIN_RECORDS_FOR_BAR:
+        if total < self.min_records:
             return
         if self._bar is None:
-            self._bar = out.progress(total, "Indexing the registry", enabled=self.enabled)
-        self._bar(done - self._done)
+            self._bar = out.progress(total, self.label, enabled=self.enabled)
+        self._bar(max(done - self._done, 0))
         self._done = done
 
     def close(self) -> None:
@@ -86,3 +95,82 @@ def show_record(view, as_json: bool, next_step: str | None = None, why: str = ""
     out.yaml(view.record.data)
     if next_step:
         out.next_step(next_step, why)
+
+
+# --- The ``ls`` and ``view`` commands of a kind of registry record, built from a description ---
+
+NAME_FILTER = click.option("-n", "--name", help="Only names containing this (case-, '-' and '_'-insensitive).")
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    """What ``KIND ls`` and ``KIND view`` show of one kind of registry record, and where they get it.
+
+    ``ls`` always has ``--mine``, ``--owner`` and ``-n/--name``, then ``filters`` (click options, in the order
+    ``--help`` shows them), then ``--state`` where the kind can be retired, then ``--json``. Each option's
+    name is the keyword the ``lister`` (a function of ``flows.catalog``) takes.
+    """
+
+    kind: str  # the record kind, which is also the command group: "benchmark"
+    headers: tuple[str, ...]  # the table's columns
+    row: Callable[[Any], Sequence[Any]]  # one record -> one table row
+    lister: str  # the flows.catalog function that lists them: "list_benchmarks"
+    ls_help: str
+    view_help: str
+    filters: tuple[Callable, ...] = ()
+    state_filter: bool = True
+    view_next: tuple[str, str] | None = None  # after `view`: the command ("{id}" filled in) and why
+    show: Callable[[Any, bool], None] | None = None  # a `view` that shows more than the record
+    local: Callable[[Any, bool], None] | None = None  # `ls --local`: what this machine holds instead
+    local_help: str = ""
+
+    @property
+    def plural(self) -> str:
+        return f"{self.kind}s"
+
+
+def read_commands(spec: RecordKind) -> tuple[click.Command, click.Command]:
+    """The ``ls`` and ``view`` commands of one kind of record."""
+    return _ls_command(spec), _view_command(spec)
+
+
+def _ls_command(spec: RecordKind) -> click.Command:
+    def ls(ws, as_json: bool, local: bool = False, **filters) -> None:
+        if local:
+            spec.local(ws, as_json)
+            return
+        from medperf_git.flows import catalog
+
+        with IndexProgress(enabled=not as_json) as progress:
+            listing = getattr(catalog, spec.lister)(ws, **filters, progress=progress)
+        show_listing(listing, as_json, spec.headers, spec.row, f"medperf-git {spec.kind} view ID",
+                     f"see one {spec.kind} in full")
+
+    options = [
+        *([click.option("--local", is_flag=True, help=spec.local_help)] if spec.local else []),
+        click.option("--mine", is_flag=True, help=f"Only the {spec.plural} you own (your profile's handle)."),
+        click.option("--owner", metavar="HANDLE", help=f"Only the {spec.plural} this person owns."),
+        NAME_FILTER,
+        *spec.filters,
+        *([click.option("--state", type=click.Choice(["active", "retired"]),
+                        help=f"Only active or only retired {spec.plural}.")] if spec.state_filter else []),
+        json_option,
+    ]
+    return click.command("ls", help=spec.ls_help)(with_options(pass_workspace(ls), options))
+
+
+def _view_command(spec: RecordKind) -> click.Command:
+    def view(ws, record_id: int, as_json: bool) -> None:
+        from medperf_git.flows import catalog
+
+        with IndexProgress(enabled=not as_json) as progress:
+            shown = catalog.view(ws, spec.kind, record_id, progress=progress)
+        if spec.show is not None:
+            spec.show(shown, as_json)
+        elif spec.view_next is not None:
+            show_record(shown, as_json, spec.view_next[0].format(id=record_id), spec.view_next[1])
+        else:
+            show_record(shown, as_json)
+
+    options = [click.argument("record_id", metavar="ID", type=int), json_option]
+    return click.command("view", help=spec.view_help)(with_options(pass_workspace(view), options))

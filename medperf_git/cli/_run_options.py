@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import click
 
+from medperf_git.cli._options import RUNNER_CHOICES, with_options
 from medperf_git.cli._output import out
 
 
 def run_options(func):
-    options = [
-        click.option("--runner", type=click.Choice(["auto", "docker", "apptainer", "singularity", "sandbox", "local"]),
+    return with_options(func, [
+        click.option("--runner", type=click.Choice(RUNNER_CHOICES),
                      help="How to run containers (default: the profile's, else auto)."),
         click.option("--gpus", help="GPUs for the containers: all, a number, or device=0,1."),
         click.option("--python", "python", help="Interpreter for the sandbox and local runners."),
         click.option("--timeout", "timeout", type=int, help="Wall-clock limit per task, in seconds."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    ])
 
 
 def settings_from(runner, gpus, python, timeout, quiet: bool = False):

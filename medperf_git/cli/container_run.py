@@ -8,10 +8,9 @@ from pathlib import Path
 
 import click
 
+from medperf_git.cli._options import RUNNER_CHOICES
 from medperf_git.cli._output import out
 from medperf_git.cli._run_options import task_line
-
-RUNNER_CHOICES = ["auto", "docker", "apptainer", "singularity", "sandbox", "local"]
 
 
 def _mounts(items: tuple[str, ...]) -> dict[str, Path]:

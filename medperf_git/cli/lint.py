@@ -21,9 +21,11 @@ def lint(path: str, base_ref: str | None, fmt: str) -> None:
     Each finding is printed as `path:line:col CODE message` with a hint. The exit status is 3 when
     there are errors, 0 when there are only warnings or nothing.
     """
+    from medperf_git.cli._read import IndexProgress
     from medperf_git.lint.local import lint_path
 
-    with _IndexProgress(enabled=fmt == "text") as progress:
+    # A bar for the first build of the base's index, shown only once there is something to show.
+    with IndexProgress(enabled=fmt == "text", label="Indexing the base commit", min_records=0) as progress:
         report = lint_path(path, base_ref, progress=progress)
     if fmt == "json":
         out.json({"valid": report.valid, "errors": report.errors, "warnings": report.warnings,
@@ -44,24 +46,3 @@ def lint(path: str, base_ref: str | None, fmt: str) -> None:
     if fmt == "text":
         out.next_step("git commit, then open a submission" if base_ref else "medperf-git benchmark ls")
 
-
-class _IndexProgress:
-    """A bar for the first build of the base's index, shown only once there is something to show."""
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self.bar = None
-        self.done = 0
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.bar is None:
-            self.bar = out.progress(total, "Indexing the base commit", enabled=self.enabled)
-        self.bar(max(done - self.done, 0))
-        self.done = done
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.close()

@@ -5,27 +5,23 @@ from __future__ import annotations
 import click
 
 from medperf_git.cli._context import pass_workspace
-from medperf_git.cli._options import json_option
+from medperf_git.cli._options import RUNNER_CHOICES, json_option, with_options
 from medperf_git.cli._output import out
 
 
 def _setting_options(func):
-    options = [
+    return with_options(func, [
         click.option("--registry", help="The registry remote: a path (stored absolute) or a URL."),
         click.option("--forge", type=click.Choice(["git", "github"]), help="How submissions are hosted."),
         click.option("--handle", help="Your handle in the registry."),
         click.option("--signing-key", help="Your SSH private key for signing commits."),
-        click.option("--runner", type=click.Choice(["auto", "docker", "apptainer", "singularity", "sandbox", "local"]),
-                     help="How containers run on this machine."),
+        click.option("--runner", type=click.Choice(RUNNER_CHOICES), help="How containers run on this machine."),
         click.option("--gpus", help="GPUs for containers: all, a number, or device=0,1."),
         click.option("--python", help="Interpreter for the sandbox and local runners."),
         click.option("--data-dir", "--data_dir", "data_dir", help="Where large data goes (prepared data, caches)."),
         click.option("--timeout", "timeouts", multiple=True, metavar="TASK=SECONDS",
                      help="Wall-clock limit for a task, e.g. infer=3600 (repeatable)."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    ])
 
 
 def _split(settings: dict) -> tuple[dict, dict[str, int]]:
