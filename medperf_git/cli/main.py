@@ -28,8 +28,8 @@ COMMANDS: dict[str, object] = {
     }),
     "registry": ("Create, check, audit and recover a registry repository.", {
         "init": "medperf_git.cli.registry:init",
-        "lint": "medperf_git.cli.lint:lint",
-        "audit": "medperf_git.cli.audit:audit",
+        "lint": "medperf_git.cli.registry:lint",
+        "audit": "medperf_git.cli.registry:audit",
         "recover": "medperf_git.cli.registry:recover",
     }),
     "benchmark": ("List, view, run and submit benchmarks.", {

@@ -1,4 +1,6 @@
-"""`medperf-git registry init` and `registry recover`."""
+"""`medperf-git registry init|lint|audit|recover`: create a registry, check a checkout the way CI does,
+audit the signed history (was every change on main made by someone allowed to make it?), undo what
+fails the audit."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import click
 from medperf_git.cli._context import pass_workspace
 from medperf_git.cli._options import json_option, yes_option
 from medperf_git.cli._output import out
+from medperf_git.errors import LintFailed
 
 
 @click.command()
@@ -71,6 +74,77 @@ def _check_github(repository: str, api_url: str | None, public: bool) -> None:
     for item in check_settings(repository, token, api_url, public=public):
         (out.success if item.ok else out.warn)(f"{repository}: {item.name}: {'ok' if item.ok else 'NOT SET'} "
                                                f"({item.detail})")
+
+
+@click.command("lint")
+@click.argument("path", default=".", metavar="[PATH]")
+@click.option("--base", "base_ref", metavar="REF",
+              help="Check only what changed since this commit of PATH's repository, plus the history rules "
+                   "(frozen fields, results unchanged, nothing deleted).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format; json is for scripts and bots.")
+def lint(path: str, base_ref: str | None, fmt: str) -> None:
+    """Check a registry checkout: placement, YAML, schemas, references, uniqueness and, with --base, history.
+
+    Each finding is printed as `path:line:col CODE message` with a hint. The exit status is 3 when
+    there are errors, 0 when there are only warnings or nothing.
+    """
+    from medperf_git.cli._read import IndexProgress
+    from medperf_git.lint.local import lint_path
+
+    # A bar for the first build of the base's index, shown only once there is something to show.
+    with IndexProgress(enabled=fmt == "text", label="Indexing the base commit", min_records=0) as progress:
+        report = lint_path(path, base_ref, progress=progress)
+    if fmt == "json":
+        out.json({"valid": report.valid, "errors": report.errors, "warnings": report.warnings,
+                  "records": report.records, "findings": [f.to_dict() for f in report.findings]})
+    else:
+        for finding in report.findings:
+            out.echo(finding.text())
+        if report.findings:
+            out.echo(f"{report.errors} error{'s' * (report.errors != 1)}, {report.warnings} "
+                     f"warning{'s' * (report.warnings != 1)} in {report.records} records")
+        elif base_ref:
+            out.echo(f"registry is valid: {report.records} changed records checked against {base_ref}")
+        else:
+            out.echo(f"registry is valid: {report.records} records")
+    if not report.valid:
+        raise LintFailed(f"lint found {report.errors} error{'s' * (report.errors != 1)}",
+                         hint="fix the findings above and run `medperf-git registry lint` again")
+    if fmt == "text":
+        out.next_step("git commit, then open a submission" if base_ref else "medperf-git benchmark ls")
+
+
+@click.command()
+@click.argument("path_or_remote", required=False, metavar="[PATH_OR_REMOTE]")
+@click.option("--since", metavar="REV", help="Audit only the commits on main after REV (trusting REV).")
+@json_option
+@pass_workspace
+def audit(ws, path_or_remote, since, as_json):
+    """Audit a registry's signed history (default: the profile's registry).
+
+    Walks main's first-parent chain and judges every commit against the commit before it: signatures,
+    keys, owners, policy and approvals; lint of what it changed; and for a merge, that its tree is the
+    clean merge of a submission that was open and whose merge was recorded. Exits with 4 on any
+    finding. Verified commits are cached, so a re-audit starts from the last verified one.
+    """
+    from medperf_git.errors import AuditFailed
+    from medperf_git.policy.audit_run import run_audit
+
+    with out.progress(None, "Auditing", enabled=not as_json) as bar:
+        report = run_audit(ws, path_or_remote, since=since, progress=bar)
+    if as_json:
+        out.json(report.to_dict())
+    else:
+        for finding in report.findings:
+            out.echo(finding.text())
+        for finding in report.quarantined:
+            out.echo(f"quarantined: {finding.text()}")
+        out.echo(report.summary())
+    if not report.clean:
+        raise AuditFailed(f"{len(report.findings)} audit finding(s)",
+                          hint="each line names the commit; tell the registry's admins")
+    out.next_step("medperf-git submission ls", "the history is trustworthy")
 
 
 @click.command()
