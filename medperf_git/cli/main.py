@@ -35,9 +35,9 @@ COMMANDS: dict[str, object] = {
     "benchmark": ("List, view, run and submit benchmarks.", {
         "ls": "medperf_git.cli.benchmark:ls",
         "view": "medperf_git.cli.benchmark:view",
-        "run": "medperf_git.cli.execution:benchmark_run",
-        "submit": "medperf_git.cli.benchmark_submit:submit",
-        "update-associations-policy": "medperf_git.cli.benchmark_submit:update_policy",
+        "run": "medperf_git.cli.benchmark:run",
+        "submit": "medperf_git.cli.benchmark:submit",
+        "update-associations-policy": "medperf_git.cli.benchmark:update_policy",
     }),
     "container": ("List, view, run and submit containers.", {
         "ls": "medperf_git.cli.container:ls",
