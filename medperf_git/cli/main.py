@@ -42,9 +42,9 @@ COMMANDS: dict[str, object] = {
     "container": ("List, view, run and submit containers.", {
         "ls": "medperf_git.cli.container:ls",
         "view": "medperf_git.cli.container:view",
-        "run": "medperf_git.cli.container_run:run",
-        "runners": "medperf_git.cli.container_runners:runners",
-        "submit": "medperf_git.cli.container_submit:submit",
+        "run": "medperf_git.cli.container:run",
+        "runners": "medperf_git.cli.container:runners",
+        "submit": "medperf_git.cli.container:submit",
     }),
     "model": ("List and view models (containers with an infer task) and associate them.", {
         "ls": "medperf_git.cli.model:ls",
