@@ -49,15 +49,15 @@ COMMANDS: dict[str, object] = {
     "model": ("List and view models (containers with an infer task) and associate them.", {
         "ls": "medperf_git.cli.model:ls",
         "view": "medperf_git.cli.model:view",
-        "associate": "medperf_git.cli.model_associate:associate",
+        "associate": "medperf_git.cli.model:associate",
     }),
     "dataset": ("Prepare, list, submit, associate and check datasets.", {
         "ls": "medperf_git.cli.dataset:ls",
         "view": "medperf_git.cli.dataset:view",
-        "create": "medperf_git.cli.dataset_flow:create",
-        "submit": "medperf_git.cli.dataset_flow:submit",
-        "associate": "medperf_git.cli.dataset_flow:associate",
-        "check": "medperf_git.cli.dataset_flow:check",
+        "create": "medperf_git.cli.dataset:create",
+        "submit": "medperf_git.cli.dataset:submit",
+        "associate": "medperf_git.cli.dataset:associate",
+        "check": "medperf_git.cli.dataset:check",
     }),
     "association": ("List, approve, reject and revoke benchmark associations.", {
         "ls": "medperf_git.cli.association:ls",

@@ -1,10 +1,14 @@
-"""``model ls`` and ``model view``: models are the registry's containers with an infer task."""
+"""`medperf-git model ls|view|associate`: models are the registry's containers with an infer task."""
 
 from __future__ import annotations
 
 import click
 
+from medperf_git.cli._context import pass_workspace
+from medperf_git.cli._options import yes_option
+from medperf_git.cli._publish import COMPATIBILITY_INTRO, confirmer, report
 from medperf_git.cli._read import RecordKind, read_commands
+from medperf_git.cli._run_options import run_options, settings_from
 
 ls, view = read_commands(RecordKind(
     "model", ("UID", "Name", "Owner", "Type", "State"), lambda r: [r.id, r.name, r.owner, "container", r.state],
@@ -15,3 +19,19 @@ ls, view = read_commands(RecordKind(
                           help="Only the models of this benchmark (its reference model and approved associations)."),),
     view_help="Show one model's record.",
     view_next=("medperf-git model associate --benchmark BENCHMARK --model {id}", "ask to join a benchmark")))
+
+
+@click.command()
+@click.option("--benchmark", "--benchmark_uid", "-b", "benchmark", type=int, required=True, help="Benchmark id.")
+@click.option("--model", "--model_uid", "-m", "model", type=int, required=True, help="Model (container) id.")
+@yes_option
+@run_options
+@pass_workspace
+def associate(ws, benchmark, model, yes, runner, gpus, python, timeout):
+    """Test a model on the benchmark's demo data, then ask the committee to associate it."""
+    from medperf_git.flows.association import associate_model
+    confirm = confirmer(f"Associate model {model} with benchmark {benchmark}?", yes, intro=COMPATIBILITY_INTRO)
+    outcome = associate_model(ws, benchmark=benchmark, model=model, confirm=confirm,
+                              settings=settings_from(runner, gpus, python, timeout))
+    report(outcome, f"model {model} is associated with benchmark {benchmark}", "medperf-git association ls",
+           "medperf-git association ls")
