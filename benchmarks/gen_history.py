@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from medperf_git.forges import _meta  # noqa: E402
 from medperf_git.records.yamlio import dump_yaml  # noqa: E402
+from medperf_git.registry import submissions  # noqa: E402
 from medperf_git.registry.commits import Identity, commit_changes, commit_tree, update_ref  # noqa: E402
 from medperf_git.registry.git import GitRepo  # noqa: E402
 from medperf_git.registry.signing import generate_key, public_key  # noqa: E402
@@ -105,11 +105,11 @@ def add_merge(history: History) -> str:
                           f"Register dataset {n}\n\nKind: dataset\n", who)
     summary = {"number": n, "title": f"dataset {n}", "author": handle, "kind": "dataset", "base": main,
                "state": "open"}
-    opened = _meta.event_commit(repo, who, handle, None, summary, 1, "opened", head=head)
+    opened = submissions.event_commit(repo, who, handle, None, summary, 1, "opened", head=head)
     tree = repo.out("merge-tree", "--write-tree", main, head).splitlines()[0]
     merge = commit_tree(repo, tree, [main, head],
                         f"Merge submission #{n}: dataset {n}\n\nSubmission: {n}\nHead: {head}\n", who)
-    meta = _meta.event_commit(repo, who, handle, opened, dict(summary, state="merged"), 2, "merged", commit=merge,
+    meta = submissions.event_commit(repo, who, handle, opened, dict(summary, state="merged"), 2, "merged", commit=merge,
                               head=head)
     repo.git("update-ref", "--stdin", input=f"update refs/pull/{n}/head {head}\nupdate refs/pull/{n}/meta {meta}\n"
                                            f"update {MAIN} {merge} {main}\n")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from medperf_git.errors import HashMismatch, UsageError
 from medperf_git.flows._registry import RegistryView
 from medperf_git.flows.dataset import Cancelled, Confirm, PublishOutcome
-from medperf_git.lint.facts import normalize_name
+from medperf_git.records.layout import normalize_name
 from medperf_git.records.yamlio import load_yaml_file
 from medperf_git.workspace.workspace import Workspace
 

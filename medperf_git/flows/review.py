@@ -13,9 +13,9 @@ import json
 from dataclasses import dataclass, field
 
 from medperf_git.errors import LintFailed, PolicyDenied
-from medperf_git.flows._assess import Assessment, assess
 from medperf_git.flows.submission import Session, connect, merge_checked
 from medperf_git.forges.base import MergeConflict, RaceLost, Submission, SubmissionNotOpen
+from medperf_git.policy.assess import Assessment, assess
 from medperf_git.workspace.atomic import write_text
 from medperf_git.workspace.workspace import Workspace
 

@@ -23,11 +23,11 @@ from medperf_git.errors import (
     RemoteUnavailable,
     UsageError,
 )
-from medperf_git.flows._assess import Assessment, MetaJudge, assess, lint_merge
 from medperf_git.flows._outbox import Outbox, OutboxEntry, entry_key
 from medperf_git.flows._renumber import is_edit, next_id as _next_id, plan_renumber, taken_paths
 from medperf_git.forges.base import MergeConflict, Submission, SubmissionNotOpen
 from medperf_git.lint.findings import Finding, has_errors
+from medperf_git.policy.assess import Assessment, MetaJudge, assess, lint_merge
 from medperf_git.registry.commits import Identity, commit_changes
 from medperf_git.registry.git import check_git_version
 from medperf_git.workspace.workspace import Workspace
@@ -89,8 +89,9 @@ def connect(ws: Workspace, *, refresh: bool = True, tolerate_offline: bool = Fal
     identity = identity or _identity(clone, handle, str(profile.signing_key))
     if profile.forge == "github":
         from medperf_git.forges.github import from_profile
+        from medperf_git.policy.assess import describe
 
-        forge = from_profile(profile, clone, identity, handle)
+        forge = from_profile(profile, clone, identity, handle, describe=describe)
     else:
         forge = GitNativeForge(clone.repo, clone.remote, identity, handle, fetch=clone.fetch)
     session = Session(ws, clone, forge, handle, identity)

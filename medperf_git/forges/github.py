@@ -10,6 +10,7 @@ author GitHub itself vouches for.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import time
 from collections.abc import Callable
@@ -37,28 +38,6 @@ MAX_TRIES = 4
 BRANCH_PREFIX = "medperf-git"
 
 
-def _record_texts(repo: GitRepo, changes) -> tuple[dict[str, str], list[str]]:
-    """Each changed record's text for the body, and one line per compatibility test it carries."""
-    from medperf_git.records.yamlio import YamlError, load_yaml
-
-    texts: dict[str, str] = {}
-    compat: list[str] = []
-    for status, _, blob, path in changes:
-        if status == "D" or not path.endswith(".yaml"):
-            continue
-        raw = repo.read_blob(blob)
-        texts[path] = raw.decode("utf-8", "replace")
-        try:
-            record = load_yaml(raw, path)
-        except YamlError:
-            continue
-        results = ((record or {}).get("compatibility_test") or {}).get("results") if isinstance(record, dict) \
-            else None
-        if isinstance(results, dict):
-            compat.append(f"`{path}`: " + ", ".join(f"{k} = {v}" for k, v in results.items()))
-    return texts, compat
-
-
 def _raw(obj: Any) -> dict:
     """PyGithub's underlying JSON, without the lazy completion that would cost one request per object."""
     return getattr(obj, "_rawData", None) or {}
@@ -73,8 +52,9 @@ class GitHubForge(ClonedForge):
                  token: str, base_url: str | None = None, judge: EventJudge | None = None,
                  fetch: Callable[[], None] | None = None, throttle: bool = True,
                  sleep: Callable[[float], Any] = time.sleep, bot_merges: bool = False, wait: float = 600.0,
-                 poll: float = 5.0):
+                 poll: float = 5.0, describe: Callable[[GitRepo, str, str], dict] | None = None):
         self.repo = repo
+        self.describe = describe  # what a pull request's body says of a head on a base (see policy.assess)
         self.remote = remote
         self.identity = identity
         self.handle = handle
@@ -334,23 +314,12 @@ class GitHubForge(ClonedForge):
         return self.get(_raw(pr)["number"])
 
     def _details(self, base: str, head: str) -> dict:
-        """Records, lint findings and who must approve, for the pull request's body; best effort."""
+        """Records, lint findings and who must approve, for the pull request's body; best effort (the bot
+        recomputes everything). The caller's ``describe`` knows the rules; the forge only hosts."""
         details: dict = {"records": [], "findings": None, "approvers": [], "compat": []}
-        try:
-            from medperf_git.policy.lineage import lineage
-
-            changes = list(lineage(self.repo, base, head).changes)
-            details["records"] = [(status, path) for status, _, _, path in changes]
-            details["contents"], details["compat"] = _record_texts(self.repo, changes)
-            from medperf_git.flows._assess import lint_merge
-            from medperf_git.policy.review import review_submission
-
-            findings, _ = lint_merge(self.repo, 0, base, head)
-            details["findings"] = [f.to_dict() for f in findings]
-            verdict = review_submission(self.repo, base, head).verdict
-            details["approvers"] = [r.text() for r in verdict.requirements if not r.satisfied]
-        except Exception:  # noqa: BLE001 - the body is information; the bot recomputes everything
-            pass
+        if self.describe is not None:
+            with contextlib.suppress(Exception):  # the body is information only
+                details.update(self.describe(self.repo, base, head))
         return details
 
     def update(self, number: int, new_head: str, *, expected_head: str, reason: str) -> Submission:
@@ -436,7 +405,8 @@ class GitHubForge(ClonedForge):
         return self.get(number)
 
 
-def from_profile(profile, clone, identity: Identity, handle: str) -> GitHubForge:
+def from_profile(profile, clone, identity: Identity, handle: str,
+                 describe: Callable[[GitRepo, str, str], dict] | None = None) -> GitHubForge:
     """The forge a profile with ``forge: github`` describes (its ``github`` settings: repository, base_url,
     token_env or token, bot (default true: the registry's bot merges; clients wait), wait (seconds))."""
     from medperf_git.errors import ConfigError
@@ -449,4 +419,4 @@ def from_profile(profile, clone, identity: Identity, handle: str) -> GitHubForge
     return GitHubForge(clone.repo, clone.remote, identity, handle, repository=repository,
                        token=api.resolve_token(settings), base_url=settings.get("base_url"), fetch=clone.fetch,
                        bot_merges=bool(settings.get("bot", True)), wait=float(settings.get("wait", 600)),
-                       poll=float(settings.get("poll", 5)))
+                       poll=float(settings.get("poll", 5)), describe=describe)

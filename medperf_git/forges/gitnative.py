@@ -12,7 +12,6 @@ import re
 from collections.abc import Callable
 
 from medperf_git.errors import ForgeError, GitError, RemoteUnavailable
-from medperf_git.forges import _meta
 from medperf_git.forges._merge import merge_commit
 from medperf_git.forges.base import (
     MAIN,
@@ -24,6 +23,7 @@ from medperf_git.forges.base import (
     Submission,
     SubmissionNotFound,
 )
+from medperf_git.registry import submissions
 from medperf_git.registry.commits import Identity
 from medperf_git.registry.git import GitRepo, is_network_failure, push
 
@@ -89,8 +89,8 @@ class GitNativeForge(ClonedForge):
     # Reading
     def list(self, state: str | None = None) -> list[Submission]:
         main = self.repo.rev_parse(MAIN)
-        raws = [r for r in _meta.load_raw(self.repo, main) if r.meta]
-        blobs = sorted({b for r in raws for b in _meta.blobs(r)})
+        raws = [r for r in submissions.load_raw(self.repo, main) if r.meta]
+        blobs = sorted({b for r in raws for b in submissions.blobs(r)})
         from medperf_git.registry.index import read_blobs
 
         contents = dict(zip(blobs, read_blobs(self.repo, blobs), strict=True))
@@ -109,15 +109,15 @@ class GitNativeForge(ClonedForge):
                 return sub
         raise SubmissionNotFound(number)
 
-    def _build(self, raw: _meta.RawSubmission, contents: dict[str, bytes | None],
+    def _build(self, raw: submissions.RawSubmission, contents: dict[str, bytes | None],
                main: str | None) -> Submission | None:
-        summary = _meta.load(contents.get(raw.summary_blob or "")) or {}
+        summary = submissions.load(contents.get(raw.summary_blob or "")) or {}
         sub = Submission(number=raw.number, title=str(summary.get("title", "")), author=str(summary.get("author", "")),
                          kind=str(summary.get("kind", "")), base=str(summary.get("base", "")), head=raw.head or "")
         seq = 0
         for commit in raw.chain:
-            for number, kind, blob in _meta.event_files(commit):
-                data = _meta.load(contents.get(blob)) or {}
+            for number, kind, blob in submissions.event_files(commit):
+                data = submissions.load(contents.get(blob)) or {}
                 extra = {k: v for k, v in data.items() if k not in ("type", "by", "at")}
                 problem = None
                 seq += 1
@@ -149,7 +149,7 @@ class GitNativeForge(ClonedForge):
     # Writing
     def _meta_commit(self, sub: Submission | None, parent: str | None, summary: dict, kind: str, **data) -> str:
         seq = (len(sub.events) if sub else 0) + 1
-        return _meta.event_commit(self.repo, self.identity, self.handle, parent, summary, seq, kind, **data)
+        return submissions.event_commit(self.repo, self.identity, self.handle, parent, summary, seq, kind, **data)
 
     def _meta_tip(self, number: int) -> str | None:
         return self.repo.rev_parse(f"refs/pull/{number}/meta")
@@ -159,7 +159,7 @@ class GitNativeForge(ClonedForge):
                 "state": state}
 
     def next_number(self) -> int:
-        numbers = _meta.pull_refs(self.repo)
+        numbers = submissions.pull_refs(self.repo)
         return max(numbers, default=0) + 1
 
     def open(self, head: str, *, title: str, kind: str, base: str) -> Submission:

@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from medperf_git.lint._parse import Parsed
-from medperf_git.lint.facts import Facts, normalize_name
+from medperf_git.lint.facts import Facts
 from medperf_git.lint.findings import Finding
 from medperf_git.lint.tree_facts import key_path, keys_named, keys_with_uid
+from medperf_git.records.layout import normalize_name
 
 _PREP_TASKS = ("prepare", "sanity_check", "statistics")
 

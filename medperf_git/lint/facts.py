@@ -10,11 +10,6 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 
-def normalize_name(name: str) -> str:
-    """Names collide case- and '-'/'_'-insensitively (and spaces count as '-')."""
-    return name.strip().lower().replace("_", "-").replace(" ", "-")
-
-
 class Facts(Protocol):
     def has(self, kind: str, key: str) -> bool:
         """Whether a record exists; ``key`` is a handle, an id as text, "<b>/<component>-<id>" or "<b>/<name>"."""

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from medperf_git.lint.facts import Facts, normalize_name
-from medperf_git.records.layout import parse_path
+from medperf_git.lint.facts import Facts
+from medperf_git.records.layout import normalize_name, parse_path
 from medperf_git.records.yamlio import YamlError
 
 _FOLDER = {"person": "people", "container": "containers", "benchmark": "benchmarks", "dataset": "datasets",

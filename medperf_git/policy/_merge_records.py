@@ -1,7 +1,7 @@
 """Which submission each merge of main closes, as the signed meta chains (``refs/pull/N/meta``) tell.
 
 The audit asks this of every merge, so every chain is read once, with the few git processes that
-``forges._meta`` uses for listing submissions; what an event is worth (who signed it) is judged by
+``registry.submissions`` uses for listing submissions; what an event is worth (who signed it) is judged by
 the audit against the merge's own base.
 """
 
@@ -55,25 +55,25 @@ class MergeRecords:
             self._load(None)
 
     def _load(self, numbers: set[int] | None) -> None:
-        from medperf_git.forges import _meta
+        from medperf_git.registry import submissions
         from medperf_git.registry._index_rows import read_blobs
 
         if numbers is None:
             self._all = True
         else:
             self._read |= numbers
-        raws = [raw for raw in _meta.load_raw(self.repo, None, numbers) if raw.meta and not raw.problem]
-        blobs = sorted({blob for raw in raws for blob in _meta.blobs(raw)})
+        raws = [raw for raw in submissions.load_raw(self.repo, None, numbers) if raw.meta and not raw.problem]
+        blobs = sorted({blob for raw in raws for blob in submissions.blobs(raw)})
         contents = dict(zip(blobs, read_blobs(self.repo, blobs), strict=True))
         found = self._by_merge
         for raw in raws:
-            summary = _meta.load(contents.get(raw.summary_blob or "")) or {}
+            summary = submissions.load(contents.get(raw.summary_blob or "")) or {}
             closed: list[ClosedEvent] = []
             seq = 0
             for commit in raw.chain:
-                for number, kind, blob in _meta.event_files(commit):
+                for number, kind, blob in submissions.event_files(commit):
                     seq += 1
-                    data = _meta.load(contents.get(blob)) or {}
+                    data = submissions.load(contents.get(blob)) or {}
                     if number != seq or data.get("type") != kind:
                         continue  # out of sequence or mislabelled: it counts for nothing
                     if kind == "closed":

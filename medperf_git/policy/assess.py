@@ -238,3 +238,40 @@ def assess(repo: GitRepo, sub: Submission, main: str, *, lint: bool = True) -> A
     if lint:
         result.findings, result.conflict = lint_merge(repo, sub.number, main, sub.head)
     return result
+
+
+def describe(repo: GitRepo, base: str, head: str) -> dict:
+    """What a pull request's body shows of ``head`` on ``base``: its records and their texts, the
+    compatibility tests they carry, lint of the merged tree, and who must still approve."""
+    from medperf_git.policy.lineage import lineage
+    from medperf_git.policy.review import review_submission
+
+    changes = list(lineage(repo, base, head).changes)
+    contents, compat = _record_texts(repo, changes)
+    findings, _ = lint_merge(repo, 0, base, head)
+    verdict = review_submission(repo, base, head).verdict
+    return {"records": [(status, path) for status, _, _, path in changes], "contents": contents, "compat": compat,
+            "findings": [f.to_dict() for f in findings],
+            "approvers": [r.text() for r in verdict.requirements if not r.satisfied]}
+
+
+def _record_texts(repo: GitRepo, changes) -> tuple[dict[str, str], list[str]]:
+    """Each changed record's text for the body, and one line per compatibility test it carries."""
+    from medperf_git.records.yamlio import YamlError, load_yaml
+
+    texts: dict[str, str] = {}
+    compat: list[str] = []
+    for status, _, blob, path in changes:
+        if status == "D" or not path.endswith(".yaml"):
+            continue
+        raw = repo.read_blob(blob)
+        texts[path] = raw.decode("utf-8", "replace")
+        try:
+            record = load_yaml(raw, path)
+        except YamlError:
+            continue
+        results = ((record or {}).get("compatibility_test") or {}).get("results") if isinstance(record, dict) \
+            else None
+        if isinstance(results, dict):
+            compat.append(f"`{path}`: " + ", ".join(f"{k} = {v}" for k, v in results.items()))
+    return texts, compat

@@ -89,8 +89,8 @@ def meta_findings(repo: GitRepo, main: str) -> list[AuditFinding]:
     """
     if not repo.out("for-each-ref", "--count=1", "refs/pull/"):
         return []
-    from medperf_git.flows._assess import MetaJudge
     from medperf_git.forges.gitnative import GitNativeForge
+    from medperf_git.policy.assess import MetaJudge
     from medperf_git.registry.commits import Identity
 
     forge = GitNativeForge(repo, "", Identity("audit", "audit@localhost"), "", judge=MetaJudge(repo, main))

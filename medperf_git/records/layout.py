@@ -74,6 +74,11 @@ def parse_path(path: str) -> RecordPath | None:
     return RecordPath(kind, path, g["id"], int(g["id"]))
 
 
+def normalize_name(name: str) -> str:
+    """Record names collide case- and '-'/'_'-insensitively (and spaces count as '-')."""
+    return name.strip().lower().replace("_", "-").replace(" ", "-")
+
+
 def record_path(kind: str, key: str | int, benchmark: int | None = None, component: str | None = None) -> str:
     """The path of a record from its identity (the inverse of :func:`parse_path`)."""
     if kind == "registry":

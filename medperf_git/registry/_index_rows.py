@@ -12,8 +12,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 
-from medperf_git.lint.facts import normalize_name
-from medperf_git.records.layout import RecordPath
+from medperf_git.records.layout import RecordPath, normalize_name
 from medperf_git.records.yamlio import load_record
 from medperf_git.registry.git import GitRepo, read_objects
 

@@ -2,24 +2,23 @@
 
 Every call goes through :func:`run_git`, which strips inherited ``GIT_*`` variables (so a hook
 or a parent repository never leaks in) and turns failures into :class:`GitError` with git's own
-words. Objects are read through GitPython's persistent ``cat-file --batch`` process (or, when a
-caller knows up front what it will read, all at once with one batch), and trees are walked in-process,
+words. Objects are read through one persistent ``cat-file --batch`` process per repository (pipelined
+when a caller knows up front what it will read), and trees are walked in-process,
 so a path lookup or a commit id costs no new git process.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import re
 import subprocess
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from medperf_git.errors import GitError, RemoteUnavailable
+from medperf_git.registry._catfile import CatFile
 
 MIN_GIT = (2, 34)
 _SHA = re.compile(r"[0-9a-f]{40}")
@@ -114,7 +113,7 @@ class GitRepo:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self._odb = None
+        self._objects: CatFile | None = None
         self._trees: dict[str, dict[str, tuple[str, str]]] = {}
         self._roots: dict[str, str] = {}
         self._asked: dict[str, int] = {}
@@ -129,24 +128,28 @@ class GitRepo:
 
     # Objects
     @property
-    def odb(self):
-        if self._odb is None:
-            import git as gitpython  # GitPython: persistent cat-file --batch processes
-
-            self._odb = gitpython.Repo(self.path, odbt=gitpython.GitCmdObjectDB).odb
-        return self._odb
+    def objects(self) -> CatFile:
+        """The repository's one object reader (persistent ``cat-file`` processes)."""
+        if self._objects is None:
+            self._objects = CatFile(self.path, git_env)
+        return self._objects
 
     def read_blob(self, sha: str) -> bytes:
         """The raw contents of any object (blob, tree or commit)."""
         data = self._prefetched.pop(sha, None)
-        return data if data is not None else self.odb.stream(bytes.fromhex(sha)).read()
+        if data is not None:
+            return data
+        found = self.objects.read(sha)
+        if found is None:
+            raise GitError(f"object {sha} is missing from {self.path}")
+        return found[1]
 
     def prefetch(self, shas: Sequence[str]) -> None:
         """Read many objects now with one ``cat-file --batch``: each later ``read_blob`` of one of them
         (once) costs no round trip to git. For callers that know up front what they will read."""
         wanted = list(dict.fromkeys(sha for sha in shas if sha not in self._prefetched))
         named: set[str] = set()  # the trees and parents the commits name: their types are checked next
-        for sha, found in zip(wanted, read_objects(self, wanted), strict=True):
+        for sha, found in zip(wanted, self.objects.read_many(wanted), strict=True):
             if found is not None:
                 self._prefetched[sha] = found[1]
                 self._types[sha] = found[0]
@@ -166,9 +169,9 @@ class GitRepo:
                 self._types[sha] = kind
 
     def close(self) -> None:
-        if self._odb is not None:
-            self._odb._git.clear_cache()  # stop the cat-file processes
-            self._odb = None
+        if self._objects is not None:
+            self._objects.close()
+            self._objects = None
 
     def rev_parse(self, rev: str) -> str | None:
         if is_object_id(rev) and self.object_type(rev) == "commit":
@@ -179,12 +182,11 @@ class GitRepo:
     def object_type(self, sha: str) -> str | None:
         """"blob", "tree", "commit" or "tag"; None when the object is missing (read in-process)."""
         known = self._types.get(sha)
-        if known is not None:
-            return known
-        try:
-            known = self._types[sha] = self.odb.info(bytes.fromhex(sha)).type.decode()
-        except Exception:  # noqa: BLE001 - missing or unreadable: let git itself answer
-            return None
+        if known is None:
+            found = self.objects.info(sha) if is_object_id(sha) else None
+            if found is None:
+                return None
+            known = self._types[sha] = found[0]
         return known
 
     # Trees, read in-process: a policy decision looks up a handful of paths, a review of many
@@ -207,7 +209,7 @@ class GitRepo:
     def _tree_entry(self, tree: str, name: str) -> tuple[str, str] | None:
         if tree not in self._trees:
             asked = self._asked[tree] = self._asked.get(tree, 0) + 1
-            if asked * _TREE_BYTES_PER_GIT_CALL < self.odb.info(bytes.fromhex(tree)).size:
+            if asked * _TREE_BYTES_PER_GIT_CALL < (self.objects.info(tree) or ("", 0))[1]:
                 out = self.git("--literal-pathspecs", "ls-tree", "-z", tree, "--", name).stdout
                 meta, _, listed = out.rstrip("\0").partition("\t")
                 mode, _, sha = meta.split() if listed == name else ("", "", "")
@@ -294,37 +296,8 @@ class GitRepo:
 
 
 def read_objects(repo: GitRepo, shas: Sequence[str]) -> Iterator[tuple[str, bytes] | None]:
-    """(type, contents) of each of ``shas``, in order, through one ``git cat-file --batch`` (None: missing)."""
-    if not shas:
-        return
-    proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=repo.path, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=git_env())
-    assert proc.stdin is not None and proc.stdout is not None
-
-    def feed() -> None:
-        with contextlib.suppress(BrokenPipeError):
-            for start in range(0, len(shas), 4096):
-                proc.stdin.write(("\n".join(shas[start:start + 4096]) + "\n").encode())
-            proc.stdin.close()
-
-    writer = threading.Thread(target=feed, daemon=True)
-    writer.start()
-    stdout = proc.stdout
-    try:
-        for _ in shas:
-            header = stdout.readline().split()
-            if len(header) < 3:  # "<sha> missing" or a broken pipe
-                if not header:
-                    raise GitError("git cat-file stopped early while reading the registry")
-                yield None
-                continue
-            data = stdout.read(int(header[2]))
-            stdout.read(1)
-            yield header[1].decode(), data
-    finally:
-        stdout.close()
-        writer.join()
-        proc.wait()
+    """(type, contents) of each of ``shas``, in order, pipelined through the repository's reader (None: missing)."""
+    return iter(repo.objects.read_many(list(shas)))
 
 
 def _raw_diff(parts: list[str]) -> dict[str | None, list[tuple[str, str, str, str, str]]]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from medperf_git.errors import RecordInvalid, RecordNotFound
-from medperf_git.lint.facts import normalize_name
+from medperf_git.records.layout import normalize_name
 from medperf_git.registry.index import Index
 
 LIST_COMMAND = {"benchmark": "medperf-git benchmark ls", "container": "medperf-git container ls",

@@ -1,4 +1,7 @@
-"""Reading every submission's meta chain at once.
+"""Git-native submissions as git holds them: ``refs/pull/N/head`` and a signed meta chain in ``refs/pull/N/meta``.
+
+The forge writes them and the audit reads them, so the format lives here, below both: the summary and
+event files (YAML in its JSON subset), the signed meta commits, and reading every chain at once.
 
 ``review ls`` must stay fast with a thousand open submissions, so nothing here runs one git process
 per submission: one ``for-each-ref`` lists the refs, one ``for-each-ref --merged`` says which heads

@@ -70,7 +70,7 @@ def test_a_withdrawn_submission_merged_by_an_outsider_is_a_finding(tmp_path, inv
 
 def test_a_forged_merge_record_does_not_help_the_outsider_or_a_registered_stranger(tmp_path, invoke):
     """The hand merge comes with a merged event in the submission's meta chain, after the author's withdrawal."""
-    from medperf_git.forges import _meta
+    from medperf_git.registry import submissions
     from medperf_git.registry.commits import Identity
 
     target = tutorial_target(tmp_path)
@@ -81,7 +81,7 @@ def test_a_forged_merge_record_does_not_help_the_outsider_or_a_registered_strang
                "state": "merged"}
     for who, key in (("mallory", target.outsider().key), ("testmo", target.actors["testmo"].key)):
         merge = _hand_merge(target, head, key)
-        event = _meta.event_commit(repo, Identity(who, f"{who}@x", str(key)), who, meta, summary, 3, "merged",
+        event = submissions.event_commit(repo, Identity(who, f"{who}@x", str(key)), who, meta, summary, 3, "merged",
                                    commit=merge, head=head)
         target.set_ref(f"refs/pull/{number}/meta", event)
         code, output = audit_lines(invoke, target)

@@ -144,20 +144,20 @@ class World:
 
     def record(self, head: str, merge: str, who: str, author: str, *, closed_by: str | None = None) -> int:
         """A submission's meta chain ending in a merged event for ``merge`` (after a closed event if asked)."""
-        from medperf_git.forges import _meta
+        from medperf_git.registry import submissions
 
-        number = len(_meta.pull_refs(self.repo)) + 1
+        number = len(submissions.pull_refs(self.repo)) + 1
         summary = {"number": number, "title": "test", "author": author, "kind": "test", "base": self.main,
                    "state": "open"}
-        meta = _meta.event_commit(self.repo, self.actors[author].identity, author, None, summary, 1, "opened",
+        meta = submissions.event_commit(self.repo, self.actors[author].identity, author, None, summary, 1, "opened",
                                   head=head)
         seq = 2
         if closed_by:
-            meta = _meta.event_commit(self.repo, self.actors[closed_by].identity, closed_by, meta,
+            meta = submissions.event_commit(self.repo, self.actors[closed_by].identity, closed_by, meta,
                                       dict(summary, state="closed"), seq, "closed", reason="withdrawn")
             seq += 1
-        meta = _meta.event_commit(self.repo, self.actors[who].identity, who, meta, dict(summary, state="merged"), seq,
-                                  "merged", commit=merge, head=head)
+        meta = submissions.event_commit(self.repo, self.actors[who].identity, who, meta,
+                                        dict(summary, state="merged"), seq, "merged", commit=merge, head=head)
         self.repo.git("update-ref", f"refs/pull/{number}/head", head)
         self.repo.git("update-ref", f"refs/pull/{number}/meta", meta)
         return number

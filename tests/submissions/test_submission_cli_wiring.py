@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from unittest import mock
 
-from medperf_git.flows._assess import Assessment
 from medperf_git.flows.person import RegisterResult
 from medperf_git.flows.review import ApproveResult
 from medperf_git.flows.submission import OpenResult
 from medperf_git.forges.base import Submission
+from medperf_git.policy.assess import Assessment
 
 
 def _sub(**kw) -> Submission:
