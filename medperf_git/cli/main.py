@@ -24,7 +24,7 @@ COMMANDS: dict[str, object] = {
         "view": "medperf_git.cli.profile:view",
         "set": "medperf_git.cli.profile:set_",
         "delete": "medperf_git.cli.profile:delete",
-        "trust": "medperf_git.cli.trust:trust",
+        "trust": "medperf_git.cli.profile:trust",
     }),
     "registry": ("Create, check, audit and recover a registry repository.", {
         "init": "medperf_git.cli.registry:init",
@@ -87,9 +87,9 @@ COMMANDS: dict[str, object] = {
         "reject": "medperf_git.cli.review:reject",
     }),
     "test": ("Compatibility tests.", {
-        "run": "medperf_git.cli.compat:run",
-        "ls": "medperf_git.cli.compat:ls",
-        "view": "medperf_git.cli.compat:view",
+        "run": "medperf_git.cli.test:run",
+        "ls": "medperf_git.cli.test:ls",
+        "view": "medperf_git.cli.test:view",
     }),
     "ci": ("Entry points for a registry's CI.", {
         "check": "medperf_git.cli.ci:check",
