@@ -31,10 +31,12 @@ SAFE_RECEIVE_PACK = "git -c core.hooksPath=/dev/null receive-pack"
 _KEEP_ENV = ("GIT_SSH", "GIT_SSH_COMMAND", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL",
              "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE",
              "GIT_TERMINAL_PROMPT", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL")
+# What git says, after "fatal: ", when it cannot reach a remote at all (git exits with 128 then). A
+# message merely containing "not found" (a missing ref, a missing object) is no network failure.
 _NETWORK_FAILURE = re.compile(
-    r"Could not read from remote|does not appear to be a git repository|unable to access|"
-    r"Connection refused|Could not resolve host|No such file or directory|unable to connect|"
-    r"not found|timed out", re.I)
+    r"^fatal: (?:Could not read from remote repository|'[^']*' does not appear to be a git repository|"
+    r"unable to access '[^']*': |repository '[^']*' not found|unable to connect to |"
+    r"Could not resolve host|.*Connection (?:refused|timed out|reset by peer))", re.M)
 
 
 def is_object_id(text: str) -> bool:
@@ -79,7 +81,8 @@ def last_line(text: str) -> str:
 
 
 def is_network_failure(exc: GitError) -> bool:
-    return bool(_NETWORK_FAILURE.search(exc.stderr or exc.message))
+    """Did git fail because the remote could not be reached (then local work is kept and a re-run resumes)?"""
+    return exc.returncode == 128 and bool(_NETWORK_FAILURE.search(exc.stderr or ""))
 
 
 @functools.lru_cache(maxsize=1)
