@@ -13,7 +13,8 @@ cd "$REPO"
 if [ ! -x .venv/bin/python ]; then
     "${PYTHON:-python3}" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
+# The docker extra: the tutorial uses a Docker engine when one answers.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[docker]'
 PATH="$REPO/.venv/bin:$PATH"
 PYTHON="$REPO/.venv/bin/python"
 export PATH PYTHON

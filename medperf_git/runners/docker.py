@@ -24,6 +24,8 @@ from medperf_git.errors import ContainerConfigInvalid, ContainerFailed, HashMism
 from medperf_git.runners.base import ISOLATION, RunOptions, RunResult
 
 BUILD_REPO = "localhost/medperf-git-build"
+# The docker SDK is an extra: a machine without it is told how to get it, by every command that needs it.
+INSTALL_HINT = "pip install 'medperf-git[docker]'"
 API_TIMEOUT = 120
 # A fixed API version spares a /version round trip per client (podman answers it slowly); 1.41 has
 # everything used here (device requests, mounts) and both Docker and podman speak it.
@@ -149,9 +151,6 @@ def check_image_pin(reference: str, wanted: str | None) -> ImageCheck:
     or no way to reach the registry, the pin comes back unchecked with the reason. ``wanted`` None
     reads the pin from the engine (pulling the reference when it is not local).
     """
-    import docker
-    import requests
-
     if wanted is None and "@" in reference:
         wanted = reference.partition("@")[2]
     runner = DockerRunner()
@@ -161,6 +160,9 @@ def check_image_pin(reference: str, wanted: str | None) -> ImageCheck:
             raise UsageError(f"cannot read the digest of image {reference}: {why}",
                              hint="give its digest with --image-hash sha256:..., or start a Docker engine")
         return ImageCheck({"reference": reference, "digest": _sha(wanted)}, False, None, why)
+    import docker  # only now: without the SDK (an extra), the pin comes back unchecked with the reason above
+    import requests
+
     try:
         engine = runner.version()
         if wanted is None:
@@ -269,7 +271,7 @@ class DockerRunner:
         try:
             import docker  # noqa: F401 - only whether it is installed
         except ImportError:
-            return "the docker Python package is not installed"
+            return f"the docker Python package is not installed ({INSTALL_HINT})"
         try:
             _shared_client().ping()
         except Exception as exc:  # noqa: BLE001 - any failure means "not here", with the reason
