@@ -15,7 +15,8 @@ import click
 
 from medperf_git import __version__
 
-# name -> "module:attribute" for a command, or (help, {...}) for a group.
+# name -> "module:attribute" for a command, or (help, {...}) for a group. A group's commands live in
+# medperf_git.cli.<group>, a top-level command in medperf_git.cli.<name> (tests/cli/test_layout.py).
 COMMANDS: dict[str, object] = {
     "profile": ("Create, choose and change profiles (registry, identity, runner, data folder).", {
         "create": "medperf_git.cli.profile:create",
