@@ -29,6 +29,10 @@ for pair in podman:podman runc:runc bwrap:bubblewrap debootstrap:debootstrap new
         missing="$missing $pkg"
     fi
 done
+# debootstrap checks Debian's signatures with Debian's keyring, which other hosts (Ubuntu) lack.
+if [ ! -f /usr/share/keyrings/debian-archive-keyring.gpg ]; then
+    missing="$missing debian-archive-keyring"
+fi
 if [ -n "$missing" ]; then
     if [ "$(id -u)" -eq 0 ]; then
         log "installing$missing"
@@ -55,8 +59,10 @@ CONTAINERS_CONF="$CONF"
 export CONTAINERS_CONF
 
 # 3. The base image: debootstrap once (cached tarball), podman import when absent.
+# The host's own mirror on a Debian host; deb.debian.org elsewhere (an Ubuntu mirror has no bookworm).
 mirror() {
     url=""
+    grep -qs '^ID=debian$' /etc/os-release || { printf '%s' "http://deb.debian.org/debian"; return; }
     for f in /etc/apt/sources.list.d/*.sources; do
         [ -f "$f" ] || continue
         url=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }' "$f")
