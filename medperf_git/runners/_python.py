@@ -14,10 +14,16 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from medperf_git.errors import ContainerFailed, UsageError
+
+if TYPE_CHECKING:
+    from medperf_git.runners._spec import TaskSpec
+    from medperf_git.runners.base import Runner, RunOptions, RunResult
 
 _PROBE = ("import json, sys, importlib.metadata as m; print(json.dumps({'version': sys.version.split()[0], "
           "'prefix': sys.prefix, 'base_prefix': sys.base_prefix, "
@@ -123,7 +129,8 @@ def default_venvs_dir() -> Path:
     return home_dir() / "data" / "cache" / "venvs"
 
 
-def run_source_task(runner, spec, options, argv, *, env, cwd, interp):
+def run_source_task(runner: Runner, spec: TaskSpec, options: RunOptions, argv: Sequence[str], *,
+                    env: Mapping[str, str], cwd: str | os.PathLike, interp: Interpreter) -> RunResult:
     """Run a source-based task (sandbox or local) into its log, and say what ran: one place for both."""
     from medperf_git.runners._process import run_process
     from medperf_git.runners.base import RunResult

@@ -14,10 +14,14 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from medperf_git.errors import ContainerFailed, HashMismatch
-from medperf_git.runners._process import run_process
+from medperf_git.runners._process import LogSink, run_process
 from medperf_git.runners.base import ISOLATION, RunOptions, RunResult
+
+if TYPE_CHECKING:
+    from medperf_git.runners._spec import TaskSpec
 
 EXECUTABLES = ("apptainer", "singularity")
 
@@ -40,7 +44,7 @@ def find_executable() -> str | None:
     return None
 
 
-def build_argv(exe: str, spec, image: str) -> list[str]:
+def build_argv(exe: str, spec: TaskSpec, image: str) -> list[str]:
     """The apptainer command line for one task; pure, so tests can read it."""
     entry = spec.task.entrypoint
     argv = [exe, "exec" if entry else "run", "--containall", "--cleanenv", "--no-home", "--net", "--network", "none"]
@@ -74,7 +78,7 @@ class ApptainerRunner:
     def version(self) -> str:
         return (_version_of(self.exe) if self.exe else None) or "apptainer"
 
-    def _image(self, spec, cache_dir: Path, sink) -> str:
+    def _image(self, spec: TaskSpec, cache_dir: Path, sink: LogSink) -> str:
         from medperf_git.hashing import normalize_sha256, sha256_file
 
         container = spec.container
@@ -113,7 +117,7 @@ class ApptainerRunner:
             os.replace(tmp, sif)
         return str(sif)
 
-    def run(self, spec, options: RunOptions) -> RunResult:
+    def run(self, spec: TaskSpec, options: RunOptions) -> RunResult:
         from medperf_git.runners._python import default_venvs_dir
 
         container = spec.container

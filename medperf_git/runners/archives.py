@@ -195,11 +195,11 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, limits: Ar
 class _HashingWriter:
     """Passes bytes through to a file and hashes them on the way."""
 
-    def __init__(self, handle):
+    def __init__(self, handle: IO[bytes]):
         self.handle = handle
         self.sha = hashlib.sha256()
 
-    def write(self, data) -> int:
+    def write(self, data: bytes) -> int:
         self.sha.update(data)
         return self.handle.write(data)
 

@@ -12,10 +12,13 @@ import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from medperf_git.errors import ContainerFailed, RunnerUnavailable, UsageError
 from medperf_git.runners.config import ContainerConfig
+
+if TYPE_CHECKING:  # _spec imports this module
+    from medperf_git.runners._spec import TaskSpec
 
 ISOLATION = {"docker": "container", "apptainer": "container", "sandbox": "sandbox", "local": "none"}
 AUTO_ORDER = ("docker", "apptainer", "sandbox")  # never local: it must be asked for by name
@@ -92,7 +95,7 @@ class Runner(Protocol):
 
     def version(self) -> str: ...
 
-    def run(self, spec: Any, options: RunOptions) -> RunResult: ...
+    def run(self, spec: TaskSpec, options: RunOptions) -> RunResult: ...
 
 
 def runner_class(name: str) -> type:

@@ -18,10 +18,18 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from medperf_git.errors import ContainerConfigInvalid, ContainerFailed, HashMismatch, RunnerUnavailable, UsageError
 from medperf_git.runners.base import ISOLATION, RunOptions, RunResult
+
+if TYPE_CHECKING:  # the docker SDK is an extra, imported only where it is used
+    from docker import DockerClient
+    from docker.models.images import Image
+
+    from medperf_git.runners._process import LogSink
+    from medperf_git.runners._spec import TaskSpec
+    from medperf_git.runners.base import ResolvedContainer
 
 BUILD_REPO = "localhost/medperf-git-build"
 # The docker SDK is an extra: a machine without it is told how to get it, by every command that needs it.
@@ -34,7 +42,7 @@ _CLIENTS: dict[str, Any] = {}
 _VERSIONS: dict[str, str] = {}
 
 
-def _shared_client():
+def _shared_client() -> DockerClient:
     """One client per DOCKER_HOST for the process: connecting and version probing cost real time."""
     import docker
 
@@ -75,7 +83,7 @@ def device_requests(gpus: Any) -> list:
     return [DeviceRequest(device_ids=list(gpus), capabilities=[["gpu"]])]
 
 
-def create_kwargs(spec, image_id: str) -> dict[str, Any]:
+def create_kwargs(spec: TaskSpec, image_id: str) -> dict[str, Any]:
     """Arguments of ``containers.create`` for one task; pure, so tests can check it without an engine."""
     from docker.types import Mount
 
@@ -100,7 +108,7 @@ def pinned_reference(reference: str, digest: str) -> str:
     return f"{_split_reference(reference)}@{_sha(digest)}"
 
 
-def _repositories(image) -> set[str]:
+def _repositories(image: Image) -> set[str]:
     """The repositories an image is known by, spelled alike whether the engine says docker.io/library or not."""
     names = [*(image.attrs.get("RepoTags") or []), *(image.attrs.get("RepoDigests") or [])]
     return {_plain_repository(n) for n in names}
@@ -114,7 +122,7 @@ def _plain_repository(reference: str) -> str:
     return repo
 
 
-def _repo_digests(image) -> list[str]:
+def _repo_digests(image: Image) -> list[str]:
     """The manifest digests an engine knows an image by (``repo@sha256:..`` -> ``sha256:..``)."""
     return [d.split("@", 1)[1] for d in image.attrs.get("RepoDigests") or [] if "@" in d]
 
@@ -176,7 +184,7 @@ def check_image_pin(reference: str, wanted: str | None) -> ImageCheck:
                           f"the Docker engine failed while checking it: {type(exc).__name__}")
 
 
-def _local_image(client, name: str):
+def _local_image(client: DockerClient, name: str) -> Image | None:
     import docker
 
     try:
@@ -185,7 +193,7 @@ def _local_image(client, name: str):
         return None
 
 
-def _pull(client, repository: str, tag: str) -> str | None:
+def _pull(client: DockerClient, repository: str, tag: str) -> str | None:
     """Pull ``repository`` at a tag or digest; None when it came, else the engine's own error."""
     import docker
 
@@ -198,7 +206,7 @@ def _pull(client, repository: str, tag: str) -> str | None:
     return None
 
 
-def _read_pin(client, reference: str, engine: str) -> ImageCheck:
+def _read_pin(client: DockerClient, reference: str, engine: str) -> ImageCheck:
     image = _local_image(client, reference)
     how = "read from the local image"
     if image is None:
@@ -218,7 +226,7 @@ def _read_pin(client, reference: str, engine: str) -> ImageCheck:
     return ImageCheck(pin, True, engine, how)
 
 
-def _check_pin(client, reference: str, wanted: str, engine: str) -> ImageCheck:
+def _check_pin(client: DockerClient, reference: str, wanted: str, engine: str) -> ImageCheck:
     repository = _split_reference(reference)
     in_reference = reference.partition("@")[2]
     if in_reference and _sha(in_reference) != wanted:
@@ -256,7 +264,7 @@ class DockerRunner:
     def __init__(self) -> None:
         self._client = None
 
-    def client(self):
+    def client(self) -> DockerClient:
         if self._client is None:
             import docker
 
@@ -290,7 +298,7 @@ class DockerRunner:
 
     # -- images ----------------------------------------------------------------------------------
 
-    def _pinned_image(self, pin: dict[str, str]):
+    def _pinned_image(self, pin: dict[str, str]) -> Image:
         import docker
 
         client = self.client()
@@ -324,7 +332,7 @@ class DockerRunner:
                 raise HashMismatch(f"image {reference}", _sha(digest), ", ".join(digests))
         return image
 
-    def _built_image(self, container, sink):
+    def _built_image(self, container: ResolvedContainer, sink: LogSink) -> Image:
         """Build the source's Dockerfile once per (source, base image); reuse it by tag afterwards."""
         import docker
 
@@ -348,7 +356,8 @@ class DockerRunner:
         except docker.errors.APIError as exc:
             raise ContainerFailed(f"building the image from {container.source_dir} failed: {exc}") from exc
 
-    def _archived_image(self, container, pin: dict[str, str], cache_dir: Path, sink):
+    def _archived_image(self, container: ResolvedContainer, pin: dict[str, str], cache_dir: Path,
+                        sink: LogSink) -> Image:
         """A DockerArchive: the tarball fetched and checked by its sha256, loaded once, its image id recorded."""
         import docker
 
@@ -380,7 +389,7 @@ class DockerRunner:
             raise HashMismatch(f"the image loaded from {reference}", _sha(pin["image_id"]), image.id)
         return image
 
-    def image_for(self, container, sink, cache_dir: Path | None = None):
+    def image_for(self, container: ResolvedContainer, sink: LogSink, cache_dir: Path | None = None) -> Image:
         import docker
 
         pin = container.image or {}
@@ -406,7 +415,7 @@ class DockerRunner:
 
     # -- run -------------------------------------------------------------------------------------
 
-    def run(self, spec, options: RunOptions) -> RunResult:
+    def run(self, spec: TaskSpec, options: RunOptions) -> RunResult:
         import docker
         import requests
 
@@ -417,7 +426,7 @@ class DockerRunner:
             raise RunnerUnavailable(f"lost contact with the Docker engine at {where}: {type(exc).__name__}: {exc}",
                                     hint="check that the engine is running, then run the command again") from exc
 
-    def _run(self, spec, options: RunOptions) -> RunResult:
+    def _run(self, spec: TaskSpec, options: RunOptions) -> RunResult:
         import docker
 
         container_ref = spec.container

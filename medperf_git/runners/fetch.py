@@ -93,7 +93,7 @@ def fetch(url: str, expected: str | None, cache_dir: Path, *, allow_file: bool =
         return final
 
 
-def _copy_local(url: str, parts: urllib.parse.SplitResult, partial: Path, hasher,
+def _copy_local(url: str, parts: urllib.parse.SplitResult, partial: Path, hasher: hashlib._Hash,
                 progress: Callable[[int], None] | None) -> None:
     source = urllib.request.url2pathname(parts.path)
     if parts.netloc not in ("", "localhost"):
@@ -113,7 +113,7 @@ def _copy_local(url: str, parts: urllib.parse.SplitResult, partial: Path, hasher
         raise DownloadError(f"{url}: cannot read {source} ({exc.strerror})") from exc
 
 
-def _rehash_partial(partial: Path, hasher) -> int:
+def _rehash_partial(partial: Path, hasher: hashlib._Hash) -> int:
     """Feed what an earlier attempt already downloaded into the hash; its size is where to resume."""
     done = 0
     with open(partial, "rb") as handle:
@@ -123,7 +123,8 @@ def _rehash_partial(partial: Path, hasher) -> int:
     return done
 
 
-def _download(url: str, partial: Path, hasher, progress: Callable[[int], None] | None, timeout: float) -> None:
+def _download(url: str, partial: Path, hasher: hashlib._Hash, progress: Callable[[int], None] | None,
+              timeout: float) -> None:
     partial.parent.mkdir(parents=True, exist_ok=True)
     have = partial.stat().st_size if partial.exists() else 0
     request = urllib.request.Request(url, headers={"User-Agent": "medperf-git", "Accept-Encoding": "identity"})

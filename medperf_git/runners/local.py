@@ -13,13 +13,17 @@ from __future__ import annotations
 import os
 import platform
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from medperf_git.errors import ContainerConfigInvalid
 from medperf_git.runners._python import default_venvs_dir, interpreter_for, run_source_task
 from medperf_git.runners.base import ISOLATION, RunOptions, RunResult
 
+if TYPE_CHECKING:
+    from medperf_git.runners._spec import TaskSpec
 
-def source_binds(spec) -> dict[str, Path]:
+
+def source_binds(spec: TaskSpec) -> dict[str, Path]:
     """``{target inside: host folder}`` for the source's ``local.binds``."""
     container = spec.container
     if container.source_dir is None:
@@ -58,7 +62,7 @@ class LocalRunner:
     def version(self) -> str:
         return f"subprocess ({platform.system()} {platform.release()})"
 
-    def run(self, spec, options: RunOptions) -> RunResult:
+    def run(self, spec: TaskSpec, options: RunOptions) -> RunResult:
         container = spec.container
         binds = source_binds(spec)
         local = container.config.local_section()

@@ -14,10 +14,14 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from medperf_git.runners._python import default_venvs_dir, interpreter_for, run_source_task
+from medperf_git.runners._python import Interpreter, default_venvs_dir, interpreter_for, run_source_task
 from medperf_git.runners._spec import refuse_key_exposure
 from medperf_git.runners.base import ISOLATION, RunOptions, RunResult
+
+if TYPE_CHECKING:
+    from medperf_git.runners._spec import TaskSpec
 from medperf_git.runners.local import source_binds
 
 SYSTEM_RO = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
@@ -55,7 +59,7 @@ def _system_binds() -> list[str]:
     return out
 
 
-def gpu_args(spec) -> list[str]:
+def gpu_args(spec: TaskSpec) -> list[str]:
     """Best effort: the NVIDIA device nodes, and CUDA_VISIBLE_DEVICES to select among them."""
     if spec.gpus is None:
         return ["--setenv", "CUDA_VISIBLE_DEVICES", ""]
@@ -68,7 +72,7 @@ def gpu_args(spec) -> list[str]:
     return args
 
 
-def build_argv(bwrap: str, spec, interp, venv: str | None) -> list[str]:
+def build_argv(bwrap: str, spec: TaskSpec, interp: Interpreter, venv: str | None) -> list[str]:
     """The whole bwrap command line for one task; pure, so tests can read it."""
     argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
             "--setenv", "PATH", PATH, "--setenv", "LANG", "C.UTF-8"]
@@ -109,7 +113,7 @@ class SandboxRunner:
     def version(self) -> str:
         return _bwrap_version(self.bwrap) if self.bwrap else "bubblewrap"
 
-    def run(self, spec, options: RunOptions) -> RunResult:
+    def run(self, spec: TaskSpec, options: RunOptions) -> RunResult:
         container = spec.container
         source_binds(spec)  # fail early, before any environment is made, when there is no source
         local = container.config.local_section()
