@@ -7,7 +7,11 @@
 #   - a profile per person under $MEDPERF_GIT_HOME (testadmin, testbo, testmo, testdo), the data
 #     owner's active.
 # Running it again keeps what is complete; an interrupted run is redone cleanly.
-# Environment: MEDPERF_GIT (the command, default medperf-git), PYTHON (default python3),
+# What the records say (names, configs, parameters, policy) comes from the template, registry/ of this
+# repository (registry/README.md); the commands fill in what depends on this machine.
+# Environment: MEDPERF_GIT (the command, default medperf-git), PYTHON (default python3; it reads the
+# template with PyYAML, else the interpreter of medperf-git does), MEDPERF_GIT_TUTORIAL_TEMPLATE (another
+# template folder, default registry/),
 # MEDPERF_GIT_RUNNER (default: the best this machine has: docker, else the sandbox, installing
 # bubblewrap when run as root; never local unless asked for by name, since local isolates nothing),
 # MEDPERF_GIT_PYTHON (an interpreter with the containers' packages, for the sandbox and local runners,
@@ -24,6 +28,22 @@ REGISTRY="$TUT/registry.git"
 ASSETS="$TUT/assets"
 
 say() { printf '%s\n' "> $*" >&2; }
+
+# The tutorial registry's records: the template in registry/, read with a Python that has PyYAML
+# (PYTHON, else the interpreter that medperf-git runs on).
+TEMPLATE=${MEDPERF_GIT_TUTORIAL_TEMPLATE:-$REPO/registry}
+TPY=$PY
+if ! "$TPY" -c 'import yaml' 2>/dev/null; then
+    TPY=$(sed -n '1s/^#![[:space:]]*\([^[:space:]]*\).*/\1/p' "$(command -v "$MG")" 2>/dev/null || true)
+    if [ -z "$TPY" ] || ! "$TPY" -c 'import yaml' 2>/dev/null; then
+        echo "setup_data_tutorial.sh: reading $TEMPLATE needs a Python with PyYAML;" \
+            "set PYTHON to the interpreter medperf-git is installed in" >&2
+        exit 1
+    fi
+fi
+tpl() { "$TPY" "$HERE/registry_template.py" --template "$TEMPLATE" --tutorial "$TUT" "$@"; }
+PEOPLE=$(tpl ids people)
+ADMIN=$(tpl get registry.yaml admins.0)
 
 # 1. The runner: the best isolation this machine has. `container runners --best` says local only when
 # nothing isolates; then, as root, bubblewrap is installed the way scripts/setup_engines.sh does it.
@@ -71,11 +91,15 @@ mkdir -p "$ASSETS"
 "$PY" "$TOOLS/make_source_archives.py" --out "$ASSETS" >/dev/null
 "$PY" "$TOOLS/make_demo_tarball.py" --out "$ASSETS/demo_data.tar.gz" >/dev/null
 
-# 4. The registry, built by the real flows in a private build home, then put in place.
+# 4. The registry, built by the real flows in a private build home, then put in place. What each record
+# says comes from the template, registry/ of this repository (registry/README.md); the commands fill in
+# what depends on this machine: archive URLs and hashes, keys, the compatibility tests.
 if [ ! -f "$TUT/.registry-complete" ]; then
-    say "Building the tutorial registry (people, containers 1-4, benchmark 1, model 4's association)"
-    rm -rf "$REGISTRY" "$TUT/.build-home"
+    say "Building the tutorial registry from the records in $TEMPLATE"
+    rm -rf "$REGISTRY" "$TUT/.build-home" "$TUT/.template-files"
     BUILD_HOME="$TUT/.build-home"
+    FILES="$TUT/.template-files"
+    mkdir -p "$FILES"
     LOG="$TUT/setup.log"
     : > "$LOG"
     # Each step's messages go to the log; a failing step shows its tail and stops the set-up.
@@ -90,49 +114,110 @@ if [ ! -f "$TUT/.registry-complete" ]; then
         fi
     }
     approve_all() {
-        numbers=$(as "$1" review ls --json | "$PY" -c 'import json,sys; print(" ".join(str(s["number"]) for s in json.load(sys.stdin)))')
+        listing=$(as "$1" review ls --json)
+        numbers=$(printf '%s' "$listing" | "$PY" -c 'import json,sys; print(" ".join(str(s["number"]) for s in json.load(sys.stdin)))')
         for n in $numbers; do
             as "$1" review approve "$n" -y >/dev/null
         done
     }
-    for who in testadmin testbo testmo testdo; do
+    for who in $PEOPLE; do
         MEDPERF_GIT_HOME="$BUILD_HOME" "$MG" profile create "$who" --runner "$MEDPERF_GIT_RUNNER" \
             ${MEDPERF_GIT_PYTHON:+--python "$MEDPERF_GIT_PYTHON"} >/dev/null 2>> "$LOG"
     done
-    as testadmin registry init "$REGISTRY" --bare --name chestxray-tutorial --admin testadmin \
-        --admin-name "Test Admin" --admin-email testadmin@example.com --allow-file-urls >/dev/null
-    for who in testbo testmo testdo; do
-        as "$who" profile set --registry "$REGISTRY" >/dev/null
+    # Fields are read into variables first: a failed read stops the set-up there (set -e).
+
+    # registry.yaml: the first admin creates the registry, with their people record.
+    name=$(tpl get registry.yaml name)
+    admins=$(tpl get registry.yaml admins)
+    admin_name=$(tpl get "people/$ADMIN.yaml" name)
+    admin_email=$(tpl get "people/$ADMIN.yaml" email)
+    host=$(tpl get registry.yaml host --default git)
+    open=$(tpl get registry.yaml open_registration --default false)
+    file_urls=$(tpl get registry.yaml allow_file_urls --default false)
+    set -- --name "$name" --host "$host" --admin-name "$admin_name" --admin-email "$admin_email"
+    for admin in $admins; do
+        set -- "$@" --admin "$admin"
     done
-    as testbo person register --handle testbo --name "Test Benchmark Owner" --email testbo@example.com -y >/dev/null
-    as testmo person register --handle testmo --name "Test Model Owner" --email testmo@example.com -y >/dev/null
-    as testdo person register --handle testdo --name "Test Data Owner" --email testdo@example.com -y >/dev/null
-    approve_all testadmin
-    container() {  # who name folder
-        extra=""
-        if [ -f "$ASSETS/${3}_additional_files.tar.gz" ]; then
-            extra="--additional-files $ASSETS/${3}_additional_files.tar.gz"
-        fi
-        # shellcheck disable=SC2086
-        as "$1" container submit --name "$2" --config "$REPO/examples/chestxray/$3/container_config.yaml" \
-            --parameters "$REPO/examples/chestxray/$3/parameters.yaml" --source "$ASSETS/$3.tar.gz" $extra -y >/dev/null
-    }
-    container testbo chestxray-prep data_preparator
-    container testbo chestxray-reference-model model_reference
-    container testbo chestxray-metrics metrics
-    container testmo chestxray-second-model model_second
-    as testbo benchmark submit --name chestxray --description "Chest X-ray classification tutorial benchmark" \
-        --docs-url https://docs.medperf.org/ --demo-url "$ASSETS/demo_data.tar.gz" \
-        --data-preparation 1 --reference-model 2 --metrics 3 -y >/dev/null
-    approve_all testadmin
-    as testmo model associate --benchmark 1 --model 4 -y >/dev/null
-    approve_all testbo
+    [ "$open" = true ] && set -- "$@" --open-registration
+    [ "$file_urls" = true ] && set -- "$@" --allow-file-urls
+    as "$ADMIN" registry init "$REGISTRY" --bare "$@" >/dev/null
+
+    # people/: everyone else registers; the admin approves.
+    for who in $PEOPLE; do
+        [ "$who" = "$ADMIN" ] && continue
+        name=$(tpl get "people/$who.yaml" name)
+        email=$(tpl get "people/$who.yaml" email)
+        as "$who" profile set --registry "$REGISTRY" >/dev/null
+        as "$who" person register --handle "$who" --name "$name" --email "$email" -y >/dev/null
+    done
+    approve_all "$ADMIN"
+
+    # containers/: in id order, each by its owner, with the config and parameters of its record and the
+    # archives that its placeholder URLs name.
+    for id in $(tpl ids containers); do
+        rec=containers/$id.yaml
+        owner=$(tpl get "$rec" owner)
+        name=$(tpl get "$rec" name)
+        description=$(tpl get "$rec" description --default "")
+        src=$(tpl archive "$rec" source)
+        extra=$(tpl archive "$rec" additional_files)
+        files="$FILES/container-$id"
+        tpl container-files "$rec" "$files"
+        set -- --name "$name" --config "$files/container_config.yaml" --source "$src"
+        [ -f "$files/parameters.yaml" ] && set -- "$@" --parameters "$files/parameters.yaml"
+        [ -n "$description" ] && set -- "$@" --description "$description"
+        [ -n "$extra" ] && set -- "$@" --additional-files "$extra"
+        as "$owner" container submit "$@" -y >/dev/null
+    done
+
+    # benchmarks/: the first owner submits (the compatibility test runs here), the admin approves; then
+    # the association policy, when the record sets one.
+    for id in $(tpl ids benchmarks); do
+        rec=benchmarks/$id.yaml
+        owners=$(tpl get "$rec" owners)
+        owner=$(tpl get "$rec" owners.0)
+        name=$(tpl get "$rec" name)
+        description=$(tpl get "$rec" description)
+        demo=$(tpl archive "$rec" demo_dataset)
+        prep=$(tpl get "$rec" data_preparation)
+        model=$(tpl get "$rec" reference_model)
+        metrics=$(tpl get "$rec" metrics)
+        docs=$(tpl get "$rec" docs_url --default "")
+        isolation=$(tpl get "$rec" min_isolation --default "")
+        set -- --name "$name" --description "$description" --owners "$(echo "$owners" | paste -sd, -)" \
+            --demo-url "$demo" --data-preparation "$prep" --reference-model "$model" --metrics "$metrics"
+        [ -n "$docs" ] && set -- "$@" --docs-url "$docs"
+        [ -n "$isolation" ] && set -- "$@" --min-isolation "$isolation"
+        as "$owner" benchmark submit "$@" -y >/dev/null
+        approve_all "$ADMIN"
+        for kind in datasets models; do
+            mode=$(tpl get "$rec" "association_policy.$kind.mode" --default never)
+            [ "$mode" = never ] && continue
+            set -- --benchmark "$id" "--$kind" "$mode"
+            if [ "$mode" = allowlist ]; then
+                tpl get "$rec" "association_policy.$kind.allowlist" > "$FILES/allowlist-$id-$kind"
+                set -- "$@" --allowlist "$FILES/allowlist-$id-$kind"
+            fi
+            as "$owner" benchmark update-associations-policy "$@" -y >/dev/null
+            approve_all "$ADMIN"
+        done
+    done
+
+    # associations/: the initiator asks (the model's compatibility test runs here); the committee approves.
+    for pair in $(tpl ids model-associations); do
+        benchmark=${pair%/*}
+        model=${pair#*/}
+        initiator=$(tpl get "associations/$benchmark/model-$model.yaml" initiated_by)
+        committee=$(tpl get "benchmarks/$benchmark.yaml" owners.0)
+        as "$initiator" model associate --benchmark "$benchmark" --model "$model" -y >/dev/null
+        approve_all "$committee"
+    done
     touch "$TUT/.registry-complete"
 fi
 
 # 5. The people's profiles in $MEDPERF_GIT_HOME, with their keys; the data owner's is active.
 HOME_DIR=${MEDPERF_GIT_HOME:-$HOME/.medperf_git}
-for who in testadmin testbo testmo testdo; do
+for who in $PEOPLE; do
     mkdir -p "$HOME_DIR/keys/$who"
     chmod 700 "$HOME_DIR/keys" "$HOME_DIR/keys/$who"
     cp "$TUT/.build-home/keys/$who/id_ed25519" "$TUT/.build-home/keys/$who/id_ed25519.pub" "$HOME_DIR/keys/$who/"
