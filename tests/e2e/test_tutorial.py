@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.registry_template.filled import Machine, records_on, template_problems
+
 REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
@@ -57,6 +59,21 @@ def _check(proc: subprocess.CompletedProcess, tmp_path: Path) -> None:
         ["git", "ls-tree", "-r", "--name-only", "main"], cwd=registry, capture_output=True, text=True).stdout
     # Every step named the next one.
     assert output.count("Next step:") >= 8
+    _check_setup_published_the_template(registry, tmp_path)
+
+
+def _check_setup_published_the_template(registry: Path, tmp_path: Path) -> None:
+    """Main as the set-up left it (before the data owner's first submission) holds registry/, filled in."""
+    first = subprocess.run(["git", "rev-list", "--first-parent", "--reverse", "main", "--", "datasets/*.yaml"],
+                           cwd=registry, capture_output=True, text=True, check=True).stdout.split()[0]
+    machine = Machine(tutorial=registry.parent, keys=tmp_path / "home" / "keys",
+                      main=records_on(registry, f"{first}^1"))
+    assert template_problems(machine) == []
+    # The data owner's steps added their records and changed none of the template's.
+    after = records_on(registry)
+    assert {path: after[path] for path in machine.main} == machine.main
+    assert sorted(set(after) - set(machine.main)) == ["associations/1/dataset-1.yaml", "datasets/1.yaml",
+                                                       "results/1/b1m4d1.yaml"]
 
 
 @pytest.mark.skipif(_runner_available("sandbox") is not None, reason="bubblewrap cannot run here")
