@@ -65,7 +65,7 @@ def main() -> None:
         print(f"dataset create: {total:.2f} s in all; runner and containers {inside:.2f} s; "
               f"the tool's own {total - inside:.2f} s = {100 * (total - inside) / total:.1f}% (target <= 10%)")
         commit_records(registry, actors["testadmin"], {
-            "datasets/1.yaml": dataset_flow.dataset_record_for_tests(ds, 1, "testdo"),
+            "datasets/1.yaml": dataset_flow.dataset_record(ds, 1, "testdo"),
             "associations/1/dataset-1.yaml": {"schema_version": 1, "kind": "association", "benchmark": 1,
                                               "dataset": 1, "initiated_by": "testdo"}}, "Dataset 1, associated")
         run_benchmark(ws, benchmark=1, data_uid="1", settings=settings)

@@ -1,4 +1,4 @@
-"""What every command shares: the workspace, loaded once and only when a command needs it."""
+"""What every command shares: the workspace and its registry session, made once and only when needed."""
 
 from __future__ import annotations
 
@@ -15,12 +15,23 @@ class AppContext:
     profile_name: str | None = None
     offline: bool = False
     _workspace: Workspace | None = field(default=None, repr=False)
+    _session: object | None = field(default=None, repr=False)
 
     @property
     def workspace(self) -> Workspace:
         if self._workspace is None:
             self._workspace = Workspace.load(self.profile_name, offline=self.offline)
         return self._workspace
+
+    @property
+    def session(self):
+        """The command's one registry session (flows.session.RegistrySession); nothing is opened until used."""
+        if self._session is None:
+            from medperf_git.flows.session import RegistrySession
+
+            self._session = RegistrySession(self.workspace)
+            click.get_current_context().call_on_close(self._session.close)
+        return self._session
 
 
 def pass_workspace(func):
@@ -31,5 +42,17 @@ def pass_workspace(func):
         ctx = click.get_current_context()
         app = ctx.find_object(AppContext) or AppContext()
         return func(app.workspace, *args, **kwargs)
+
+    return wrapper
+
+
+def pass_session(func):
+    """Give a command the registry session as its first argument (one clone, one fetch per command)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        ctx = click.get_current_context()
+        app = ctx.find_object(AppContext) or AppContext()
+        return func(app.session, *args, **kwargs)
 
     return wrapper

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from medperf_git.cli._context import pass_workspace
+from medperf_git.cli._context import pass_session
 from medperf_git.cli._options import json_option, with_options
 from medperf_git.cli._output import out
 
@@ -135,14 +135,14 @@ def read_commands(spec: RecordKind) -> tuple[click.Command, click.Command]:
 
 
 def _ls_command(spec: RecordKind) -> click.Command:
-    def ls(ws, as_json: bool, local: bool = False, **filters) -> None:
+    def ls(s, as_json: bool, local: bool = False, **filters) -> None:
         if local:
-            spec.local(ws, as_json)
+            spec.local(s, as_json)
             return
         from medperf_git.flows import catalog
 
         with IndexProgress(enabled=not as_json) as progress:
-            listing = getattr(catalog, spec.lister)(ws, **filters, progress=progress)
+            listing = getattr(catalog, spec.lister)(s, **filters, progress=progress)
         show_listing(listing, as_json, spec.headers, spec.row, f"medperf-git {spec.kind} view ID",
                      f"see one {spec.kind} in full")
 
@@ -156,15 +156,15 @@ def _ls_command(spec: RecordKind) -> click.Command:
                         help=f"Only active or only retired {spec.plural}.")] if spec.state_filter else []),
         json_option,
     ]
-    return click.command("ls", help=spec.ls_help)(with_options(pass_workspace(ls), options))
+    return click.command("ls", help=spec.ls_help)(with_options(pass_session(ls), options))
 
 
 def _view_command(spec: RecordKind) -> click.Command:
-    def view(ws, record_id: int, as_json: bool) -> None:
+    def view(s, record_id: int, as_json: bool) -> None:
         from medperf_git.flows import catalog
 
         with IndexProgress(enabled=not as_json) as progress:
-            shown = catalog.view(ws, spec.kind, record_id, progress=progress)
+            shown = catalog.view(s, spec.kind, record_id, progress=progress)
         if spec.show is not None:
             spec.show(shown, as_json)
         elif spec.view_next is not None:
@@ -173,4 +173,4 @@ def _view_command(spec: RecordKind) -> click.Command:
             show_record(shown, as_json)
 
     options = [click.argument("record_id", metavar="ID", type=int), json_option]
-    return click.command("view", help=spec.view_help)(with_options(pass_workspace(view), options))
+    return click.command("view", help=spec.view_help)(with_options(pass_session(view), options))

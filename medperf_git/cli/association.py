@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from medperf_git.cli._context import pass_workspace
+from medperf_git.cli._context import pass_session
 from medperf_git.cli._options import json_option, yes_option
 from medperf_git.cli._output import out
 from medperf_git.cli._publish import confirmer, report
@@ -33,12 +33,12 @@ def _component_options(func):
               help="Only associations with this status.")
 @click.option("--all", "everyone", is_flag=True, help="Everyone's associations, not only those involving you.")
 @json_option
-@pass_workspace
-def ls(ws, benchmark, component, status, everyone, as_json):
+@pass_session
+def ls(s, benchmark, component, status, everyone, as_json):
     """Associations that involve you: pending, approved, rejected or revoked, and who must act."""
     from medperf_git.flows.association import list_associations
 
-    rows = list_associations(ws, benchmark=benchmark, component=component,
+    rows = list_associations(s, benchmark=benchmark, component=component,
                              status=status.lower() if status else None, everyone=everyone)
     if as_json:
         out.json([r.to_dict() for r in rows])
@@ -47,7 +47,7 @@ def ls(ws, benchmark, component, status, everyone, as_json):
               ", ".join(r.must_act) if r.status == "pending" else "", r.submission or "", r.reason or "")
              for r in rows]
     out.table(table, ["Benchmark UID", "Kind", "UID", "Initiated by", "Status", "Must act", "Submission", "Reason"])
-    pending = [r for r in rows if r.status == "pending" and ws.profile.handle in r.must_act]
+    pending = [r for r in rows if r.status == "pending" and s.profile.handle in r.must_act]
     if pending:
         r = pending[0]
         flag = "--data_uid" if r.component == "dataset" else "--model"
@@ -57,21 +57,21 @@ def ls(ws, benchmark, component, status, everyone, as_json):
 @click.command()
 @_component_options
 @yes_option
-@pass_workspace
-def approve(ws, benchmark, data_uid, model, yes):
+@pass_session
+def approve(s, benchmark, data_uid, model, yes):
     """Approve a pending association request (the same as `review approve` on its submission)."""
     from medperf_git.flows import association, review
 
     component, cid = _component(data_uid, model)
-    number = association.find_request(ws, benchmark=benchmark, component=component, cid=cid)
-    assessment = review.prepare_approval(ws, number)
+    number = association.find_request(s, benchmark=benchmark, component=component, cid=cid)
+    assessment = review.prepare_approval(s, number)
     out.info(f"Submission {number} by {assessment.submission.author} proposes:")
-    out.preview(association.request_records(ws, assessment), "everyone who can read the registry, once merged")
+    out.preview(association.request_records(s, assessment), "everyone who can read the registry, once merged")
     if not out.confirm(f"Approve the association of {component} {cid} with benchmark {benchmark}?", yes=yes):
         from medperf_git.flows.dataset import Cancelled
 
         raise Cancelled("nothing was approved")
-    result = review.approve(ws, number, expected_head=assessment.submission.head)
+    result = review.approve(s, number, expected_head=assessment.submission.head)
     if result.merged or result.already_merged_by:
         out.success(f"The association of {component} {cid} with benchmark {benchmark} is approved "
                     f"(submission {number} merged)")
@@ -83,14 +83,14 @@ def approve(ws, benchmark, data_uid, model, yes):
 @click.command()
 @_component_options
 @click.option("--reason", required=True, help="Why: the requester sees it.")
-@pass_workspace
-def reject(ws, benchmark, data_uid, model, reason):
+@pass_session
+def reject(s, benchmark, data_uid, model, reason):
     """Reject a pending association request (the same as `review reject` on its submission)."""
     from medperf_git.flows import association, review
 
     component, cid = _component(data_uid, model)
-    number = association.find_request(ws, benchmark=benchmark, component=component, cid=cid)
-    review.reject(ws, number, reason)
+    number = association.find_request(s, benchmark=benchmark, component=component, cid=cid)
+    review.reject(s, number, reason)
     out.success(f"Rejected the association of {component} {cid} with benchmark {benchmark} (submission {number})")
     out.next_step("medperf-git association ls")
 
@@ -100,12 +100,12 @@ def reject(ws, benchmark, data_uid, model, reason):
 @click.option("--model", "--model_uid", "-m", "model", type=int, required=True, help="Model id.")
 @click.option("--priority", "-p", type=int, required=True, help="Higher runs first in `benchmark run`.")
 @yes_option
-@pass_workspace
-def set_priority(ws, benchmark, model, priority, yes):
+@pass_session
+def set_priority(s, benchmark, model, priority, yes):
     """Set the order in which `benchmark run` runs a benchmark's models."""
     from medperf_git.flows.association import set_priority as flow
 
-    outcome = flow(ws, benchmark=benchmark, model=model, priority=priority,
+    outcome = flow(s, benchmark=benchmark, model=model, priority=priority,
                    confirm=confirmer("Change this priority?", yes))
     report(outcome, f"model {model} has priority {priority} in benchmark {benchmark}", "medperf-git association ls")
 
@@ -114,13 +114,13 @@ def set_priority(ws, benchmark, model, priority, yes):
 @_component_options
 @click.option("--reason", required=True, help="Why the association ends.")
 @yes_option
-@pass_workspace
-def revoke(ws, benchmark, data_uid, model, reason, yes):
+@pass_session
+def revoke(s, benchmark, data_uid, model, reason, yes):
     """End an association; its results stay, flagged."""
     from medperf_git.flows.association import revoke as flow
 
     component, cid = _component(data_uid, model)
-    outcome = flow(ws, benchmark=benchmark, component=component, cid=cid, reason=reason,
+    outcome = flow(s, benchmark=benchmark, component=component, cid=cid, reason=reason,
                    confirm=confirmer("Revoke this association?", yes))
     report(outcome, f"the association of {component} {cid} with benchmark {benchmark} is revoked",
            "medperf-git association ls")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from medperf_git.cli._context import pass_workspace
+from medperf_git.cli._context import pass_session
 from medperf_git.cli._options import benchmark_option, data_uid_option, yes_option
 from medperf_git.cli._output import out
 from medperf_git.cli._publish import confirmer, report
@@ -62,13 +62,13 @@ def _parse_models(models: str | None, models_file: Path | None) -> list[int] | N
 @click.option("--ignore-model-errors", is_flag=True,
               help="Evaluate whatever a failing model predicted, as a partial result.")
 @run_options
-@pass_workspace
-def run(ws, benchmark, data_uid, models, models_file, no_cache, rerun_finalized, ignore_model_errors,
+@pass_session
+def run(s, benchmark, data_uid, models, models_file, no_cache, rerun_finalized, ignore_model_errors,
         runner, gpus, python, timeout):
     """Run every model of a benchmark on your dataset; results stay local until you submit them."""
     from medperf_git.flows.execution import run_benchmark
 
-    summary = run_benchmark(ws, benchmark=benchmark, data_uid=data_uid, models=_parse_models(models, models_file),
+    summary = run_benchmark(s, benchmark=benchmark, data_uid=data_uid, models=_parse_models(models, models_file),
                             no_cache=no_cache, rerun_finalized=rerun_finalized,
                             ignore_model_errors=ignore_model_errors,
                             settings=settings_from(runner, gpus, python, timeout))
@@ -110,8 +110,8 @@ def run(ws, benchmark, data_uid, models, models_file, no_cache, rerun_finalized,
 @click.option("--skip-compatibility-tests", is_flag=True, help="Do not run the demo data through the containers.")
 @yes_option
 @run_options
-@pass_workspace
-def submit(ws, name, description, docs_url, demo_url, demo_hash, demo_published_url, data_preparation,
+@pass_session
+def submit(s, name, description, docs_url, demo_url, demo_hash, demo_published_url, data_preparation,
            reference_model, metrics, owners, min_isolation, skip_compatibility_tests, yes, runner, gpus, python,
            timeout):
     """Submit a benchmark for the registry admins' approval, after testing it on its demo data."""
@@ -119,7 +119,7 @@ def submit(ws, name, description, docs_url, demo_url, demo_hash, demo_published_
     from medperf_git.flows.container import ArchiveInput
 
     outcome = flow.submit(
-        ws, name=name, description=description, docs_url=docs_url,
+        s, name=name, description=description, docs_url=docs_url,
         demo=ArchiveInput(demo_url, demo_hash, demo_published_url) if demo_url else None,
         data_preparation=data_preparation, reference_model=reference_model, metrics=metrics,
         owners=[h.strip() for h in owners.split(",") if h.strip()] if owners else None,
@@ -153,12 +153,12 @@ MODES = click.Choice(["never", "always", "allowlist"], case_sensitive=False)
               "--model_auto_approve_file", "allowlist", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A file of handles, one per line, for allowlist mode.")
 @yes_option
-@pass_workspace
-def update_policy(ws, benchmark, datasets, models, allowlist, yes):
+@pass_session
+def update_policy(s, benchmark, datasets, models, allowlist, yes):
     """Set who joins the benchmark without the committee's approval."""
     from medperf_git.flows import benchmark as flow
 
-    outcome = flow.update_policy(ws, benchmark=benchmark, datasets=datasets.lower() if datasets else None,
+    outcome = flow.update_policy(s, benchmark=benchmark, datasets=datasets.lower() if datasets else None,
                                  models=models.lower() if models else None, allowlist=_read_allowlist(allowlist),
                                  confirm=confirmer("Do you approve this association policy?", yes))
     report(outcome, f"benchmark {benchmark}'s association policy is changed",

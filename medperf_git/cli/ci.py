@@ -75,8 +75,8 @@ def bot(event_file: str, path: str, repository: str | None, api_url: str | None,
     status: 0 when merged, waiting or not concerned; 4 when policy or lint refuses the pull request.
     """
     from medperf_git.errors import PolicyDenied, UsageError
+    from medperf_git.flows.bot import read_event, run_bot
     from medperf_git.forges._github_api import resolve_token
-    from medperf_git.policy.bot import read_event, run_bot
     from medperf_git.registry.git import GitRepo
 
     event = read_event(event_file)

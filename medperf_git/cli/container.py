@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from medperf_git.cli._context import pass_workspace
+from medperf_git.cli._context import pass_session
 from medperf_git.cli._options import RUNNER_CHOICES, json_option, yes_option
 from medperf_git.cli._output import out
 from medperf_git.cli._publish import apply_no_wait, confirmer, no_wait_option, report
@@ -79,14 +79,14 @@ def _warn_unchecked(confirm: Callable[[dict], bool]) -> Callable[[dict], bool]:
 @click.option("--image-hash", metavar="H", help="Image digest (sha256:...); read from a local engine if omitted.")
 @yes_option
 @no_wait_option
-@pass_workspace
-def submit(ws, name, config_path, parameters_path, description, source, source_hash, source_url, additional_files,
+@pass_session
+def submit(s, name, config_path, parameters_path, description, source, source_hash, source_url, additional_files,
            additional_hash, additional_files_url, image, image_hash, yes, no_wait=False):
     """Register a container (data preparator, model or metrics) with its exact pins."""
-    apply_no_wait(ws, no_wait)
+    apply_no_wait(s, no_wait)
     from medperf_git.flows import container as flow
     outcome = flow.submit(
-        ws, name=name, config_path=config_path, parameters_path=parameters_path, description=description,
+        s, name=name, config_path=config_path, parameters_path=parameters_path, description=description,
         source=flow.ArchiveInput(source, source_hash, source_url) if source else None,
         additional_files=flow.ArchiveInput(additional_files, additional_hash, additional_files_url)
         if additional_files else None, image=image, image_hash=image_hash,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from medperf_git.cli._context import pass_workspace
+from medperf_git.cli._context import pass_session
 from medperf_git.cli._options import benchmark_option, data_uid_option, yes_option
 from medperf_git.cli._output import out
 from medperf_git.cli._publish import COMPATIBILITY_INTRO, apply_no_wait, confirmer, no_wait_option, report
@@ -22,11 +22,11 @@ def _row(r) -> list:
     return [r.id, r.name, d.get("data_preparation"), d.get("benchmark"), r.owner, shorten(d.get("location"), 30)]
 
 
-def _list_local(ws, as_json: bool) -> None:
+def _list_local(s, as_json: bool) -> None:
     """The datasets prepared on this machine, with their registry ids once submitted."""
     from medperf_git.flows.dataset import list_local as flow
 
-    datasets = flow(ws)
+    datasets = flow(s)
     rows = [{"uid": d.uid, "name": d.info.get("name"), "benchmark": d.info.get("benchmark"),
              "registry_id": d.registry_id, "submission": d.info.get("submission"),
              "prepared_at": d.info.get("prepared_at")} for d in datasets]
@@ -65,13 +65,13 @@ ls, view = read_commands(RecordKind(
               help="Folder with the raw labels.")
 @benchmark_option(help="Id of the benchmark whose preparation container prepares the data.")
 @run_options
-@pass_workspace
-def create(ws, name, description, location, data_path, labels_path, benchmark, runner, gpus, python, timeout):
+@pass_session
+def create(s, name, description, location, data_path, labels_path, benchmark, runner, gpus, python, timeout):
     """Prepare your data locally with a benchmark's preparation container. Nothing is published."""
     from medperf_git.flows import dataset as flow
 
     settings = settings_from(runner, gpus, python, timeout)
-    result = flow.create(ws, benchmark=benchmark, name=name, description=description, location=location,
+    result = flow.create(s, benchmark=benchmark, name=name, description=description, location=location,
                          data_path=data_path, labels_path=labels_path, settings=settings)
     ds = result.dataset
     if result.reused:
@@ -94,13 +94,13 @@ def create(ws, name, description, location, data_path, labels_path, benchmark, r
 @data_uid_option(help="Prefix (6+ characters) of the local generated UID, or the registry id.")
 @yes_option
 @no_wait_option
-@pass_workspace
-def submit(ws, data_uid, yes, no_wait=False):
+@pass_session
+def submit(s, data_uid, yes, no_wait=False):
     """Publish your prepared dataset's description (hashes, statistics), never the data."""
-    apply_no_wait(ws, no_wait)
+    apply_no_wait(s, no_wait)
     from medperf_git.flows import dataset as flow
 
-    outcome = flow.submit(ws, data_uid, confirmer(
+    outcome = flow.submit(s, data_uid, confirmer(
         "Do you approve the registration of the presented data to the registry?", yes))
     report(outcome, f"the dataset is registered with id {outcome.record.get('id')}",
            f"medperf-git dataset associate --benchmark_uid {outcome.record.get('benchmark')} "
@@ -112,8 +112,8 @@ def submit(ws, data_uid, yes, no_wait=False):
 @data_uid_option(help="Registry id of your dataset (see `dataset ls --mine`), or a local UID prefix.")
 @yes_option
 @run_options
-@pass_workspace
-def associate(ws, benchmark, data_uid, yes, runner, gpus, python, timeout):
+@pass_session
+def associate(s, benchmark, data_uid, yes, runner, gpus, python, timeout):
     """Ask to join a benchmark; first runs its reference model on your data as a compatibility test."""
     from medperf_git.flows import dataset as flow
 
@@ -121,7 +121,7 @@ def associate(ws, benchmark, data_uid, yes, runner, gpus, python, timeout):
     confirm = confirmer(f"Please confirm that you would like to associate the dataset with benchmark {benchmark}.",
                         yes, intro=COMPATIBILITY_INTRO,
                         audience=f"{flow.AUDIENCE} (the benchmark committee reviews it)")
-    outcome = flow.associate(ws, benchmark=benchmark, data_uid=data_uid, confirm=confirm, settings=settings)
+    outcome = flow.associate(s, benchmark=benchmark, data_uid=data_uid, confirm=confirm, settings=settings)
     report(outcome, "the association is approved",
            f"medperf-git benchmark run --benchmark {benchmark} --data_uid {outcome.record.get('dataset')}",
            "medperf-git association ls", "check whether the committee has approved it")
@@ -129,12 +129,12 @@ def associate(ws, benchmark, data_uid, yes, runner, gpus, python, timeout):
 
 @click.command()
 @data_uid_option(help="Prefix (6+ characters) of the local generated UID, or the registry id.")
-@pass_workspace
-def check(ws, data_uid):
+@pass_session
+def check(s, data_uid):
     """Re-hash your prepared data and name the files that changed since it was prepared."""
     from medperf_git.flows import dataset as flow
 
-    result = flow.check(ws, data_uid, progress=None)
+    result = flow.check(s, data_uid, progress=None)
     if result.ok:
         out.success(f"Data hash matches: {result.found}")
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from medperf_git.cli._context import pass_workspace
+from medperf_git.cli._context import pass_session
 from medperf_git.cli._options import yes_option
 from medperf_git.cli._publish import COMPATIBILITY_INTRO, confirmer, report
 from medperf_git.cli._read import RecordKind, read_commands
@@ -26,12 +26,12 @@ ls, view = read_commands(RecordKind(
 @click.option("--model", "--model_uid", "-m", "model", type=int, required=True, help="Model (container) id.")
 @yes_option
 @run_options
-@pass_workspace
-def associate(ws, benchmark, model, yes, runner, gpus, python, timeout):
+@pass_session
+def associate(s, benchmark, model, yes, runner, gpus, python, timeout):
     """Test a model on the benchmark's demo data, then ask the committee to associate it."""
     from medperf_git.flows.association import associate_model
     confirm = confirmer(f"Associate model {model} with benchmark {benchmark}?", yes, intro=COMPATIBILITY_INTRO)
-    outcome = associate_model(ws, benchmark=benchmark, model=model, confirm=confirm,
+    outcome = associate_model(s, benchmark=benchmark, model=model, confirm=confirm,
                               settings=settings_from(runner, gpus, python, timeout))
     report(outcome, f"model {model} is associated with benchmark {benchmark}", "medperf-git association ls",
            "medperf-git association ls")

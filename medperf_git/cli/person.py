@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from medperf_git.cli._context import pass_workspace
+from medperf_git.cli._context import pass_session
 from medperf_git.cli._options import json_option, yes_option
 from medperf_git.cli._output import out
 
@@ -19,8 +19,8 @@ from medperf_git.cli._output import out
               help="An existing SSH private key to sign with (default: one is generated in the workspace).")
 @yes_option
 @json_option
-@pass_workspace
-def register(ws, handle, name, email, key, yes, as_json):
+@pass_session
+def register(s, handle, name, email, key, yes, as_json):
     """Register yourself: opens the submission of people/HANDLE.yaml (admins approve it)."""
     from medperf_git.flows.dataset import AUDIENCE
     from medperf_git.flows.person import register as flow
@@ -31,7 +31,7 @@ def register(ws, handle, name, email, key, yes, as_json):
         out.preview(record, AUDIENCE)
         return out.confirm("Do you approve publishing your people record?", yes=yes)
 
-    result = flow(ws, handle=handle, name=name, email=email, key=key, confirm=confirm)
+    result = flow(s, handle=handle, name=name, email=email, key=key, confirm=confirm)
     if as_json:
         out.json(result.to_dict())
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from medperf_git.cli._context import pass_workspace
+from medperf_git.cli._context import pass_session, pass_workspace
 from medperf_git.cli._options import RUNNER_CHOICES, json_option, with_options
 from medperf_git.cli._output import out
 
@@ -115,26 +115,20 @@ def delete(ws, name):
 @click.option("--root-commit", "--root_commit", "root_commit", metavar="SHA",
               help="Pin the registry's root commit, learnt out of band (implies --reset).")
 @json_option
-@pass_workspace
-def trust(ws, reset, root_commit, as_json):
+@pass_session
+def trust(s, reset, root_commit, as_json):
     """Show or reset the trust anchor of the active profile's registry."""
-    from medperf_git.policy import trust as anchor
+    from medperf_git.flows.profile import reset_trust, trust_state
 
     if reset or root_commit:
-        known = _clone_roots(ws)
-        anchor.reset(ws, root_commit.lower() if root_commit else None, known)
-        if ws.profile.registry and not ws.offline:
-            from medperf_git.registry.clone import RegistryClone
-
-            clone = RegistryClone.open(ws, refresh=False)
-            clone.fetch()  # re-audits from the root and pins at first use
+        state = reset_trust(s, root_commit)
         out.success("Trust anchor reset" + (f" to root commit {root_commit[:12]}" if root_commit else ""))
-    state = dict(ws.profile.trust or {})
-    root = state.get("root_commit")
-    state["verified_main"] = anchor.trusted_main(ws, root) if root else None
+    else:
+        state = trust_state(s.ws)
     if as_json:
         out.json(state)
         return
+    root = state.get("root_commit")
     if not root:
         out.echo("No trust anchor yet: it is pinned at the first fetch of the registry.")
     else:
@@ -143,16 +137,3 @@ def trust(ws, reset, root_commit, as_json):
             out.echo(f"admin key:     {key}")
         out.echo(f"verified main: {state['verified_main'] or '-'}")
     out.next_step("medperf-git registry audit", "audit the whole history")
-
-
-def _clone_roots(ws) -> tuple[str, ...]:
-    """Roots the profile's clone is known under (so their verified state is forgotten too)."""
-    from medperf_git.registry.clone import _remote_key
-
-    if not ws.profile.registry:
-        return ()
-    pointer = ws.home / "registries" / "remotes" / _remote_key(ws.profile.registry)
-    try:
-        return (pointer.read_text().strip(),)
-    except OSError:
-        return ()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from medperf_git.cli._context import pass_workspace
+from medperf_git.cli._context import pass_session, pass_workspace
 from medperf_git.cli._options import json_option, yes_option
 from medperf_git.cli._output import out
 from medperf_git.errors import LintFailed
@@ -119,8 +119,8 @@ def lint(path: str, base_ref: str | None, fmt: str) -> None:
 @click.argument("path_or_remote", required=False, metavar="[PATH_OR_REMOTE]")
 @click.option("--since", metavar="REV", help="Audit only the commits on main after REV (trusting REV).")
 @json_option
-@pass_workspace
-def audit(ws, path_or_remote, since, as_json):
+@pass_session
+def audit(s, path_or_remote, since, as_json):
     """Audit a registry's signed history (default: the profile's registry).
 
     Walks main's first-parent chain and judges every commit against the commit before it: signatures,
@@ -129,10 +129,10 @@ def audit(ws, path_or_remote, since, as_json):
     finding. Verified commits are cached, so a re-audit starts from the last verified one.
     """
     from medperf_git.errors import AuditFailed
-    from medperf_git.policy.audit_run import run_audit
+    from medperf_git.flows.audit import run_audit
 
     with out.progress(None, "Auditing", enabled=not as_json) as bar:
-        report = run_audit(ws, path_or_remote, since=since, progress=bar)
+        report = run_audit(s, path_or_remote, since=since, progress=bar)
     if as_json:
         out.json(report.to_dict())
     else:
@@ -150,8 +150,8 @@ def audit(ws, path_or_remote, since, as_json):
 @click.command()
 @yes_option
 @json_option
-@pass_workspace
-def recover(ws, yes, as_json):
+@pass_session
+def recover(s, yes, as_json):
     """Undo commits on main that fail the audit, without rewriting history (admins).
 
     Publishes one commit, signed by you, that restores the tree of the last commit the audit accepts
@@ -160,7 +160,7 @@ def recover(ws, yes, as_json):
     """
     from medperf_git.flows.recovery import plan_recovery, recover as flow
 
-    plan = plan_recovery(ws)
+    plan = plan_recovery(s)
     out.info(f"main of the registry is at {plan.remote_main[:12]}; the last commit the audit accepts is "
              f"{plan.target[:12]}. These findings come after it:")
     for finding in plan.report.findings:
@@ -171,7 +171,7 @@ def recover(ws, yes, as_json):
     if not out.confirm("Publish the recovery commit, signed by you?", yes=yes):
         out.info("Nothing was published.")
         return
-    commit = flow(ws, plan)
+    commit = flow(s, plan)
     if as_json:
         out.json({**plan.to_dict(), "recovery": commit})
     out.success(f"Published the recovery commit {commit[:12]}: main holds the tree of {plan.target[:12]} again")

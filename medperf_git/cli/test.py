@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from medperf_git.cli._context import pass_workspace
+from medperf_git.cli._context import pass_session
 from medperf_git.cli._options import json_option
 from medperf_git.cli._output import out
 from medperf_git.cli._run_options import run_options, settings_from
@@ -19,12 +19,12 @@ from medperf_git.cli._run_options import run_options, settings_from
 @click.option("--data_uid", "--data-uid", "-d", "data_uid", help="Test on your prepared dataset instead of demo data.")
 @click.option("--no-cache", is_flag=True, help="Run again even if the same test ran before.")
 @run_options
-@pass_workspace
-def run(ws, benchmark, data_preparation, model, metrics, data_uid, no_cache, runner, gpus, python, timeout):
+@pass_session
+def run(s, benchmark, data_preparation, model, metrics, data_uid, no_cache, runner, gpus, python, timeout):
     """Run a compatibility test: data through preparation, a model and the metrics."""
     from medperf_git.flows.compat import run_test
 
-    report = run_test(ws, benchmark=benchmark, data_preparation=data_preparation, model=model, metrics=metrics,
+    report = run_test(s, benchmark=benchmark, data_preparation=data_preparation, model=model, metrics=metrics,
                       data_uid=data_uid, no_cache=no_cache, settings=settings_from(runner, gpus, python, timeout))
     if report.cached:
         out.info("The same test ran before; its report is reused (--no-cache runs it again).")
@@ -35,12 +35,12 @@ def run(ws, benchmark, data_preparation, model, metrics, data_uid, no_cache, run
 
 @click.command()
 @json_option
-@pass_workspace
-def ls(ws, as_json):
+@pass_session
+def ls(s, as_json):
     """List past compatibility tests."""
     from medperf_git.flows.compat import list_tests
 
-    reports = list_tests(ws)
+    reports = list_tests(s)
     if as_json:
         out.json([{"uid": r.key, **r.data} for r in reports])
         return
@@ -56,11 +56,11 @@ def ls(ws, as_json):
 @click.command()
 @click.argument("uid")
 @json_option
-@pass_workspace
-def view(ws, uid, as_json):
+@pass_session
+def view(s, uid, as_json):
     """Show one compatibility test report."""
     from medperf_git.flows.compat import get_test
 
-    report = get_test(ws, uid)
+    report = get_test(s, uid)
     data = {"uid": report.key, **report.data}
     out.json(data) if as_json else out.yaml(data)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medperf_git.flows._registry import RegistryView
+from medperf_git.flows.session import RegistrySession
 
 
 @dataclass
@@ -30,8 +30,8 @@ class RunSettings:
 class ContainerRunner:
     """Resolves each container once per flow and runs its tasks with the profile's settings."""
 
-    def __init__(self, view: RegistryView, settings: RunSettings):
-        self.view = view
+    def __init__(self, s: RegistrySession, settings: RunSettings):
+        self.s = s
         self.settings = settings
         self._resolved: dict[int, Any] = {}
 
@@ -41,20 +41,20 @@ class ContainerRunner:
 
         if container not in self._resolved:
             if isinstance(container, int):
-                record = self.view.record("container", container)
-                resolved = resolve_container(record, cache_dir=self.view.ws.cache_dir,
-                                             allow_file_urls=self.view.allow_file_urls)
+                record = self.s.record("container", container)
+                resolved = resolve_container(record, cache_dir=self.s.ws.cache_dir,
+                                             allow_file_urls=self.s.allow_file_urls)
             else:
-                resolved = resolve_local(container, self.view.ws.cache_dir)
+                resolved = resolve_local(container, self.s.ws.cache_dir)
             self._resolved[container] = resolved
         return self._resolved[container]
 
     def run(self, container_id: int | str, task: str, mounts: Mapping[str, str | Path], logs_dir: Path):
         from medperf_git.runners.base import RunOptions, run_task
 
-        profile = self.view.ws.profile
+        profile = self.s.profile
         timeout = self.settings.timeouts.get(task) or profile.timeouts.get(task)
-        scratch = self.view.ws.data_root / "tmp"
+        scratch = self.s.ws.data_root / "tmp"
         scratch.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f"{task}-", dir=scratch) as work:
             options = RunOptions(logs_dir=logs_dir, work_dir=Path(work),
@@ -62,7 +62,7 @@ class ContainerRunner:
                                  gpus=self.settings.gpus or profile.gpus,
                                  python=self.settings.python or profile.python,
                                  timeout=timeout, on_output=self.settings.on_output,
-                                 cache_dir=self.view.ws.cache_dir)
+                                 cache_dir=self.s.ws.cache_dir)
             return run_task(self.resolve(container_id), task, mounts, options)
 
 

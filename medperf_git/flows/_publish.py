@@ -10,26 +10,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from medperf_git.errors import ConfigError, RecordInvalid
-from medperf_git.flows._registry import RegistryView
+from medperf_git.errors import RecordInvalid
 from medperf_git.flows.dataset import PublishOutcome
+from medperf_git.flows.session import RegistrySession
 from medperf_git.records.layout import parse_path, record_path
 from medperf_git.records.yamlio import dump_yaml
-from medperf_git.workspace.workspace import Workspace
-
-
-def require_identity(ws: Workspace) -> None:
-    """Publishing needs a handle and a signing key: every commit is signed."""
-    profile = ws.profile
-    if not profile.handle or not profile.signing_key:
-        raise ConfigError(f"profile '{profile.name}' has no {'handle' if not profile.handle else 'signing key'}",
-                          hint="register with `medperf-git person register --handle ... --name ... --email ...`")
-
-
-def next_id(view: RegistryView, kind: str) -> int:
-    from medperf_git.flows.submission import next_record_id
-
-    return next_record_id(view.ws, kind)
 
 
 def path_of(record: dict[str, Any]) -> str:
@@ -51,12 +36,12 @@ def _encode(record: dict[str, Any]) -> bytes:
     return text.encode()
 
 
-def publish(view: RegistryView, records: dict[str, dict[str, Any]], *, title: str, kind: str) -> PublishOutcome:
+def publish(s: RegistrySession, records: dict[str, dict[str, Any]], *, title: str, kind: str) -> PublishOutcome:
     """Open one submission with these records; the first one is the outcome's record."""
     from medperf_git.flows.submission import open_submission
 
     changes = {path_of(r): _encode(r) for r in records.values()}
-    result = open_submission(view.ws, changes, title, kind)
+    result = open_submission(s, changes, title, kind)
     primary = copy.deepcopy(next(iter(records.values())))
     path = path_of(primary)
     moved = result.renumbered.get(path)

@@ -14,10 +14,9 @@ from typing import Any
 
 from medperf_git.errors import PolicyDenied, RecordNotFound, UsageError
 from medperf_git.flows._containers import RunSettings
-from medperf_git.flows._registry import RegistryView
 from medperf_git.flows.dataset import Cancelled, Confirm, PublishOutcome
+from medperf_git.flows.session import RegistrySession
 from medperf_git.records.layout import parse_path, record_path
-from medperf_git.workspace.workspace import Workspace
 
 
 @dataclass
@@ -45,27 +44,27 @@ def _row_from_record(record: dict[str, Any], component: str) -> AssociationRow:
                           reason=revoked.get("reason") if revoked else None, priority=record.get("priority"))
 
 
-def _component_owner(view: RegistryView, component: str, cid: int) -> str | None:
-    record = view.find("dataset" if component == "dataset" else "container", cid)
+def _component_owner(s: RegistrySession, component: str, cid: int) -> str | None:
+    record = s.find("dataset" if component == "dataset" else "container", cid)
     return record.get("owner") if record else None
 
 
-def list_associations(ws: Workspace, *, benchmark: int | None = None, component: str | None = None,
+def list_associations(s: RegistrySession, *, benchmark: int | None = None, component: str | None = None,
                       status: str | None = None, everyone: bool = False) -> list[AssociationRow]:
     """Associations involving me (my benchmarks, datasets or models, or my requests), or everyone's."""
     from medperf_git.flows.submission import list_submissions
 
-    view = RegistryView.open(ws)
+    s.fetch(tolerate=True)
     rows: dict[tuple[int, str, int], AssociationRow] = {}
     for kind in ("dataset", "model"):
-        for record in view.all_associations(kind):
+        for record in s.all_associations(kind):
             rows[(record["benchmark"], kind, record[kind])] = _row_from_record(record, kind)
-    subs, _, _ = list_submissions(ws)
-    repo = view.clone.repo
+    subs, _, _ = list_submissions(s)
+    repo = s.clone.repo
     for sub in subs:
         if sub.kind != "association" or sub.state == "merged":
             continue
-        fork = repo.out("merge-base", view.commit, sub.head, check=False)
+        fork = repo.out("merge-base", s.commit, sub.head, check=False)
         if not fork:
             continue
         for _, _, _, path in repo.diff_tree(fork, sub.head):
@@ -77,11 +76,11 @@ def list_associations(ws: Workspace, *, benchmark: int | None = None, component:
                 continue
             if sub.state == "open":
                 rows[key] = AssociationRow(rp.benchmark, rp.component, rp.id, "pending", sub.author, sub.number,
-                                           _must_act(ws, sub.number))
+                                           _must_act(s, sub.number))
             elif key not in rows or rows[key].status == "rejected":
                 rows[key] = AssociationRow(rp.benchmark, rp.component, rp.id, "rejected", sub.author, sub.number,
                                            reason=sub.close_reason)
-    me = ws.profile.handle
+    me = s.profile.handle
     result = []
     for (b, comp, cid), row in sorted(rows.items()):
         if benchmark is not None and b != benchmark or component is not None and comp != component:
@@ -89,48 +88,47 @@ def list_associations(ws: Workspace, *, benchmark: int | None = None, component:
         if status is not None and row.status != status:
             continue
         if not everyone:
-            bench = view.find("benchmark", b) or {}
-            involved = {row.initiated_by, _component_owner(view, comp, cid), *bench.get("owners", [])}
+            bench = s.find("benchmark", b) or {}
+            involved = {row.initiated_by, _component_owner(s, comp, cid), *bench.get("owners", [])}
             if me not in involved:
                 continue
         result.append(row)
     return result
 
 
-def _must_act(ws: Workspace, number: int) -> list[str]:
+def _must_act(s: RegistrySession, number: int) -> list[str]:
     from medperf_git.flows.submission import show_submission
 
-    assessment = show_submission(ws, number)
+    assessment = show_submission(s, number)
     verdict = assessment.verdict
     if verdict is None:
         return []
     return sorted({c for r in verdict.requirements if not r.satisfied for c in r.candidates})
 
 
-def _pending_submission(ws: Workspace, view: RegistryView, benchmark: int, component: str, cid: int) -> int:
+def _pending_submission(s: RegistrySession, benchmark: int, component: str, cid: int) -> int:
     path = record_path("association", cid, benchmark, component)
-    current = view.association(benchmark, component, cid)
+    current = s.association(benchmark, component, cid)
     if current is not None and not current.get("revoked"):
         raise UsageError(f"the association of {component} {cid} with benchmark {benchmark} is already approved",
                          hint="see `medperf-git association ls`")
-    for row in list_associations(ws, benchmark=benchmark, component=component, status="pending", everyone=True):
+    for row in list_associations(s, benchmark=benchmark, component=component, status="pending", everyone=True):
         if row.component_id == cid and row.submission is not None:
             return row.submission
     raise RecordNotFound(f"there is no pending request to associate {component} {cid} with benchmark {benchmark} "
                          f"({path})", hint="see `medperf-git association ls`")
 
 
-def request_records(ws: Workspace, assessment) -> dict[str, Any]:
+def request_records(s: RegistrySession, assessment) -> dict[str, Any]:
     """What an open submission proposes, record by record (shown before approving it)."""
     from medperf_git.records.yamlio import YamlError, load_yaml
 
-    view = RegistryView.open(ws, refresh=False)
     records: dict[str, Any] = {}
     for status, path in assessment.changes:
         if status == "D":
             records[path] = "(deleted)"
             continue
-        raw = view.clone.repo.read_path(assessment.submission.head, path)
+        raw = s.clone.repo.read_path(assessment.submission.head, path)
         try:
             records[path] = load_yaml(raw or b"", path)
         except YamlError as exc:
@@ -138,79 +136,80 @@ def request_records(ws: Workspace, assessment) -> dict[str, Any]:
     return records
 
 
-def find_request(ws: Workspace, *, benchmark: int, component: str, cid: int) -> int:
+def find_request(s: RegistrySession, *, benchmark: int, component: str, cid: int) -> int:
     """The number of the open submission that asks for this association."""
-    view = RegistryView.open(ws)
-    return _pending_submission(ws, view, benchmark, component, cid)
+    s.fetch(tolerate=True)
+    return _pending_submission(s, benchmark, component, cid)
 
 
-def _change(ws: Workspace, benchmark: int, component: str, cid: int, edit, title: str,
+def _change(s: RegistrySession, benchmark: int, component: str, cid: int, edit, title: str,
             confirm: Confirm) -> PublishOutcome:
-    from medperf_git.flows._publish import publish, require_identity
+    from medperf_git.flows._publish import publish
 
-    require_identity(ws)
-    view = RegistryView.open(ws)
-    current = view.association(benchmark, component, cid)
+    s.require_identity()
+    s.fetch(tolerate=True)
+    current = s.association(benchmark, component, cid)
     if current is None:
         raise RecordNotFound(f"{component} {cid} has no approved association with benchmark {benchmark}",
                              hint="see `medperf-git association ls`")
     record = copy.deepcopy(current)
-    edit(view, record)
+    edit(s, record)
     if not confirm(record):
         raise Cancelled("nothing was changed")
-    return publish(view, {"association": record}, title=title, kind="association")
+    return publish(s, {"association": record}, title=title, kind="association")
 
 
-def set_priority(ws: Workspace, *, benchmark: int, model: int, priority: int, confirm: Confirm) -> PublishOutcome:
+def set_priority(s: RegistrySession, *, benchmark: int, model: int, priority: int,
+                 confirm: Confirm) -> PublishOutcome:
     """Order `benchmark run`: highest priority first, ties by model id. Benchmark owners only."""
-    def edit(view: RegistryView, record: dict[str, Any]) -> None:
-        bench = view.record("benchmark", benchmark)
-        if ws.profile.handle not in bench["owners"]:
+    def edit(s: RegistrySession, record: dict[str, Any]) -> None:
+        bench = s.record("benchmark", benchmark)
+        if s.profile.handle not in bench["owners"]:
             raise PolicyDenied(f"only benchmark {benchmark}'s owners set priorities")
         if record.get("revoked"):
             raise UsageError(f"model {model}'s association with benchmark {benchmark} is revoked")
         record["priority"] = priority
 
-    return _change(ws, benchmark, "model", model, edit, f"Priority {priority} for model {model} in benchmark "
+    return _change(s, benchmark, "model", model, edit, f"Priority {priority} for model {model} in benchmark "
                    f"{benchmark}", confirm)
 
 
-def revoke(ws: Workspace, *, benchmark: int, component: str, cid: int, reason: str,
+def revoke(s: RegistrySession, *, benchmark: int, component: str, cid: int, reason: str,
            confirm: Confirm) -> PublishOutcome:
     """End an association; results already made stay, flagged. A benchmark owner or the component owner."""
     if not reason.strip():
         raise UsageError("--reason is needed")
 
-    def edit(view: RegistryView, record: dict[str, Any]) -> None:
-        bench = view.record("benchmark", benchmark)
-        if ws.profile.handle not in {*bench["owners"], _component_owner(view, component, cid)}:
+    def edit(s: RegistrySession, record: dict[str, Any]) -> None:
+        bench = s.record("benchmark", benchmark)
+        if s.profile.handle not in {*bench["owners"], _component_owner(s, component, cid)}:
             raise PolicyDenied("only a benchmark owner or the component's owner may revoke an association")
         if record.get("revoked"):
             raise UsageError(f"the association of {component} {cid} with benchmark {benchmark} is already revoked")
         at = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-        record["revoked"] = {"by": ws.profile.handle, "at": at, "reason": reason.strip()}
+        record["revoked"] = {"by": s.profile.handle, "at": at, "reason": reason.strip()}
 
-    return _change(ws, benchmark, component, cid, edit, f"Revoke {component} {cid} from benchmark {benchmark}",
+    return _change(s, benchmark, component, cid, edit, f"Revoke {component} {cid} from benchmark {benchmark}",
                    confirm)
 
 
-def associate_model(ws: Workspace, *, benchmark: int, model: int, confirm: Confirm,
+def associate_model(s: RegistrySession, *, benchmark: int, model: int, confirm: Confirm,
                     settings: RunSettings | None = None) -> PublishOutcome:
     """Test a model on the benchmark's demo data, then ask to join; the model owner or a committee member."""
-    from medperf_git.flows._publish import publish, require_identity
+    from medperf_git.flows._publish import publish
     from medperf_git.flows.benchmark import check_roles, compatibility_test
     from medperf_git.flows.container import ArchiveInput
 
-    require_identity(ws)
-    view = RegistryView.open(ws)
-    bench = view.record("benchmark", benchmark)
-    container = view.record("container", model)
-    check_roles(view, {"reference_model": model})
-    me = ws.profile.handle
+    s.require_identity()
+    s.fetch(tolerate=True)
+    bench = s.record("benchmark", benchmark)
+    container = s.record("container", model)
+    check_roles(s, {"reference_model": model})
+    me = s.profile.handle
     if me != container["owner"] and me not in bench["owners"]:
         raise PolicyDenied(f"model {model} belongs to {container['owner']}; only its owner or benchmark "
                            f"{benchmark}'s owners may ask to associate it")
-    current = view.association(benchmark, "model", model)
+    current = s.association(benchmark, "model", model)
     if current is not None and not current.get("revoked"):
         raise UsageError(f"model {model} is already associated with benchmark {benchmark}")
     if model == bench["reference_model"]:
@@ -221,12 +220,12 @@ def associate_model(ws: Workspace, *, benchmark: int, model: int, confirm: Confi
     if not bench.get("skip_compatibility_tests"):
         if not demo:
             raise UsageError(f"benchmark {benchmark} has no demo dataset to test the model on")
-        result = compatibility_test(view, settings or RunSettings(), data_preparation=bench["data_preparation"],
+        result = compatibility_test(s, settings or RunSettings(), data_preparation=bench["data_preparation"],
                                     model=model, metrics=bench["metrics"],
                                     demo=ArchiveInput(demo["url"], demo["hash"]))
         record["compatibility_test"] = {"results": result.results, "provenance": result.data["provenance"]}
     record["priority"] = 0
     if not confirm(record):
         raise Cancelled("no association was requested")
-    return publish(view, {"association": record}, title=f"Model {model} joins benchmark {benchmark}",
+    return publish(s, {"association": record}, title=f"Model {model} joins benchmark {benchmark}",
                    kind="association")

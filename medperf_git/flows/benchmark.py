@@ -8,20 +8,19 @@ from typing import Any
 
 from medperf_git.errors import PolicyDenied, UsageError
 from medperf_git.flows._containers import RunSettings
-from medperf_git.flows._registry import RegistryView
 from medperf_git.flows.container import ArchiveInput, check_unique_name, pin_archive
 from medperf_git.flows.dataset import Cancelled, Confirm, PublishOutcome
-from medperf_git.workspace.workspace import Workspace
+from medperf_git.flows.session import RegistrySession
 
 ROLE_TASKS = {"data_preparation": ("prepare", "sanity_check", "statistics"), "reference_model": ("infer",),
               "metrics": ("evaluate",)}
 POLICY_MODES = ("never", "always", "allowlist")
 
 
-def check_roles(view: RegistryView, containers: dict[str, int]) -> None:
+def check_roles(s: RegistrySession, containers: dict[str, int]) -> None:
     """Each container exists and has the tasks its role needs; the error names the option."""
     for role, cid in containers.items():
-        record = view.record("container", cid)
+        record = s.record("container", cid)
         tasks = set((record.get("config") or {}).get("tasks") or {})
         missing = [t for t in ROLE_TASKS[role] if t not in tasks]
         if missing:
@@ -31,30 +30,31 @@ def check_roles(view: RegistryView, containers: dict[str, int]) -> None:
                              hint=f"a {role.replace('_', ' ')} container needs: {', '.join(ROLE_TASKS[role])}")
 
 
-def compatibility_test(view: RegistryView, settings: RunSettings, *, data_preparation: int, model: int,
+def compatibility_test(s: RegistrySession, settings: RunSettings, *, data_preparation: int, model: int,
                        metrics: int, demo: ArchiveInput) -> Any:
     """The demo data through preparation, the model and the metrics (cached by what went in)."""
     from medperf_git.flows.compat import run_test
 
-    return run_test(view.ws, data_preparation=data_preparation, model=model, metrics=metrics, demo=demo,
-                    settings=settings, view=view)
+    return run_test(s, data_preparation=data_preparation, model=model, metrics=metrics, demo=demo,
+                    settings=settings)
 
 
-def submit(ws: Workspace, *, name: str, description: str, docs_url: str | None, demo: ArchiveInput | None,
+def submit(s: RegistrySession, *, name: str, description: str, docs_url: str | None, demo: ArchiveInput | None,
            data_preparation: int, reference_model: int, metrics: int, owners: list[str] | None = None,
            min_isolation: str | None = None, skip_compatibility_tests: bool = False,
            settings: RunSettings | None = None, confirm: Confirm) -> PublishOutcome:
     """Open the submission of a new benchmark; the registry admins approve it."""
-    from medperf_git.flows._publish import next_id, publish, require_identity
+    from medperf_git.flows._publish import publish
+    from medperf_git.flows.submission import next_record_id
 
-    require_identity(ws)
-    view = RegistryView.open(ws)
-    check_unique_name(view, "benchmark", name)
-    check_roles(view, {"data_preparation": data_preparation, "reference_model": reference_model, "metrics": metrics})
-    everyone = [ws.profile.handle] + [h for h in (owners or []) if h != ws.profile.handle]
+    s.require_identity()
+    s.fetch(tolerate=True)
+    check_unique_name(s, "benchmark", name)
+    check_roles(s, {"data_preparation": data_preparation, "reference_model": reference_model, "metrics": metrics})
+    everyone = [s.profile.handle] + [h for h in (owners or []) if h != s.profile.handle]
     for handle in everyone:
-        view.record("person", handle)
-    record: dict[str, Any] = {"schema_version": 1, "kind": "benchmark", "id": next_id(view, "benchmark"),
+        s.record("person", handle)
+    record: dict[str, Any] = {"schema_version": 1, "kind": "benchmark", "id": next_record_id(s, "benchmark"),
                               "name": name, "description": description}
     if docs_url:
         record["docs_url"] = docs_url
@@ -63,12 +63,12 @@ def submit(ws: Workspace, *, name: str, description: str, docs_url: str | None, 
     if skip_compatibility_tests:
         record["skip_compatibility_tests"] = True
         if demo is not None:
-            record["demo_dataset"] = {k: v for k, v in pin_archive(view, "--demo-url", demo).items() if k != "tree"}
+            record["demo_dataset"] = {k: v for k, v in pin_archive(s, "--demo-url", demo).items() if k != "tree"}
     else:
         if demo is None:
             raise UsageError("--demo-url is needed to run the compatibility test",
                              hint="or pass --skip-compatibility-tests")
-        result = compatibility_test(view, settings or RunSettings(), data_preparation=data_preparation,
+        result = compatibility_test(s, settings or RunSettings(), data_preparation=data_preparation,
                                     model=reference_model, metrics=metrics, demo=demo)
         record["demo_dataset"] = result.data["demo"]
         record["compatibility_test"] = {"results": result.results, "provenance": result.data["provenance"]}
@@ -78,18 +78,18 @@ def submit(ws: Workspace, *, name: str, description: str, docs_url: str | None, 
         record["min_isolation"] = min_isolation
     if not confirm(record):
         raise Cancelled("no benchmark was submitted")
-    return publish(view, {"benchmark": record}, title=f"Benchmark {name}", kind="benchmark")
+    return publish(s, {"benchmark": record}, title=f"Benchmark {name}", kind="benchmark")
 
 
-def update_policy(ws: Workspace, *, benchmark: int, datasets: str | None, models: str | None,
+def update_policy(s: RegistrySession, *, benchmark: int, datasets: str | None, models: str | None,
                   allowlist: list[str] | None, confirm: Confirm) -> PublishOutcome:
     """Change who joins without the committee's approval: never, always, or an allowlist of handles."""
-    from medperf_git.flows._publish import publish, require_identity
+    from medperf_git.flows._publish import publish
 
-    require_identity(ws)
-    view = RegistryView.open(ws)
-    current = view.record("benchmark", benchmark)
-    if ws.profile.handle not in current["owners"]:
+    s.require_identity()
+    s.fetch(tolerate=True)
+    current = s.record("benchmark", benchmark)
+    if s.profile.handle not in current["owners"]:
         raise PolicyDenied(f"only benchmark {benchmark}'s owners ({', '.join(current['owners'])}) may change its "
                            "association policy")
     if datasets is None and models is None:
@@ -106,12 +106,12 @@ def update_policy(ws: Workspace, *, benchmark: int, datasets: str | None, models
             if not allowlist:
                 raise UsageError("allowlist mode needs --allowlist FILE with one handle per line")
             for handle in allowlist:
-                view.record("person", handle)
+                s.record("person", handle)
             entry["allowlist"] = sorted(set(allowlist))
         policy[kind] = entry
     if record == current:
         raise UsageError("the association policy is already set that way")
     if not confirm(record):
         raise Cancelled("the policy was not changed")
-    return publish(view, {"benchmark": record}, title=f"Association policy of benchmark {benchmark}",
+    return publish(s, {"benchmark": record}, title=f"Association policy of benchmark {benchmark}",
                    kind="benchmark")

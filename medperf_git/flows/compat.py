@@ -13,12 +13,11 @@ from typing import Any
 
 from medperf_git.errors import RecordNotFound, UnsafeArchive, UsageError
 from medperf_git.flows._containers import ContainerRunner, RunSettings
-from medperf_git.flows._registry import RegistryView
+from medperf_git.flows.session import RegistrySession
 from medperf_git.records.yamlio import YamlError, load_yaml_file
 from medperf_git.workspace.atomic import write_yaml
 from medperf_git.workspace.datasets import LocalDataset
 from medperf_git.workspace.executions import Executions
-from medperf_git.workspace.workspace import Workspace
 
 REPORT = "report.yaml"
 
@@ -72,14 +71,13 @@ def _demo_paths(root: Path) -> tuple[Path, Path]:
     return found[0], found[1]
 
 
-def _tests_dir(view: RegistryView) -> Path:
-    return view.data_dir / "tests"
+def _tests_dir(s: RegistrySession) -> Path:
+    return s.data_dir / "tests"
 
 
-def run_test(ws: Workspace, *, benchmark: int | None = None, data_preparation: int | str | None = None,
+def run_test(s: RegistrySession, *, benchmark: int | None = None, data_preparation: int | str | None = None,
              model: int | str | None = None, metrics: int | str | None = None, data_uid: str | None = None,
-             demo: Any = None, no_cache: bool = False, settings: RunSettings | None = None,
-             view: RegistryView | None = None) -> TestReport:
+             demo: Any = None, no_cache: bool = False, settings: RunSettings | None = None) -> TestReport:
     """Run (or reuse) a compatibility test; ``demo`` is an ArchiveInput, else the benchmark's demo data."""
     from medperf_git.flows.container import ArchiveInput, pin_archive
     from medperf_git.flows.dataset import prepare_into
@@ -87,21 +85,21 @@ def run_test(ws: Workspace, *, benchmark: int | None = None, data_preparation: i
     from medperf_git.runners.archives import safe_extract
     from medperf_git.runners.fetch import fetch
 
-    view = view or RegistryView.open(ws)
-    bench = view.record("benchmark", benchmark) if benchmark is not None else {}
+    s.fetch(tolerate=True)
+    bench = s.record("benchmark", benchmark) if benchmark is not None else {}
     prep = parse_part(data_preparation) or bench.get("data_preparation")
     model = parse_part(model) or bench.get("reference_model")
     metrics = parse_part(metrics) or bench.get("metrics")
     if model is None or metrics is None:
         raise UsageError("give --benchmark, or both --model and --metrics")
-    runner = ContainerRunner(view, settings or RunSettings())
+    runner = ContainerRunner(s, settings or RunSettings())
     inputs: dict[str, Any] = {"model": model, "metrics": metrics}
     pins = {role: {**runner.resolve(part).pins, "source_key": runner.resolve(part).source_key}
             for role, part in (("model", model), ("metrics", metrics))}
     if data_uid is not None:
         if data_preparation is not None:
             raise UsageError("--data-preparation is not used with --data_uid: that data is already prepared")
-        ds = view.local_dataset(data_uid)
+        ds = s.local_dataset(data_uid)
         inputs["data"] = {"dataset": ds.uid}
     else:
         if demo is None:
@@ -110,13 +108,13 @@ def run_test(ws: Workspace, *, benchmark: int | None = None, data_preparation: i
             demo = ArchiveInput(bench["demo_dataset"]["url"], bench["demo_dataset"]["hash"])
         if prep is None:
             raise UsageError("give --benchmark or --data-preparation to prepare the demo data")
-        demo_pin = pin_archive(view, "the demo dataset", demo)
+        demo_pin = pin_archive(s, "the demo dataset", demo)
         inputs["data"] = {"demo": {"url": demo_pin["url"], "hash": demo_pin["hash"]}}
         inputs["data_preparation"] = prep
         pins["data_preparation"] = {**runner.resolve(prep).pins, "source_key": runner.resolve(prep).source_key}
     key = hashlib.sha256(json.dumps({"inputs": inputs, "pins": pins}, sort_keys=True, default=str)
                          .encode()).hexdigest()[:24]
-    folder = _tests_dir(view) / key
+    folder = _tests_dir(s) / key
     if not no_cache and (folder / REPORT).exists():
         report = load_yaml_file(folder / REPORT)
         return TestReport(key, {**report, "cached": True})
@@ -125,7 +123,7 @@ def run_test(ws: Workspace, *, benchmark: int | None = None, data_preparation: i
     shutil.rmtree(work, ignore_errors=True)
     try:
         if data_uid is None:
-            archive = fetch(demo_pin["url"], demo_pin["hash"], view.ws.downloads_dir, allow_file=True) \
+            archive = fetch(demo_pin["url"], demo_pin["hash"], s.ws.downloads_dir, allow_file=True) \
                 if demo.location.startswith(("https://", "http://", "file://")) else Path(demo.location)
             safe_extract(archive, work / "demo")
             data_path, labels_path = _demo_paths(work / "demo")
@@ -134,7 +132,7 @@ def run_test(ws: Workspace, *, benchmark: int | None = None, data_preparation: i
                                                   "preparation": {"id": prep, **prepared.run.pins}
                                                   if isinstance(prep, int) else {"config": prep,
                                                                                  **prepared.run.pins}})
-        execution = execute_model(view, runner, {"id": benchmark or 0, "metrics": metrics}, model, ds,
+        execution = execute_model(s, runner, {"id": benchmark or 0, "metrics": metrics}, model, ds,
                                   "b0m0d0", executions=Executions(work / "executions"))
         report = {"inputs": inputs, "generated_uid": ds.generated_uid, "results": execution.metrics(),
                   "provenance": execution.info["provenance"],
@@ -149,9 +147,8 @@ def run_test(ws: Workspace, *, benchmark: int | None = None, data_preparation: i
     return TestReport(key, report)
 
 
-def list_tests(ws: Workspace) -> list[TestReport]:
-    view = RegistryView.open(ws, refresh=False)
-    folder = _tests_dir(view)
+def list_tests(s: RegistrySession) -> list[TestReport]:
+    folder = _tests_dir(s)
     reports = []
     for child in sorted(folder.iterdir()) if folder.is_dir() else []:
         if (child / REPORT).is_file():
@@ -162,8 +159,8 @@ def list_tests(ws: Workspace) -> list[TestReport]:
     return reports
 
 
-def get_test(ws: Workspace, key: str) -> TestReport:
-    matches = [r for r in list_tests(ws) if r.key.startswith(key)]
+def get_test(s: RegistrySession, key: str) -> TestReport:
+    matches = [r for r in list_tests(s) if r.key.startswith(key)]
     if len(matches) != 1:
         raise RecordNotFound(f"no single test report matches '{key}'" if not matches else
                              f"'{key}' matches {len(matches)} test reports; give more characters",

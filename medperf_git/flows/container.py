@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from medperf_git.errors import HashMismatch, UsageError
-from medperf_git.flows._registry import RegistryView
 from medperf_git.flows.dataset import Cancelled, Confirm, PublishOutcome
+from medperf_git.flows.session import RegistrySession
 from medperf_git.records.layout import normalize_name
 from medperf_git.records.yamlio import load_yaml_file
-from medperf_git.workspace.workspace import Workspace
 
 if TYPE_CHECKING:
     from medperf_git.runners.docker import ImageCheck
@@ -38,7 +37,7 @@ def _is_url(text: str) -> bool:
     return text.startswith(("https://", "http://", "file://"))
 
 
-def pin_archive(view: RegistryView, what: str, given: ArchiveInput) -> dict[str, Any]:
+def pin_archive(s: RegistrySession, what: str, given: ArchiveInput) -> dict[str, Any]:
     """{url, hash, tree} for an archive; refuses a hash mismatch and a local path without a URL."""
     from medperf_git.hashing import normalize_sha256, sha256_file, tree_hash
     from medperf_git.runners.archives import safe_extract
@@ -46,10 +45,10 @@ def pin_archive(view: RegistryView, what: str, given: ArchiveInput) -> dict[str,
 
     expected = normalize_sha256(given.expected) if given.expected else None
     if _is_url(given.location):
-        if given.location.startswith("file://") and not view.allow_file_urls:
+        if given.location.startswith("file://") and not s.allow_file_urls:
             raise UsageError(f"{what}: file:// URLs are not allowed by this registry")
         url = given.location
-        local = fetch(url, expected, view.ws.downloads_dir, allow_file=view.allow_file_urls)
+        local = fetch(url, expected, s.ws.downloads_dir, allow_file=s.allow_file_urls)
         found = sha256_file(local)
     else:
         local = Path(given.location).expanduser().absolute()
@@ -60,12 +59,12 @@ def pin_archive(view: RegistryView, what: str, given: ArchiveInput) -> dict[str,
             raise HashMismatch(f"{what} {local}", expected, found)
         if given.url:
             url = given.url
-        elif view.allow_file_urls:
+        elif s.allow_file_urls:
             url = local.as_uri()
         else:
             raise UsageError(f"{what}: {local} is a local file; say where it will be published",
                              hint="add its https:// URL, e.g. --source-url or --additional-files-url")
-    with tempfile.TemporaryDirectory(prefix="pin-", dir=view.ws.data_root if view.ws.data_root.exists()
+    with tempfile.TemporaryDirectory(prefix="pin-", dir=s.ws.data_root if s.ws.data_root.exists()
                                      else None) as tmp:
         safe_extract(local, Path(tmp) / "x")
         tree = tree_hash({"files": Path(tmp) / "x"}).digest
@@ -77,7 +76,7 @@ ZERO_DIGEST = "sha256:" + "0" * 64
 _DETAIL_MAX = 500
 
 
-def _archived_image_check(view: RegistryView, reference: str, wanted: str | None) -> ImageCheck:
+def _archived_image_check(s: RegistrySession, reference: str, wanted: str | None) -> ImageCheck:
     """A DockerArchive or SIF at a URL: its pin is the sha256 of the file, checked by fetching it."""
     from medperf_git.errors import DownloadError
     from medperf_git.hashing import sha256_file
@@ -85,7 +84,7 @@ def _archived_image_check(view: RegistryView, reference: str, wanted: str | None
     from medperf_git.runners.fetch import fetch
 
     try:
-        local = fetch(reference, wanted, view.ws.downloads_dir, allow_file=view.allow_file_urls)
+        local = fetch(reference, wanted, s.ws.downloads_dir, allow_file=s.allow_file_urls)
     except DownloadError as exc:
         if wanted is None:
             raise
@@ -93,7 +92,7 @@ def _archived_image_check(view: RegistryView, reference: str, wanted: str | None
     return ImageCheck({"reference": reference, "digest": sha256_file(local)}, True, None, "downloaded and hashed")
 
 
-def pin_image(view: RegistryView, reference: str, image_hash: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+def pin_image(s: RegistrySession, reference: str, image_hash: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The image pin and its ``image_check``: a given hash is compared with what this machine's engine reports.
 
     A pin no runner will find fails only on a data owner's machine, so it is refused here when an
@@ -105,7 +104,7 @@ def pin_image(view: RegistryView, reference: str, image_hash: str | None) -> tup
 
     wanted = normalize_sha256(image_hash) if image_hash else None
     if _is_url(reference):
-        check = _archived_image_check(view, reference, wanted)
+        check = _archived_image_check(s, reference, wanted)
     else:
         check = check_image_pin(reference, wanted)
     if not check.checked and ZERO_DIGEST in (check.pin.get("digest"), check.pin.get("image_id")):
@@ -145,7 +144,7 @@ def image_pin_status(record: dict[str, Any]) -> tuple[str, str | None] | None:
                           "Runners check it again before running it.")
 
 
-def container_record(view: RegistryView, *, container_id: int, name: str, config_path: Path,
+def container_record(s: RegistrySession, *, container_id: int, name: str, config_path: Path,
                      parameters_path: Path | None, description: str | None, source: ArchiveInput | None,
                      additional_files: ArchiveInput | None, image: str | None,
                      image_hash: str | None) -> dict[str, Any]:
@@ -161,39 +160,40 @@ def container_record(view: RegistryView, *, container_id: int, name: str, config
     if source is None and image is None:
         raise UsageError("a container needs at least one pin: --source (an archive) and/or --image")
     record: dict[str, Any] = {"schema_version": 1, "kind": "container", "id": container_id, "name": name,
-                              "owner": view.ws.profile.handle}
+                              "owner": s.profile.handle}
     if description:
         record["description"] = description
     record["config"] = config.data
     record["parameters"] = parameters
     if image:
-        record["image"], record["image_check"] = pin_image(view, image, image_hash)
+        record["image"], record["image_check"] = pin_image(s, image, image_hash)
     if source:
-        record["source"] = pin_archive(view, "--source", source)
+        record["source"] = pin_archive(s, "--source", source)
     if additional_files:
-        record["additional_files"] = pin_archive(view, "--additional-files", additional_files)
+        record["additional_files"] = pin_archive(s, "--additional-files", additional_files)
     return record
 
 
-def check_unique_name(view: RegistryView, kind: str, name: str) -> None:
-    taken = view.index.names(kind).get(normalize_name(name))
+def check_unique_name(s: RegistrySession, kind: str, name: str) -> None:
+    taken = s.index.names(kind).get(normalize_name(name))
     if taken:
         raise UsageError(f"the name '{name}' is taken by {kind} {taken[0]} (names compare case- and -/_-insensitively)",
                          hint="choose another --name")
 
 
-def submit(ws: Workspace, *, name: str, config_path: Path, parameters_path: Path | None = None,
+def submit(s: RegistrySession, *, name: str, config_path: Path, parameters_path: Path | None = None,
            description: str | None = None, source: ArchiveInput | None = None,
            additional_files: ArchiveInput | None = None, image: str | None = None, image_hash: str | None = None,
            confirm: Confirm) -> PublishOutcome:
-    from medperf_git.flows._publish import next_id, publish, require_identity
+    from medperf_git.flows._publish import publish
+    from medperf_git.flows.submission import next_record_id
 
-    require_identity(ws)
-    view = RegistryView.open(ws)
-    check_unique_name(view, "container", name)
-    record = container_record(view, container_id=next_id(view, "container"), name=name, config_path=config_path,
+    s.require_identity()
+    s.fetch(tolerate=True)
+    check_unique_name(s, "container", name)
+    record = container_record(s, container_id=next_record_id(s, "container"), name=name, config_path=config_path,
                               parameters_path=parameters_path, description=description, source=source,
                               additional_files=additional_files, image=image, image_hash=image_hash)
     if not confirm(record):
         raise Cancelled("no container was submitted")
-    return publish(view, {"container": record}, title=f"Container {name}", kind="container")
+    return publish(s, {"container": record}, title=f"Container {name}", kind="container")

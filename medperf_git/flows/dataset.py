@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from medperf_git import __version__
 from medperf_git.errors import (
@@ -27,12 +27,15 @@ from medperf_git.errors import (
     UsageError,
 )
 from medperf_git.flows._containers import ContainerRunner, RunSettings, container_provenance
-from medperf_git.flows._registry import RegistryView
 from medperf_git.flows.execution import association_state, execute_model, registered_dataset
+from medperf_git.flows.session import RegistrySession
 from medperf_git.records.layout import result_name
 from medperf_git.records.yamlio import YamlError, load_yaml_file
 from medperf_git.workspace.datasets import READY, LocalDataset
-from medperf_git.workspace.workspace import Workspace
+
+if TYPE_CHECKING:
+    from medperf_git.hashing.tree import TreeHash
+    from medperf_git.runners.base import RunResult
 
 Confirm = Callable[[dict[str, Any]], bool]
 AUDIENCE = "everyone who can read the registry"
@@ -99,9 +102,9 @@ class _Background:
 
 @dataclass
 class Prepared:
-    run: Any  # the prepare task's RunResult: what ran, with its pins
+    run: RunResult  # the prepare task: what ran, with its pins
     statistics: dict[str, Any]
-    hash: Any  # TreeHash of the prepared data and labels
+    hash: TreeHash  # of the prepared data and labels
 
 
 def prepare_into(runner: ContainerRunner, prep_id: int, data_path: Path, labels_path: Path, staging: Path, *,
@@ -137,7 +140,7 @@ def prepare_into(runner: ContainerRunner, prep_id: int, data_path: Path, labels_
     return Prepared(result, statistics, prepared_hash)
 
 
-def create(ws: Workspace, *, benchmark: int, name: str, description: str = "", location: str = "",
+def create(s: RegistrySession, *, benchmark: int, name: str, description: str = "", location: str = "",
            data_path: Path, labels_path: Path, settings: RunSettings | None = None,
            hash_progress: Callable[[int], None] | None = None) -> CreateResult:
     """Prepare raw data with the benchmark's preparation container, then hash it; everything stays local."""
@@ -149,17 +152,17 @@ def create(ws: Workspace, *, benchmark: int, name: str, description: str = "", l
     location = _check_text(location, "--location", 256)
     data_path = _check_folder(data_path, "--data_path")
     labels_path = _check_folder(labels_path, "--labels_path")
-    view = RegistryView.open(ws)
-    bench = view.record("benchmark", benchmark)
+    s.fetch(tolerate=True)
+    bench = s.record("benchmark", benchmark)
     if bench.get("retired"):
         raise PolicyDenied(f"benchmark {benchmark} is retired and takes no new datasets")
     prep_id = bench["data_preparation"]
-    stores = view.datasets
+    stores = s.datasets
     staging = stores.staging_dir(hashlib.sha256(f"{data_path}\0{labels_path}".encode()).hexdigest()[:16])
     # The raw data is hashed while the preparation container reads it (both only read it).
     raw_job = _Background(dataset_hashes, data_path, labels_path, progress=hash_progress)
     try:
-        prepared = prepare_into(ContainerRunner(view, settings), prep_id, data_path, labels_path, staging,
+        prepared = prepare_into(ContainerRunner(s, settings), prep_id, data_path, labels_path, staging,
                                 hash_progress=hash_progress)
         settings.step("Hashing the raw data")
         raw = raw_job.result()
@@ -196,10 +199,10 @@ def create(ws: Workspace, *, benchmark: int, name: str, description: str = "", l
     return CreateResult(dataset, benchmark, reused, result.runner, result.isolation, statistics)
 
 
-def list_local(ws: Workspace) -> list[LocalDataset]:
-    view = RegistryView.open(ws)
-    view.sync_dataset_ids()
-    return view.datasets.all()
+def list_local(s: RegistrySession) -> list[LocalDataset]:
+    s.fetch(tolerate=True)
+    s.sync_dataset_ids()
+    return s.datasets.all()
 
 
 # Publishing ------------------------------------------------------------------------------------
@@ -276,11 +279,7 @@ class PublishOutcome:
     waiting_for: list[str] = field(default_factory=list)
 
 
-def dataset_record(view: RegistryView, ds: LocalDataset, dataset_id: int) -> dict[str, Any]:
-    return dataset_record_for_tests(ds, dataset_id, view.ws.profile.handle)
-
-
-def dataset_record_for_tests(ds: LocalDataset, dataset_id: int, owner: str) -> dict[str, Any]:
+def dataset_record(ds: LocalDataset, dataset_id: int, owner: str) -> dict[str, Any]:
     """The dataset record a local dataset publishes: names, hashes and statistics, never data."""
     info = ds.info
     record = {"schema_version": 1, "kind": "dataset", "id": dataset_id, "name": info["name"]}
@@ -295,30 +294,31 @@ def dataset_record_for_tests(ds: LocalDataset, dataset_id: int, owner: str) -> d
     return record
 
 
-def submit(ws: Workspace, data_uid: str, confirm: Confirm) -> PublishOutcome:
+def submit(s: RegistrySession, data_uid: str, confirm: Confirm) -> PublishOutcome:
     """Publish the dataset's description (never its data); it merges once checks pass."""
-    from medperf_git.flows._publish import next_id, publish, require_identity
+    from medperf_git.flows._publish import publish
+    from medperf_git.flows.submission import next_record_id
 
-    require_identity(ws)
-    view = RegistryView.open(ws)
-    ds = view.local_dataset(data_uid)
+    s.require_identity()
+    s.fetch(tolerate=True)
+    ds = s.local_dataset(data_uid)
     if ds.registry_id is not None:
         raise UsageError(f"dataset {ds.uid[:12]} is already registered as dataset {ds.registry_id}",
                          hint=f"next: `medperf-git dataset associate --benchmark_uid {ds.info['benchmark']} "
                               f"--data_uid {ds.registry_id}`")
-    taken = view.index.generated_uids().get(ds.generated_uid)
+    taken = s.index.generated_uids().get(ds.generated_uid)
     if taken:
         raise UsageError(f"a dataset with this UID is already registered (dataset {taken[0]}) by someone else")
     if not ds.ready:
         raise UsageError(f"dataset {ds.uid[:12]} was not prepared completely",
                          hint="run `medperf-git dataset create` again")
-    dataset_id = next_id(view, "dataset")
-    record = dataset_record(view, ds, dataset_id)
+    dataset_id = next_record_id(s, "dataset")
+    record = dataset_record(ds, dataset_id, s.profile.handle)
     require_published_numbers(f"dataset {ds.uid[:12]}", "statistics", record["statistics"],
                               Origin.of_statistics(ds.info))
     if not confirm(record):
         raise Cancelled("nothing was submitted")
-    outcome = publish(view, {"dataset": record}, title=f"Dataset {record['name']}", kind="dataset")
+    outcome = publish(s, {"dataset": record}, title=f"Dataset {record['name']}", kind="dataset")
     ds.info["submission"] = outcome.number
     if outcome.merged:
         ds.info["registry_id"] = outcome.record["id"]
@@ -326,40 +326,40 @@ def submit(ws: Workspace, data_uid: str, confirm: Confirm) -> PublishOutcome:
     return outcome
 
 
-def associate(ws: Workspace, *, benchmark: int, data_uid: str, confirm: Confirm,
+def associate(s: RegistrySession, *, benchmark: int, data_uid: str, confirm: Confirm,
               settings: RunSettings | None = None) -> PublishOutcome:
     """Run the reference model and the metrics on the data (the compatibility test), then ask to join."""
-    from medperf_git.flows._publish import publish, require_identity
+    from medperf_git.flows._publish import publish
 
-    require_identity(ws)
+    s.require_identity()
     settings = settings or RunSettings()
-    view = RegistryView.open(ws)
-    bench = view.record("benchmark", benchmark)
-    ds = view.local_dataset(data_uid)
-    record = registered_dataset(view, ds, bench)
-    if record["owner"] != ws.profile.handle:
-        raise PolicyDenied(f"dataset {record['id']} belongs to {record['owner']}, not to you ({ws.profile.handle})")
-    state = association_state(view, benchmark, "dataset", record["id"])
+    s.fetch(tolerate=True)
+    bench = s.record("benchmark", benchmark)
+    ds = s.local_dataset(data_uid)
+    record = registered_dataset(s, ds, bench)
+    if record["owner"] != s.profile.handle:
+        raise PolicyDenied(f"dataset {record['id']} belongs to {record['owner']}, not to you ({s.profile.handle})")
+    state = association_state(s, benchmark, "dataset", record["id"])
     if state == "approved":
         raise UsageError(f"dataset {record['id']} is already associated with benchmark {benchmark}",
                          hint=f"next: `medperf-git benchmark run --benchmark {benchmark} --data_uid {record['id']}`")
     reference = bench["reference_model"]
     name = result_name(benchmark, reference, record["id"])
-    execution = view.executions.get(name)
+    execution = s.executions.get(name)
     if execution is None or execution.info.get("dataset_uid") != ds.generated_uid:
         settings.step(f"Running the compatibility test: reference model {reference}, then metrics")
-        execution = execute_model(view, ContainerRunner(view, settings), bench, reference, ds, name)
+        execution = execute_model(s, ContainerRunner(s, settings), bench, reference, ds, name)
     results = as_published(execution.metrics())
     require_published_numbers(f"the compatibility test of dataset {record['id']}", "results", results,
                               Origin.of_metrics(execution.info))
     association = {"schema_version": 1, "kind": "association", "benchmark": benchmark, "dataset": record["id"],
-                   "initiated_by": ws.profile.handle,
+                   "initiated_by": s.profile.handle,
                    "compatibility_test": {"results": results,
                                           "provenance": {"result": execution.name,
                                                          **execution.info["provenance"]}}}
     if not confirm(association):
         raise Cancelled("no association was requested")
-    return publish(view, {"association": association}, title=f"Dataset {record['id']} joins benchmark {benchmark}",
+    return publish(s, {"association": association}, title=f"Dataset {record['id']} joins benchmark {benchmark}",
                    kind="association")
 
 
@@ -380,12 +380,11 @@ class CheckResult:
         return self.expected == self.found
 
 
-def check(ws: Workspace, data_uid: str, progress: Callable[[int], None] | None = None) -> CheckResult:
+def check(s: RegistrySession, data_uid: str, progress: Callable[[int], None] | None = None) -> CheckResult:
     """Re-hash the prepared data and name every file that changed since it was prepared."""
     from medperf_git.hashing import dataset_hashes, diff_manifests, read_manifest
 
-    view = RegistryView.open(ws, refresh=False)
-    ds = view.datasets.find(data_uid)
+    ds = s.datasets.find(data_uid)
     found = dataset_hashes(ds.data_dir, ds.labels_dir, progress=progress)
     diff = diff_manifests(read_manifest(ds.manifest_file), found.lines) if ds.manifest_file.exists() else None
     return CheckResult(ds, ds.generated_uid, found.digest, diff.added if diff else [],

@@ -14,7 +14,7 @@ from typing import Any
 from medperf_git import __version__
 from medperf_git.errors import ContainerFailed, MedperfGitError, PolicyDenied, RecordNotFound, UsageError
 from medperf_git.flows._containers import ContainerRunner, RunSettings, container_provenance
-from medperf_git.flows._registry import RegistryView
+from medperf_git.flows.session import RegistrySession
 from medperf_git.records.yamlio import YamlError, load_yaml_file
 from medperf_git.workspace.datasets import LocalDataset
 from medperf_git.workspace.executions import Execution, Executions
@@ -56,12 +56,12 @@ class RunSummary:
         return [o for o in self.outcomes if not o.cached and not o.error]
 
 
-def registered_dataset(view: RegistryView, ds: LocalDataset, benchmark: dict[str, Any]) -> dict[str, Any]:
+def registered_dataset(s: RegistrySession, ds: LocalDataset, benchmark: dict[str, Any]) -> dict[str, Any]:
     """The registry's record for a local dataset, checked against the data and the benchmark."""
     if ds.registry_id is None:
         raise UsageError(f"dataset {ds.uid[:12]} is not registered yet",
                          hint=f"run `medperf-git dataset submit --data_uid {ds.uid[:12]}` first")
-    record = view.record("dataset", ds.registry_id)
+    record = s.record("dataset", ds.registry_id)
     if record["generated_uid"] != ds.generated_uid:
         raise MedperfGitError(f"registry dataset {ds.registry_id} has UID {record['generated_uid']}, but the local "
                               f"data has {ds.generated_uid}")
@@ -74,19 +74,19 @@ def registered_dataset(view: RegistryView, ds: LocalDataset, benchmark: dict[str
     return record
 
 
-def association_state(view: RegistryView, benchmark: int, component: str, cid: int) -> str:
+def association_state(s: RegistrySession, benchmark: int, component: str, cid: int) -> str:
     """approved, revoked, or missing (pending requests are not on main yet)."""
-    record = view.association(benchmark, component, cid)
+    record = s.association(benchmark, component, cid)
     if record is None:
         return "missing"
     return "revoked" if record.get("revoked") else "approved"
 
 
-def execute_model(view: RegistryView, runner: ContainerRunner, benchmark: dict[str, Any], model: int,
+def execute_model(s: RegistrySession, runner: ContainerRunner, benchmark: dict[str, Any], model: int,
                   ds: LocalDataset, name: str, *, ignore_model_errors: bool = False,
                   executions: Executions | None = None) -> Execution:
     """Infer with ``model`` and evaluate with the benchmark's metrics; returns the finished execution."""
-    executions = executions or view.executions
+    executions = executions or s.executions
     final = executions.root / name
     staging = executions.root / f".staging-{name}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -147,10 +147,10 @@ def execute_model(view: RegistryView, runner: ContainerRunner, benchmark: dict[s
     return Execution(final, info)
 
 
-def _models_of(view: RegistryView, benchmark: dict[str, Any]) -> list[int]:
+def _models_of(s: RegistrySession, benchmark: dict[str, Any]) -> list[int]:
     """The reference model first, then approved, unrevoked models by priority (highest first), ties by id."""
     rows = []
-    for record in view.index_associations(benchmark["id"], "model"):
+    for record in s.all_associations("model", benchmark["id"]):
         if not record.get("revoked"):
             rows.append((-(record.get("priority") or 0), record["model"]))
     ordered = [benchmark["reference_model"]]
@@ -158,23 +158,23 @@ def _models_of(view: RegistryView, benchmark: dict[str, Any]) -> list[int]:
     return ordered
 
 
-def run_benchmark(ws, *, benchmark: int, data_uid: str, models: list[int] | None = None,
+def run_benchmark(s: RegistrySession, *, benchmark: int, data_uid: str, models: list[int] | None = None,
                   no_cache: bool = False, rerun_finalized: bool = False, ignore_model_errors: bool = False,
                   settings: RunSettings | None = None) -> RunSummary:
     settings = settings or RunSettings()
-    view = RegistryView.open(ws)
-    bench = view.record("benchmark", benchmark)
-    ds = view.local_dataset(data_uid)
-    record = registered_dataset(view, ds, bench)
+    s.fetch(tolerate=True)
+    bench = s.record("benchmark", benchmark)
+    ds = s.local_dataset(data_uid)
+    record = registered_dataset(s, ds, bench)
     dataset_id = record["id"]
-    state = association_state(view, benchmark, "dataset", dataset_id)
+    state = association_state(s, benchmark, "dataset", dataset_id)
     if state != "approved":
         why = "it was revoked" if state == "revoked" else "no approved association"
         raise PolicyDenied(
             f"dataset {dataset_id} is not associated with benchmark {benchmark} ({why})",
             hint="see `medperf-git association ls`; request it with "
                  f"`medperf-git dataset associate --benchmark_uid {benchmark} --data_uid {dataset_id}`")
-    allowed = _models_of(view, bench)
+    allowed = _models_of(s, bench)
     if models:
         unknown = [m for m in models if m not in allowed]
         if unknown:
@@ -182,20 +182,20 @@ def run_benchmark(ws, *, benchmark: int, data_uid: str, models: list[int] | None
                                f"{'are' if len(unknown) > 1 else 'is'} not associated with benchmark {benchmark}",
                                hint=f"models of benchmark {benchmark}: {', '.join(map(str, allowed))}")
         allowed = [m for m in allowed if m in models]
-    runner = ContainerRunner(view, settings)
+    runner = ContainerRunner(s, settings)
     summary = RunSummary(benchmark, dataset_id)
     for model in allowed:
-        latest = view.executions.latest(benchmark, model, dataset_id)
+        latest = s.executions.latest(benchmark, model, dataset_id)
         submitted = latest is not None and latest.submitted is not None
         if latest is not None and not rerun_finalized and (not no_cache or submitted):
             summary.outcomes.append(ModelOutcome(model, latest.name, latest.partial, cached=True))
             continue
         if latest is None or submitted:
-            name = view.executions.next_name(benchmark, model, dataset_id)
+            name = s.executions.next_name(benchmark, model, dataset_id)
         else:
             name = latest.name
         try:
-            execution = execute_model(view, runner, bench, model, ds, name, ignore_model_errors=ignore_model_errors)
+            execution = execute_model(s, runner, bench, model, ds, name, ignore_model_errors=ignore_model_errors)
         except (ContainerFailed, MedperfGitError) as exc:
             if isinstance(exc, RecordNotFound | UsageError):
                 raise

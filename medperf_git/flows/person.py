@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medperf_git.errors import IdConflict, RecordInvalid, UsageError
-from medperf_git.flows.submission import OpenResult, connect, open_submission
+from medperf_git.flows.session import RegistrySession
+from medperf_git.flows.submission import OpenResult, open_submission
 from medperf_git.records.layout import record_path
 from medperf_git.registry.commits import Identity
-from medperf_git.workspace.workspace import Workspace
 
 _HANDLE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,37}[a-z0-9])?$")
 
@@ -33,7 +33,7 @@ class RegisterResult:
                 "fingerprint": self.fingerprint, **self.opened.to_dict()}
 
 
-def register(ws: Workspace, *, handle: str, name: str, email: str, key: Path | None = None,
+def register(session: RegistrySession, *, handle: str, name: str, email: str, key: Path | None = None,
              confirm=None) -> RegisterResult:
     """Open the submission of one's own people record; ``confirm(record)`` sees it before it is published."""
     from medperf_git.records.schemas import validate
@@ -43,6 +43,7 @@ def register(ws: Workspace, *, handle: str, name: str, email: str, key: Path | N
 
     if not _HANDLE.match(handle):
         raise UsageError(f"invalid handle '{handle}': use lowercase letters, digits and inner dashes (max 39)")
+    ws = session.ws
     profile = ws.profile
     if profile.handle and profile.handle != handle:
         raise UsageError(f"profile '{profile.name}' already belongs to '{profile.handle}'",
@@ -61,7 +62,8 @@ def register(ws: Workspace, *, handle: str, name: str, email: str, key: Path | N
     if problems:
         raise RecordInvalid(f"person record: {problems[0].field}: {problems[0].message}")
 
-    session = connect(ws, identity=Identity(name, email, str(key_path)), handle=handle, tolerate_offline=True)
+    session.act_as(handle, Identity(name, email, str(key_path)))
+    session.fetch(tolerate=True)
     path = record_path("person", handle)
     if session.repo.read_path(session.main, path) is not None:
         raise IdConflict(f"the handle '{handle}' is taken in this registry", hint="choose another --handle")
@@ -83,6 +85,6 @@ def register(ws: Workspace, *, handle: str, name: str, email: str, key: Path | N
         profile.signing_key, changed = str(key_path), True
     if changed:
         ws.config.save()
-    opened = open_submission(ws, {path: dump_yaml(record).encode()}, f"Register {handle}", "person",
-                             renumber=False, session=session)
+    opened = open_submission(session, {path: dump_yaml(record).encode()}, f"Register {handle}", "person",
+                             renumber=False)
     return RegisterResult(handle, key_path, generated, fingerprint(pub), opened)

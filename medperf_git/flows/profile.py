@@ -100,3 +100,27 @@ def require(ws: Workspace, *fields: str) -> None:
         if not getattr(ws.profile, field_name):
             raise ConfigError(f"profile '{ws.profile.name}' has no {field_name.replace('_', ' ')}",
                               hint=f"run `medperf-git profile set --{field_name.replace('_', '-')} ...`")
+
+
+def trust_state(ws: Workspace) -> dict[str, Any]:
+    """The profile's trust anchor: the pinned root commit, the admins' keys, the last verified main."""
+    from medperf_git.policy.trust import trusted_main
+
+    state = dict(ws.profile.trust or {})
+    root = state.get("root_commit")
+    state["verified_main"] = trusted_main(ws, root) if root else None
+    return state
+
+
+def reset_trust(s, root_commit: str | None = None) -> dict[str, Any]:
+    """Forget what was verified (after a history rewrite the admins announced) and audit again from the
+    root; ``root_commit``, learnt out of band, is pinned first. ``s`` is the command's registry session."""
+    from medperf_git.policy import trust
+    from medperf_git.registry.clone import known_root
+
+    ws = s.ws
+    root = known_root(ws)
+    trust.reset(ws, root_commit.lower() if root_commit else None, (root,) if root else ())
+    if ws.profile.registry and not ws.offline:
+        s.fetch(force=True)  # re-audits from the root and pins at first use
+    return trust_state(ws)

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from medperf_git.errors import AuditFailed, PolicyDenied, UsageError
+from medperf_git.flows.session import RegistrySession
 from medperf_git.policy.audit import RECOVERS_TRAILER, AuditReport
-from medperf_git.workspace.workspace import Workspace
 
 RECOVERY_REF = "refs/recovery/main"  # the remote's main as fetched, before any audit accepted it
 
@@ -41,23 +41,22 @@ class RecoveryPlan:
                 "findings": [f.to_dict() for f in self.report.findings]}
 
 
-def plan_recovery(ws: Workspace) -> RecoveryPlan:
+def plan_recovery(s: RegistrySession) -> RecoveryPlan:
     """Fetch the registry's main as it is (unaudited, aside), audit it, and say what recovering means."""
     from medperf_git.policy.audit import audit
     from medperf_git.policy.base import BaseRecords
     from medperf_git.policy.trust import audit_cache
-    from medperf_git.registry.clone import RegistryClone
     from medperf_git.registry.git import run_git
 
     try:
-        clone = RegistryClone.open(ws, refresh=False)
+        clone = s.clone
     except AuditFailed:  # a first copy fails the audit like any fetch: the bare clone is there all the same
-        clone = RegistryClone.open(ws, refresh=False)
+        clone = s.clone
     run_git("fetch", "--quiet", "--no-tags", clone.remote, f"+refs/heads/main:{RECOVERY_REF}",
             "+refs/pull/*/meta:refs/pull/*/meta", cwd=clone.repo.path, timeout=600,
             what=f"cannot fetch the registry {clone.remote}")
     remote_main = clone.repo.rev_parse(RECOVERY_REF)
-    report = audit(clone.repo, remote_main, cache=audit_cache(ws, clone.root))
+    report = audit(clone.repo, remote_main, cache=audit_cache(s.ws, clone.root))
     if report.clean:
         raise UsageError(f"main of {clone.remote} passes the audit: there is nothing to recover",
                          hint="`medperf-git registry audit` shows the full report")
@@ -65,21 +64,19 @@ def plan_recovery(ws: Workspace) -> RecoveryPlan:
         raise PolicyDenied("no commit of main passes the audit, not even the root: there is no state to restore",
                            hint="the registry must be made again with `medperf-git registry init`")
     admins = BaseRecords(clone.repo, report.last_clean).admins
-    if ws.profile.handle not in admins:
+    if s.profile.handle not in admins:
         raise PolicyDenied(f"only an admin of the last clean commit {report.last_clean[:12]} "
-                           f"({', '.join(admins)}) can publish its recovery, and you are '{ws.profile.handle}'",
+                           f"({', '.join(admins)}) can publish its recovery, and you are '{s.profile.handle}'",
                            hint="ask one of them to run `medperf-git registry recover`")
     return RecoveryPlan(remote_main, report.last_clean, report)
 
 
-def recover(ws: Workspace, plan: RecoveryPlan) -> str:
+def recover(s: RegistrySession, plan: RecoveryPlan) -> str:
     """Sign and push the recovery commit (compare-and-swap on main); return it once the clone accepts it."""
-    from medperf_git.flows.submission import connect
     from medperf_git.forges.base import RaceLost
     from medperf_git.registry.commits import commit_tree
     from medperf_git.registry.git import push
 
-    s = connect(ws, refresh=False)
     tree = s.repo.root_tree(plan.target)
     commit = commit_tree(s.repo, tree, [plan.remote_main], plan.message(), s.identity)
     proc = push(s.repo, s.clone.remote, [f"{commit}:refs/heads/main"], leases=[f"refs/heads/main:{plan.remote_main}"],

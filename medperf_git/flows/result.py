@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from medperf_git.errors import HashMismatch, PolicyDenied, UsageError
-from medperf_git.flows._registry import RegistryView
 from medperf_git.flows.dataset import (
     Cancelled,
     Confirm,
@@ -16,9 +15,9 @@ from medperf_git.flows.dataset import (
     require_published_numbers,
 )
 from medperf_git.flows.execution import association_state
+from medperf_git.flows.session import RegistrySession
 from medperf_git.records.layout import record_path
 from medperf_git.workspace.executions import Execution
-from medperf_git.workspace.workspace import Workspace
 
 PIN_KEYS = ("config_hash", "parameters_hash", "image", "source", "additional_files")
 
@@ -37,52 +36,51 @@ class ResultView:
                 "flags": self.flags, "executed_at": info.get("executed_at"), "metrics": self.metrics}
 
 
-def _state(view: RegistryView, execution: Execution) -> str:
+def _state(s: RegistrySession, execution: Execution) -> str:
     info = execution.info
-    if view.find("result", f"{info['benchmark']}/{execution.name}"):
+    if s.find("result", f"{info['benchmark']}/{execution.name}"):
         return "published"
     if execution.submitted:
         return f"submitted (#{execution.submitted.get('number')})"
     return "local"
 
 
-def _flags(view: RegistryView, execution: Execution) -> list[str]:
+def _flags(s: RegistrySession, execution: Execution) -> list[str]:
     """Results stay when an association is revoked; they are flagged so that nobody mistakes them."""
     info = execution.info
     flags = []
     for component in ("dataset", "model"):
-        record = view.association(info["benchmark"], component, info[component])
+        record = s.association(info["benchmark"], component, info[component])
         if record and record.get("revoked"):
             flags.append(f"{component} {info[component]}'s association was revoked: {record['revoked']['reason']}")
     return flags
 
 
-def _view(view: RegistryView, execution: Execution) -> ResultView:
-    return ResultView(execution, execution.metrics(), _state(view, execution), _flags(view, execution))
+def _view(s: RegistrySession, execution: Execution) -> ResultView:
+    return ResultView(execution, execution.metrics(), _state(s, execution), _flags(s, execution))
 
 
-def show(ws: Workspace, name: str) -> ResultView:
-    view = RegistryView.open(ws, refresh=False)
-    return _view(view, view.executions.require(name))
+def show(s: RegistrySession, name: str) -> ResultView:
+    return _view(s, s.executions.require(name))
 
 
-def list_local(ws: Workspace, *, benchmark: int | None = None, model: int | None = None,
+def list_local(s: RegistrySession, *, benchmark: int | None = None, model: int | None = None,
                dataset: int | None = None, unsubmitted: bool = False) -> list[ResultView]:
-    view = RegistryView.open(ws)
+    s.fetch(tolerate=True)
     rows = []
-    for execution in view.executions.all():
+    for execution in s.executions.all():
         info = execution.info
         if (benchmark and info["benchmark"] != benchmark or model and info["model"] != model
                 or dataset and info["dataset"] != dataset):
             continue
-        row = _view(view, execution)
+        row = _view(s, execution)
         if unsubmitted and row.state != "local":
             continue
         rows.append(row)
     return rows
 
 
-def _check_pins(view: RegistryView, execution: Execution) -> None:
+def _check_pins(s: RegistrySession, execution: Execution) -> None:
     """The local result must still match what is registered: containers' pins, the dataset, the file."""
     from medperf_git.hashing import sha256_file
 
@@ -91,11 +89,11 @@ def _check_pins(view: RegistryView, execution: Execution) -> None:
     if found != info.get("results_hash"):
         raise HashMismatch(f"result {execution.name}'s results.yaml", info.get("results_hash", "?"), found,
                            hint="the local result was changed after it ran; run the model again")
-    dataset = view.record("dataset", info["dataset"])
+    dataset = s.record("dataset", info["dataset"])
     if dataset["generated_uid"] != info["dataset_uid"]:
         raise HashMismatch(f"dataset {info['dataset']}", dataset["generated_uid"], info["dataset_uid"])
     for role, pinned in info["provenance"]["containers"].items():
-        record = view.record("container", pinned["id"])
+        record = s.record("container", pinned["id"])
         from medperf_git.hashing import canonical_json_hash
 
         current = {"config_hash": canonical_json_hash(record["config"]),
@@ -107,42 +105,42 @@ def _check_pins(view: RegistryView, execution: Execution) -> None:
                                    hint="the container changed since this result ran; run the model again")
 
 
-def result_record(view: RegistryView, execution: Execution) -> dict[str, Any]:
+def result_record(s: RegistrySession, execution: Execution) -> dict[str, Any]:
     info = execution.info
     return {"schema_version": 1, "kind": "result", "name": execution.name, "benchmark": info["benchmark"],
-            "model": info["model"], "dataset": info["dataset"], "owner": view.ws.profile.handle,
+            "model": info["model"], "dataset": info["dataset"], "owner": s.profile.handle,
             "metrics": as_published(execution.metrics()), "partial": execution.partial,
             "provenance": info["provenance"], "created_at": info["executed_at"]}
 
 
-def submit(ws: Workspace, name: str, confirm: Confirm) -> PublishOutcome:
-    from medperf_git.flows._publish import publish, require_identity
+def submit(s: RegistrySession, name: str, confirm: Confirm) -> PublishOutcome:
+    from medperf_git.flows._publish import publish
 
-    require_identity(ws)
-    view = RegistryView.open(ws)
-    execution = view.executions.require(name)
+    s.require_identity()
+    s.fetch(tolerate=True)
+    execution = s.executions.require(name)
     info = execution.info
     path = record_path("result", execution.name, info["benchmark"])
-    if view.find("result", f"{info['benchmark']}/{execution.name}"):
+    if s.find("result", f"{info['benchmark']}/{execution.name}"):
         raise UsageError(f"result {name} was already submitted ({path} is on main)",
                          hint=f"to publish a new run, `medperf-git benchmark run --benchmark {info['benchmark']} "
                               f"--data_uid {info['dataset']} --rerun-finalized`")
     if execution.submitted and execution.submitted.get("state") != "closed":
         raise UsageError(f"result {name} was already submitted (submission {execution.submitted.get('number')})",
                          hint=f"see `medperf-git submission show {execution.submitted.get('number')}`")
-    bench = view.record("benchmark", info["benchmark"])
-    if association_state(view, info["benchmark"], "dataset", info["dataset"]) != "approved":
+    bench = s.record("benchmark", info["benchmark"])
+    if association_state(s, info["benchmark"], "dataset", info["dataset"]) != "approved":
         raise PolicyDenied(f"dataset {info['dataset']} has no approved association with benchmark "
                            f"{info['benchmark']}", hint="see `medperf-git association ls`")
     if info["model"] != bench["reference_model"] and \
-            association_state(view, info["benchmark"], "model", info["model"]) != "approved":
+            association_state(s, info["benchmark"], "model", info["model"]) != "approved":
         raise PolicyDenied(f"model {info['model']} has no approved association with benchmark {info['benchmark']}")
-    _check_pins(view, execution)
-    record = result_record(view, execution)
+    _check_pins(s, execution)
+    record = result_record(s, execution)
     require_published_numbers(f"result {name}", "metrics", record["metrics"], Origin.of_metrics(info))
     if not confirm(record):
         raise Cancelled("no result was submitted")
-    outcome = publish(view, {"result": record}, title=f"Result {name}", kind="result")
+    outcome = publish(s, {"result": record}, title=f"Result {name}", kind="result")
     execution.info["submitted"] = {"number": outcome.number, "state": "merged" if outcome.merged else "open"}
     execution.save()
     return outcome

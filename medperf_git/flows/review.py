@@ -13,11 +13,11 @@ import json
 from dataclasses import dataclass, field
 
 from medperf_git.errors import LintFailed, PolicyDenied
-from medperf_git.flows.submission import Session, connect, merge_checked
+from medperf_git.flows.session import RegistrySession
+from medperf_git.flows.submission import merge_checked
 from medperf_git.forges.base import MergeConflict, RaceLost, Submission, SubmissionNotOpen
 from medperf_git.policy.assess import Assessment, assess
 from medperf_git.workspace.atomic import write_text
-from medperf_git.workspace.workspace import Workspace
 
 CACHE = "review-cache.json"
 MAX_TRIES = 6
@@ -38,14 +38,14 @@ class Awaiting:
                 "opened": self.opened, "needs": self.needs, "mergeable": self.mergeable}
 
 
-def _load_cache(s: Session) -> dict:
+def _load_cache(s: RegistrySession) -> dict:
     try:
         return json.loads((s.clone.dir / CACHE).read_text())
     except (OSError, ValueError):
         return {}
 
 
-def _policy_rows(s: Session, main: str, heads: list[str]) -> dict[str, dict]:
+def _policy_rows(s: RegistrySession, main: str, heads: list[str]) -> dict[str, dict]:
     """The policy verdict of each head on ``main``: their lineages in one pass, the base's records read once."""
     from medperf_git.policy.base import BaseRecords
     from medperf_git.policy.lineage import lineages
@@ -71,7 +71,7 @@ _NEUTRAL = ("results/", "datasets/", "containers/", "associations/")
 class _Moves:
     """What changed on main since a verdict was cached, to tell whether it still holds."""
 
-    def __init__(self, s: Session, main: str):
+    def __init__(self, s: RegistrySession, main: str):
         self.s, self.main, self._seen = s, main, {}
 
     def neutral_for(self, old: str, paths: list[str]) -> bool:
@@ -88,14 +88,14 @@ class _Moves:
         return added is not None and not added.intersection(paths)
 
 
-def awaiting_me(ws: Workspace) -> tuple[list[Awaiting], str | None]:
+def awaiting_me(s: RegistrySession) -> tuple[list[Awaiting], str | None]:
     """Open submissions whose requirements list me as an approver, and that I did not initiate.
 
     Verdicts are cached per head: one computed on an older main is reused while main has only gained
     new datasets, containers, associations or results that the submission does not touch (nothing
     that decides who approves it). ``review approve`` always recomputes everything.
     """
-    s = connect(ws, tolerate_offline=True)
+    s.fetch(tolerate=True)
     main = s.main
     cache = _load_cache(s)
     moves = _Moves(s, main)
@@ -126,7 +126,7 @@ def awaiting_me(ws: Workspace) -> tuple[list[Awaiting], str | None]:
 SHOWN = "reviewed-heads.json"  # submission number -> the head `review show` displayed last
 
 
-def _shown_heads(s: Session) -> dict[str, str]:
+def _shown_heads(s: RegistrySession) -> dict[str, str]:
     try:
         data = json.loads((s.clone.dir / SHOWN).read_text())
     except (OSError, ValueError):
@@ -134,7 +134,7 @@ def _shown_heads(s: Session) -> dict[str, str]:
     return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
 
 
-def _remember_shown(s: Session, sub: Submission) -> None:
+def _remember_shown(s: RegistrySession, sub: Submission) -> None:
     """What the approver saw is what ``review approve`` will approve: a head changed since is refused."""
     shown = _shown_heads(s)
     if shown.get(str(sub.number)) != sub.head:
@@ -142,8 +142,8 @@ def _remember_shown(s: Session, sub: Submission) -> None:
         write_text(s.clone.dir / SHOWN, json.dumps(shown))
 
 
-def show(ws: Workspace, number: int) -> Assessment:
-    s = connect(ws, tolerate_offline=True)
+def show(s: RegistrySession, number: int) -> Assessment:
+    s.fetch(tolerate=True)
     a = assess(s.repo, s.forge.get(number), s.main)
     if a.submission.state == "open":
         _remember_shown(s, a.submission)
@@ -164,7 +164,7 @@ class ApproveResult:
                 "waiting": self.waiting}
 
 
-def _entitled(s: Session, a: Assessment, action: str) -> None:
+def _entitled(s: RegistrySession, a: Assessment, action: str) -> None:
     sub = a.submission
     if a.verdict is None:
         raise PolicyDenied(f"submission #{sub.number} cannot be judged")
@@ -179,14 +179,14 @@ def _entitled(s: Session, a: Assessment, action: str) -> None:
         raise PolicyDenied(f"you are not entitled to {action} submission #{sub.number} (it needs {who})")
 
 
-def prepare_approval(ws: Workspace, number: int, head: str | None = None) -> Assessment:
+def prepare_approval(s: RegistrySession, number: int, head: str | None = None) -> Assessment:
     """What the approver is about to approve (shown before asking); refuses early when they may not.
 
     The approval binds to what the approver saw: ``head`` when given (scripts), else the head that
     ``review show`` displayed last, else the head shown now by the command itself. A submission whose
     head moved since is refused, so an author cannot swap content between the look and the approval.
     """
-    s = connect(ws)
+    s.fetch()
     sub = _open(s, number)
     expected = _full_head(s, head) if head else _shown_heads(s).get(str(number))
     if expected and expected != sub.head:
@@ -200,7 +200,7 @@ def prepare_approval(ws: Workspace, number: int, head: str | None = None) -> Ass
     return a
 
 
-def _full_head(s: Session, head: str) -> str:
+def _full_head(s: RegistrySession, head: str) -> str:
     """A commit id given on the command line, in full (a unique prefix of at least 7 digits is accepted)."""
     from medperf_git.errors import UsageError
 
@@ -212,7 +212,7 @@ def _full_head(s: Session, head: str) -> str:
     return found
 
 
-def _open(s: Session, number: int) -> Submission:
+def _open(s: RegistrySession, number: int) -> Submission:
     sub = s.forge.get(number)
     if sub.state == "merged":
         raise SubmissionNotOpen(f"submission #{number} is already merged"
@@ -223,7 +223,7 @@ def _open(s: Session, number: int) -> Submission:
     return sub
 
 
-def _approval_commit(s: Session, sub: Submission) -> str:
+def _approval_commit(s: RegistrySession, sub: Submission) -> str:
     from medperf_git.policy.approvals import APPROVAL_TRAILER
     from medperf_git.registry.commits import commit_tree
 
@@ -232,7 +232,7 @@ def _approval_commit(s: Session, sub: Submission) -> str:
     return commit_tree(s.repo, tree, [sub.head], message, s.identity)
 
 
-def _same_content(s: Session, approved: str, head: str) -> bool:
+def _same_content(s: RegistrySession, approved: str, head: str) -> bool:
     """Did the head only gain approvals since ``approved``? (then our approval still means the same)"""
     if approved == head:
         return True
@@ -247,12 +247,18 @@ def _same_content(s: Session, approved: str, head: str) -> bool:
     return True
 
 
-def approve(ws: Workspace, number: int, *, expected_head: str | None = None) -> ApproveResult:
-    """Sign and push the approval (retrying on a race), then merge if policy and lint allow."""
-    s = connect(ws, max_age=60 if expected_head else 0)  # prepare_approval fetched a moment ago
+def approve(s: RegistrySession, number: int, *, expected_head: str | None = None,
+            shown: Assessment | None = None) -> ApproveResult:
+    """Sign and push the approval (retrying on a race), then merge if policy and lint allow.
+
+    ``shown`` is what ``prepare_approval`` showed in this command: it is the assessment approved, unless
+    the submission or main moved since (then it is made again).
+    """
+    s.fetch()  # nothing to do when prepare_approval fetched in this command
     sub = _open(s, number)
     approved = expected_head or sub.head
-    a = assess(s.repo, sub, s.main, lint=False)
+    same = shown is not None and shown.submission.head == sub.head and shown.main == s.main
+    a = shown if same else assess(s.repo, sub, s.main, lint=False)
     if a.verdict is not None and a.verdict.allowed and a.verdict.self_service:
         return _merge_if_ready(s, sub, None)  # the rules changed since it was opened: nobody needs to approve
     _entitled(s, a, "approve")
@@ -266,8 +272,7 @@ def approve(ws: Workspace, number: int, *, expected_head: str | None = None) -> 
             try:
                 sub = s.forge.add_approval(number, approval, expected_head=sub.head)
                 break
-            except RaceLost:
-                s.judge()
+            except RaceLost:  # the forge fetched again
                 sub = s.forge.get(number)
                 if sub.state == "merged":
                     return ApproveResult(sub, None, False, already_merged_by=sub.merged_by)
@@ -279,7 +284,7 @@ def approve(ws: Workspace, number: int, *, expected_head: str | None = None) -> 
     return _merge_if_ready(s, sub, approval)
 
 
-def _merge_if_ready(s: Session, sub: Submission, approval: str | None) -> ApproveResult:
+def _merge_if_ready(s: RegistrySession, sub: Submission, approval: str | None) -> ApproveResult:
     a = assess(s.repo, sub, s.main, lint=False)  # the merge lints the merged tree it makes
     result = ApproveResult(sub, approval)
     if not a.verdict.mergeable:
@@ -291,7 +296,7 @@ def _merge_if_ready(s: Session, sub: Submission, approval: str | None) -> Approv
     except (LintFailed, PolicyDenied, MergeConflict) as exc:
         result.waiting = [f"not merged: {exc.message}"]  # the approval stands; the author fixes the rest
     except SubmissionNotOpen:
-        s.refresh()
+        s.fetch(force=True)
         latest = s.forge.get(sub.number)
         if latest.state != "merged":
             raise
@@ -299,12 +304,12 @@ def _merge_if_ready(s: Session, sub: Submission, approval: str | None) -> Approv
     return result
 
 
-def reject(ws: Workspace, number: int, reason: str) -> Submission:
+def reject(s: RegistrySession, number: int, reason: str) -> Submission:
     if not reason.strip():
         from medperf_git.errors import UsageError
 
         raise UsageError("--reason is needed: it tells the author why")
-    s = connect(ws)
+    s.fetch()
     sub = _open(s, number)
     _entitled(s, assess(s.repo, sub, s.main, lint=False), "reject")
     return s.forge.close(number, reason.strip())

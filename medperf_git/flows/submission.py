@@ -14,113 +14,14 @@ import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from medperf_git.errors import (
-    ConfigError,
-    ForgeError,
-    LintFailed,
-    MedperfGitError,
-    PolicyDenied,
-    RemoteUnavailable,
-    UsageError,
-)
-from medperf_git.flows._outbox import Outbox, OutboxEntry, entry_key
+from medperf_git.errors import ForgeError, LintFailed, PolicyDenied, RemoteUnavailable, UsageError
+from medperf_git.flows._outbox import OutboxEntry, entry_key
 from medperf_git.flows._renumber import is_edit, next_id as _next_id, plan_renumber, taken_paths
+from medperf_git.flows.session import RegistrySession
 from medperf_git.forges.base import MergeConflict, Submission, SubmissionNotOpen
 from medperf_git.lint.findings import Finding, has_errors
-from medperf_git.policy.assess import Assessment, MetaJudge, assess, lint_merge
-from medperf_git.registry.commits import Identity, commit_changes
-from medperf_git.registry.git import check_git_version
-from medperf_git.workspace.workspace import Workspace
-
-
-@dataclass
-class Session:
-    """A person at a registry: the workspace clone, their identity and the forge."""
-
-    ws: Workspace
-    clone: object  # RegistryClone
-    forge: object  # a Forge (GitNativeForge)
-    handle: str
-    identity: Identity
-    online: bool = True
-    offline_reason: str | None = None
-
-    @property
-    def repo(self):
-        return self.clone.repo
-
-    @property
-    def main(self) -> str:
-        return self.forge.main
-
-    @property
-    def outbox(self) -> Outbox:
-        return Outbox(self.clone.dir / "outbox", self.repo)
-
-    def judge(self) -> None:
-        self.forge.judge = MetaJudge(self.repo, self.repo.rev_parse("refs/remotes/origin/main"),
-                                     self.clone.dir / "meta-judge.json")
-
-    def refresh(self) -> None:
-        """Fetch what moved (one ``ls-remote`` says whether anything did) and re-read the meta events."""
-        self.forge.refresh()
-        self.judge()
-
-
-def connect(ws: Workspace, *, refresh: bool = True, tolerate_offline: bool = False,
-            identity: Identity | None = None, handle: str | None = None, max_age: float = 0) -> Session:
-    """Check git, the profile's identity and forge, and fetch (unless offline, or fetched < ``max_age`` s ago).
-
-    A stale view is never a risk for writes: every push is a compare-and-swap, and a lost race fetches.
-    """
-    check_git_version()
-    from medperf_git.forges.gitnative import GitNativeForge
-    from medperf_git.registry.clone import RegistryClone
-
-    profile = ws.profile
-    handle = handle or profile.handle
-    if not handle or not (profile.signing_key or identity):
-        raise ConfigError(f"profile '{profile.name}' has no handle or signing key",
-                          hint="run `medperf-git person register --handle H --name N --email E`")
-    if profile.forge not in ("git", "github"):
-        raise ForgeError(f"the '{profile.forge}' forge is not available in this version",
-                         hint="use `medperf-git profile set --forge git`")
-    clone = RegistryClone.open(ws, refresh=False)
-    identity = identity or _identity(clone, handle, str(profile.signing_key))
-    if profile.forge == "github":
-        from medperf_git.forges.github import from_profile
-        from medperf_git.policy.assess import describe
-
-        forge = from_profile(profile, clone, identity, handle, describe=describe)
-    else:
-        forge = GitNativeForge(clone.repo, clone.remote, identity, handle, fetch=clone.fetch)
-    session = Session(ws, clone, forge, handle, identity)
-    if refresh and not ws.offline and (max_age <= 0 or clone.age() >= max_age):
-        try:
-            session.refresh()
-        except RemoteUnavailable as exc:
-            if not tolerate_offline:
-                raise
-            session.online, session.offline_reason = False, exc.message
-    elif ws.offline:
-        session.online, session.offline_reason = False, "--offline"
-    session.judge()
-    return session
-
-
-def _identity(clone, handle: str, key: str) -> Identity:
-    from medperf_git.records.yamlio import load_yaml
-
-    name, email = handle, f"{handle}@medperf-git"
-    try:  # one cheap process: no object database is opened just to know a name
-        proc = clone.repo.git("cat-file", "blob", f"refs/remotes/origin/main:people/{handle}.yaml", check=False)
-        data = proc.stdout if proc.returncode == 0 else None
-        record = load_yaml(data, "person") if data else None
-        if isinstance(record, dict):
-            name, email = str(record.get("name") or name), str(record.get("email") or email)
-    except MedperfGitError:
-        pass
-    return Identity(name, email, key)
+from medperf_git.policy.assess import Assessment, assess, lint_merge
+from medperf_git.registry.commits import commit_changes
 
 
 def now() -> str:
@@ -144,21 +45,21 @@ class OpenResult:
                 "findings": [f.to_dict() for f in self.findings]}
 
 
-def next_record_id(ws: Workspace, kind: str) -> int:
+def next_record_id(s: RegistrySession, kind: str) -> int:
     """One above the largest id of ``kind`` on main and in open submissions."""
     from medperf_git.flows._renumber import ID_KINDS
 
-    session = connect(ws, tolerate_offline=True)
+    s.fetch(tolerate=True)
     folder = ID_KINDS[kind]
-    return _next_id(taken_paths(session.repo, session.main, session.forge.list("open"), folder), kind)
+    return _next_id(taken_paths(s.repo, s.main, s.forge.list("open") if s.online else [], folder), kind)
 
 
-def open_submission(ws: Workspace, changes: Mapping[str, bytes | None], title: str, kind: str, *,
-                    merge: bool = True, renumber: bool = True, session: Session | None = None) -> OpenResult:
+def open_submission(s: RegistrySession, changes: Mapping[str, bytes | None], title: str, kind: str, *,
+                    merge: bool = True, renumber: bool = True) -> OpenResult:
     """Open a submission of ``changes`` (path -> bytes, None deletes) and merge it if self-service."""
     if not changes:
         raise UsageError("nothing to submit")
-    s = session or connect(ws, tolerate_offline=True)
+    s.fetch(tolerate=True)
     key = entry_key(title, kind, changes)
     outbox = s.outbox
     pending = outbox.get(key)
@@ -208,7 +109,7 @@ def open_submission(ws: Workspace, changes: Mapping[str, bytes | None], title: s
     return result
 
 
-def _twin(s: Session, changes: Mapping[str, bytes | None]) -> tuple[Submission, dict[str, str]] | None:
+def _twin(s: RegistrySession, changes: Mapping[str, bytes | None]) -> tuple[Submission, dict[str, str]] | None:
     """My open submission that already carries every record of ``changes`` (ids aside), with where each
     record is in it; refuses an association someone else has already requested."""
     from medperf_git.flows._resume import carrying, natural_key, requested_elsewhere
@@ -229,7 +130,7 @@ def _twin(s: Session, changes: Mapping[str, bytes | None]) -> tuple[Submission, 
     return None
 
 
-def _already_opened(s: Session, head: str) -> Submission | None:
+def _already_opened(s: RegistrySession, head: str) -> Submission | None:
     for sub in s.forge.list():
         opened = sub.events[0] if sub.events else None
         if sub.author == s.handle and opened and opened.data.get("head") == head and sub.state != "invalid":
@@ -237,7 +138,7 @@ def _already_opened(s: Session, head: str) -> Submission | None:
     return None
 
 
-def _precheck(s: Session, head: str, main: str) -> None:
+def _precheck(s: RegistrySession, head: str, main: str) -> None:
     """Refuse before pushing what policy or lint would refuse anyway."""
     from medperf_git.policy.review import review_submission
 
@@ -250,19 +151,19 @@ def _precheck(s: Session, head: str, main: str) -> None:
         raise LintFailed(f"the registry would not accept this submission:\n{text}", hint="nothing was published")
 
 
-def _after_open(s: Session, sub: Submission, merge: bool, renumber: bool, resumed: bool) -> OpenResult:
+def _after_open(s: RegistrySession, sub: Submission, merge: bool, renumber: bool, resumed: bool) -> OpenResult:
     try:
         return _settle(s, sub, merge, renumber, resumed)
     except SubmissionNotOpen:
         # Someone else (a registry's bot, another approver) merged or closed it meanwhile.
-        s.refresh()
+        s.fetch(force=True)
         latest = s.forge.get(sub.number)
         if latest.state != "merged":
             raise
         return OpenResult(latest, merged=True, resumed=resumed)
 
 
-def _settle(s: Session, sub: Submission, merge: bool, renumber: bool, resumed: bool) -> OpenResult:
+def _settle(s: RegistrySession, sub: Submission, merge: bool, renumber: bool, resumed: bool) -> OpenResult:
     result = OpenResult(sub, resumed=resumed)
     if sub.state == "merged":
         result.merged = True
@@ -300,7 +201,7 @@ def chain_moves(first: Mapping[str, str], then: Mapping[str, str]) -> dict[str, 
     return result
 
 
-def merge_checked(s: Session, number: int, tries: int = 6):
+def merge_checked(s: RegistrySession, number: int, tries: int = 6):
     """Merge after lint of the merged tree and the policy verdict on the main it merges into pass.
 
     Another approver may stack an approval on the head meanwhile: the merge then starts again on
@@ -326,11 +227,11 @@ def merge_checked(s: Session, number: int, tries: int = 6):
         except RaceLost:
             if attempt == tries - 1:
                 raise
-            s.refresh()
+            s.fetch(force=True)
     raise AssertionError("unreachable")
 
 
-def merge_with_renumber(s: Session, number: int, *, renumber: bool = True) -> tuple[Submission, dict[str, str]]:
+def merge_with_renumber(s: RegistrySession, number: int, *, renumber: bool = True) -> tuple[Submission, dict[str, str]]:
     moved: dict[str, str] = {}
     for _ in range(4):
         try:
@@ -345,7 +246,7 @@ def merge_with_renumber(s: Session, number: int, *, renumber: bool = True) -> tu
     raise MergeConflict(number, list(moved))
 
 
-def renumber_submission(s: Session, number: int, paths: list[str] | None = None, *,
+def renumber_submission(s: RegistrySession, number: int, paths: list[str] | None = None, *,
                         main_only: bool = False) -> dict[str, str]:
     """Move the submission's colliding new records to free ids with a new signed content commit.
 
@@ -383,21 +284,21 @@ def _pairs(moves: Mapping[str, bytes | None]):
 
 
 # Author's commands
-def list_submissions(ws: Workspace, *, mine: bool = False, state: str | None = None):
-    s = connect(ws, tolerate_offline=True)
+def list_submissions(s: RegistrySession, *, mine: bool = False, state: str | None = None):
+    s.fetch(tolerate=True)
     subs = s.forge.list(state)
     if mine:
         subs = [x for x in subs if x.author == s.handle]
     return subs, s.outbox.entries(), s.offline_reason
 
 
-def show_submission(ws: Workspace, number: int) -> Assessment:
-    s = connect(ws, tolerate_offline=True)
+def show_submission(s: RegistrySession, number: int) -> Assessment:
+    s.fetch(tolerate=True)
     return assess(s.repo, s.forge.get(number), s.main)
 
 
-def withdraw(ws: Workspace, number: int, reason: str | None = None) -> Submission:
-    s = connect(ws)
+def withdraw(s: RegistrySession, number: int, reason: str | None = None) -> Submission:
+    s.fetch()
     sub = s.forge.get(number)
     if sub.state != "open":
         raise SubmissionNotOpen(f"submission #{number} is already {sub.state}")
@@ -407,8 +308,8 @@ def withdraw(ws: Workspace, number: int, reason: str | None = None) -> Submissio
     return s.forge.close(number, reason or f"withdrawn by {s.handle}")
 
 
-def renumber(ws: Workspace, number: int) -> OpenResult:
-    s = connect(ws)
+def renumber(s: RegistrySession, number: int) -> OpenResult:
+    s.fetch()
     moved = renumber_submission(s, number)
     sub = s.forge.get(number)
     result = _after_open(s, sub, merge=True, renumber=True, resumed=False)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from medperf_git.errors import ForgeError
+from medperf_git.registry.git import GitRepo
 
 STATES = ("open", "merged", "closed")
 EVENT_TYPES = ("opened", "updated", "approved", "closed", "merged")
@@ -133,7 +134,7 @@ MAIN = "refs/remotes/origin/main"  # the clone's copy of the registry's main bra
 class ClonedForge:
     """What every forge reads from the workspace clone (``self.repo``) rather than from its host."""
 
-    repo: Any  # registry.git.GitRepo
+    repo: GitRepo
 
     @property
     def main(self) -> str:

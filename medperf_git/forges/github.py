@@ -406,7 +406,8 @@ class GitHubForge(ClonedForge):
 
 
 def from_profile(profile, clone, identity: Identity, handle: str,
-                 describe: Callable[[GitRepo, str, str], dict] | None = None) -> GitHubForge:
+                 describe: Callable[[GitRepo, str, str], dict] | None = None,
+                 fetch: Callable[[], None] | None = None) -> GitHubForge:
     """The forge a profile with ``forge: github`` describes (its ``github`` settings: repository, base_url,
     token_env or token, bot (default true: the registry's bot merges; clients wait), wait (seconds))."""
     from medperf_git.errors import ConfigError
@@ -417,6 +418,7 @@ def from_profile(profile, clone, identity: Identity, handle: str,
         raise ConfigError(f"profile '{profile.name}': which GitHub repository is the registry?",
                           hint="add `github: {repository: OWNER/NAME}` to the profile in config.yaml")
     return GitHubForge(clone.repo, clone.remote, identity, handle, repository=repository,
-                       token=api.resolve_token(settings), base_url=settings.get("base_url"), fetch=clone.fetch,
+                       token=api.resolve_token(settings), base_url=settings.get("base_url"),
+                       fetch=fetch or clone.fetch,
                        bot_merges=bool(settings.get("bot", True)), wait=float(settings.get("wait", 600)),
                        poll=float(settings.get("poll", 5)), describe=describe)

@@ -9,6 +9,7 @@ the base commit's files when the index cannot be used.
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -138,21 +139,19 @@ def index_facts(repo: GitRepo, base: str, progress: Callable[[int, int], None] |
     CI and merges pass it as ``lint(..., base_facts=...)`` so a large registry is never parsed whole;
     the caller closes it.
     """
+    from medperf_git.registry.index import Index, IndexUnavailable
+    from medperf_git.workspace.workspace import home_dir
+
+    path = home_dir() / "registries" / (root or repo.root_commits(base)[0]) / INDEX_NAME
+    if existing_only and not path.exists():
+        return None  # a cold build costs more than reading the few base records a merge needs
     try:
-        from medperf_git.registry.index import Index
-        from medperf_git.workspace.workspace import home_dir
-    except ImportError:
-        return None
-    try:
-        path = home_dir() / "registries" / (root or repo.root_commits(base)[0]) / INDEX_NAME
-        if existing_only and not path.exists():
-            return None  # a cold build costs more than reading the few base records a merge needs
         index = Index.open(path)
-        try:
-            index.update(repo, base, progress)
-        except Exception:
-            index.close()
-            raise
-        return index
-    except Exception:  # noqa: BLE001 - the index is a cache: lint falls back to the base's files
+    except (IndexUnavailable, OSError):
+        return None  # the index is a cache: lint reads the base's files instead
+    try:
+        index.update(repo, base, progress)
+    except (IndexUnavailable, GitError, OSError, sqlite3.Error):  # e.g. an index of another clone of the registry
+        index.close()
         return None
+    return index

@@ -29,13 +29,32 @@ def _remote_key(remote: str) -> str:
     return hashlib.sha256(remote.encode()).hexdigest()[:32]
 
 
-class RegistryClone:
-    """A bare clone of one registry, with its refs mirrored: ``origin/main`` and ``refs/pull/*``."""
+def known_root(ws: Workspace) -> str | None:
+    """The root commit the profile's registry was cloned under, if it was."""
+    if not ws.profile.registry:
+        return None
+    try:
+        return (ws.home / "registries" / "remotes" / _remote_key(ws.profile.registry)).read_text().strip() or None
+    except OSError:
+        return None
 
-    def __init__(self, ws: Workspace, remote: str, root: str):
+
+# Audits what a fetch brought to the ref, and refuses it (putting the ref back) when it must: the trust
+# anchor, given by the layer that knows the rules (policy.trust.check_fetch).
+Verifier = Callable[["RegistryClone", "str | None", str], object]
+
+
+class RegistryClone:
+    """A bare clone of one registry, with its refs mirrored: ``origin/main`` and ``refs/pull/*``.
+
+    Every fetch is checked by the ``verify`` it was opened with before anything reads what it brought.
+    """
+
+    def __init__(self, ws: Workspace, remote: str, root: str, verify: Verifier):
         self.ws = ws
         self.remote = remote
         self.root = root
+        self.verify = verify
         self.dir = ws.registry_dir(root)
         self.repo = GitRepo(self.dir / "repo.git")
         self.fetch_error: str | None = None  # why the last refresh could not fetch, if it could not
@@ -45,7 +64,8 @@ class RegistryClone:
 
     # Opening
     @classmethod
-    def open(cls, ws: Workspace, *, refresh: bool = True, max_age: float = DEFAULT_MAX_AGE) -> RegistryClone:
+    def open(cls, ws: Workspace, *, verify: Verifier) -> RegistryClone:
+        """The profile's registry clone, made (and verified) on first use; fetching is the caller's to decide."""
         remote = ws.profile.registry
         if not remote:
             raise ConfigError(f"profile '{ws.profile.name}' has no registry",
@@ -53,17 +73,14 @@ class RegistryClone:
         pointer = ws.home / "registries" / "remotes" / _remote_key(remote)
         root = pointer.read_text().strip() if pointer.exists() else None
         if root and (ws.registry_dir(root) / "repo.git").exists():
-            clone = cls(ws, remote, root)
-            if refresh and not ws.offline:
-                clone.refresh(max_age)
-            return clone
+            return cls(ws, remote, root, verify)
         if ws.offline:
             raise RemoteUnavailable(f"no local copy of the registry {remote} yet",
                                     hint="run the command once without --offline")
-        return cls._first_clone(ws, remote, pointer)
+        return cls._first_clone(ws, remote, pointer, verify)
 
     @classmethod
-    def _first_clone(cls, ws: Workspace, remote: str, pointer: Path) -> RegistryClone:
+    def _first_clone(cls, ws: Workspace, remote: str, pointer: Path, verify: Verifier) -> RegistryClone:
         base = ws.home / "registries"
         base.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=base))
@@ -88,7 +105,7 @@ class RegistryClone:
             else:
                 os.rename(staging, final)
         write_text(pointer, root + "\n")
-        clone = cls(ws, remote, root)
+        clone = cls(ws, remote, root, verify)
         clone._verify(None)
         clone._stamp()
         return clone
@@ -107,25 +124,11 @@ class RegistryClone:
         except FileNotFoundError:
             return float("inf")
 
-    def refresh(self, max_age: float = DEFAULT_MAX_AGE) -> bool:
-        """Fetch when older than ``max_age``; an unreachable remote keeps the local copy usable."""
-        if self.age() < max_age:
-            return False
-        from medperf_git.errors import AuditFailed
-
-        try:
-            self.fetch()
-        except RemoteUnavailable as exc:
-            self.fetch_error = exc.message
-            return False
-        except AuditFailed as exc:  # reads go on from the last verified copy; writes refuse (they fetch)
-            if self.repo.rev_parse(MAIN) is None:
-                raise  # nothing was ever verified: there is no copy to go on with
-            report = getattr(exc, "report", None)
-            first = report.findings[0].text() if report is not None and report.findings else exc.message
-            self.refused_main = f"main of the registry fails the audit ({first.splitlines()[0]})"
-            return False
-        return True
+    def refuse_main(self, exc: Exception) -> None:
+        """Go on from the last verified copy; say why the registry's new main was refused."""
+        report = getattr(exc, "report", None)
+        first = report.findings[0].text() if report is not None and report.findings else str(exc)
+        self.refused_main = f"main of the registry fails the audit ({first.splitlines()[0]})"
 
     def fetch(self) -> None:
         old = self.repo.rev_parse(MAIN)
@@ -150,9 +153,7 @@ class RegistryClone:
 
     def _verify(self, old_main: str | None) -> None:
         """The trust anchor: audit what the fetch brought; a rewritten or failing main is refused."""
-        from medperf_git.policy.trust import check_fetch
-
-        check_fetch(self, old_main, MAIN)
+        self.verify(self, old_main, MAIN)
 
     # Reading
     @property

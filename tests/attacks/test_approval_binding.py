@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from medperf_git.flows.session import RegistrySession
 from medperf_git.flows.submission import open_submission
-from medperf_git.workspace import Workspace
 from tests.attacks.hostile import dataset, record, tutorial_target
 from tests.support.tutorial_registry import commit_records
 
@@ -18,7 +18,7 @@ def opened(tmp_path):
     target = tutorial_target(tmp_path)
     commit_records(target.registry, target.actors["testadmin"], {"datasets/1.yaml": dataset()}, "dataset 1")
     with target.actors["testdo"].active():
-        sub = open_submission(Workspace.load(), {"associations/1/dataset-1.yaml": record(REQUEST).encode()},
+        sub = open_submission(RegistrySession.load(), {"associations/1/dataset-1.yaml": record(REQUEST).encode()},
                               "Associate dataset 1", "association").submission
     return target, sub.number, sub.head
 
@@ -72,6 +72,6 @@ def test_a_second_request_for_the_same_association_is_refused(opened):
     target, number, _ = opened
     again = pytest.raises(UsageError, match=f"already requested in submission #{number}")
     with target.actors["testbo"].active(), again:
-        open_submission(Workspace.load(), {"associations/1/dataset-1.yaml": record(
+        open_submission(RegistrySession.load(), {"associations/1/dataset-1.yaml": record(
             dict(REQUEST, initiated_by="testbo")).encode()}, "Associate dataset 1 again", "association")
     assert target.git("for-each-ref", "--count=9", "refs/pull/").count("/meta") == 1

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 
+from medperf_git.flows.session import RegistrySession
 from medperf_git.flows.submission import open_submission
 from medperf_git.registry.git import GitRepo
-from medperf_git.workspace import Workspace
 from tests.attacks.hostile import MAIN, audit_lines, dataset, later, record, tutorial_target
 
 
@@ -81,7 +81,7 @@ def test_a_bad_commit_on_main_is_recovered_without_rewriting_history(tmp_path, i
     assert code == 0 and f"quarantined: {bad[:12]} UNSIGNED" in output and "1 commit(s) quarantined" in output
 
     with target.actors["testdo"].active():  # and the registry goes on
-        assert open_submission(Workspace.load(), {"datasets/1.yaml": record(dataset()).encode()}, "Dataset",
+        assert open_submission(RegistrySession.load(), {"datasets/1.yaml": record(dataset()).encode()}, "Dataset",
                                "dataset").merged
     assert audit_lines(invoke, target)[0] == 0
 

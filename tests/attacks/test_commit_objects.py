@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
+from medperf_git.flows.session import RegistrySession
 from medperf_git.registry.commits import Identity, build_tree, commit_tree
 from medperf_git.registry.git import GitRepo, init_bare
 from medperf_git.registry.signing import generate_key, public_key
@@ -277,9 +278,8 @@ def test_content_slipped_under_a_real_approval_is_never_merged(tmp_path, invoke,
                    "testdo's datasets")
     request = {"schema_version": 1, "kind": "association", "benchmark": 1, "dataset": 1, "initiated_by": "testdo"}
     with target.actors["testdo"].active():
-        from medperf_git.workspace import Workspace
 
-        opened = open_submission(Workspace.load(), {"associations/1/dataset-1.yaml": record(request).encode()},
+        opened = open_submission(RegistrySession.load(), {"associations/1/dataset-1.yaml": record(request).encode()},
                                  "Associate dataset 1", "association")
     number = opened.submission.number
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import yaml
 
+from medperf_git.flows.session import RegistrySession
 from medperf_git.flows.submission import open_submission
-from medperf_git.workspace import Workspace
 from tests.attacks.hostile import MAIN, audit_lines, dataset, record, tutorial_target
 
 
@@ -52,7 +52,7 @@ def test_a_name_with_a_right_to_left_override_never_passes_the_audit(tmp_path, i
 def _withdrawn_dataset(target, invoke) -> tuple[int, str]:
     """testdo opens a dataset submission with the real flow and withdraws it with the real command."""
     with target.actors["testdo"].active():
-        opened = open_submission(Workspace.load(), {"datasets/1.yaml": record(dataset()).encode()}, "Dataset",
+        opened = open_submission(RegistrySession.load(), {"datasets/1.yaml": record(dataset()).encode()}, "Dataset",
                                  "dataset", merge=False)
         assert invoke("submission", "withdraw", str(opened.submission.number), "-y").exit_code == 0
     return opened.submission.number, opened.submission.head
@@ -123,7 +123,7 @@ def test_a_rerun_after_an_interrupted_dataset_submit_resumes_it(tmp_path, invoke
         raise KeyboardInterrupt
 
     with target.actors["testdo"].active():
-        ws = Workspace.load()
+        ws = RegistrySession.load()
         prepared = dataset_flow.create(ws, benchmark=1, name="d", data_path=raw / "images",
                                        labels_path=raw / "labels",
                                        settings=RunSettings(runner="local", python=sys.executable)).dataset

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from medperf_git.errors import AuditFailed
+from medperf_git.flows.session import RegistrySession
 from medperf_git.registry.clone import RegistryClone
 from medperf_git.registry.commits import commit_changes, update_ref
 from medperf_git.workspace import Workspace
@@ -19,8 +20,9 @@ def world(tmp_path) -> World:
 
 
 def open_clone(actor) -> RegistryClone:
+    """The actor's clone, made (and verified) by a registry session on first use."""
     with actor.active():
-        return RegistryClone.open(Workspace.load(), refresh=False)
+        return RegistrySession.load().clone
 
 
 def test_first_use_pins_root_and_admin_keys(world):
@@ -129,5 +131,5 @@ def test_first_audit_of_a_tampered_registry_reports_every_finding(world, invoke)
         result = invoke("registry", "audit")
         assert result.exit_code == 4
         assert "NOT-ADMIN pushed straight onto main by 'eve'" in result.stdout
-        with pytest.raises(AuditFailed):  # and reads refuse it too
-            RegistryClone.open(Workspace.load())
+        with pytest.raises(AuditFailed):  # and reads refuse it too: there is no verified copy to go on from
+            RegistrySession.load().fetch(tolerate=True)

@@ -22,8 +22,8 @@ from medperf_git.flows import (
 from medperf_git.flows._containers import RunSettings
 from medperf_git.flows.container import ArchiveInput
 from medperf_git.flows.execution import run_benchmark
+from medperf_git.flows.session import RegistrySession
 from medperf_git.runners.archives import make_archive
-from medperf_git.workspace import Workspace
 from tests.support.actors import seed_registry
 from tests.support.tutorial_registry import EXAMPLES, build_assets, make_raw_data
 
@@ -55,7 +55,7 @@ def as_(actor):
         def __enter__(self):
             self.cm = actor.active()
             self.cm.__enter__()
-            return Workspace.load()
+            return RegistrySession.load()
 
         def __exit__(self, *exc):
             return self.cm.__exit__(*exc)
@@ -223,19 +223,19 @@ def test_result_submitted_once_then_rerun_as_dash_two(world, invoke):
         assert outcome.merged and outcome.path == "results/1/b1m4d1-2.yaml"
     # `result submit --all` publishes every local result not submitted yet (here the reference model's).
     with do.active():
-        unsubmitted = [r.execution.name for r in result_flow.list_local(Workspace.load(), unsubmitted=True)]
+        unsubmitted = [r.execution.name for r in result_flow.list_local(RegistrySession.load(), unsubmitted=True)]
         assert "b1m2d1" in unsubmitted
         result = invoke("result", "submit", "--all", "-y")
         assert result.exit_code == 0, result.output
         assert "Result b1m2d1: submission" in result.stderr
-        assert result_flow.list_local(Workspace.load(), unsubmitted=True) == []
+        assert result_flow.list_local(RegistrySession.load(), unsubmitted=True) == []
 
 
 def test_tampered_additional_files_fail_the_next_run(world):
     registry, actors, assets, _ = world
     do = actors["testdo"]
     with as_(do) as ws:
-        weights = list((ws.cache_dir / "extracted").glob("*/weights.npz"))
+        weights = list((ws.ws.cache_dir / "extracted").glob("*/weights.npz"))
         assert weights, "no extracted weights to tamper with"
         originals = {w: w.read_bytes() for w in weights}
         for w in weights:

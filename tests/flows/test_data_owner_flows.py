@@ -10,7 +10,7 @@ from medperf_git.errors import HashMismatch, PolicyDenied, RecordNotFound, Usage
 from medperf_git.flows import dataset as dataset_flow
 from medperf_git.flows._containers import RunSettings
 from medperf_git.flows.execution import run_benchmark
-from medperf_git.workspace import Workspace
+from medperf_git.flows.session import RegistrySession
 from tests.support.tutorial_registry import commit_records, make_raw_data, seed_tutorial_registry
 
 pytestmark = [pytest.mark.slow, pytest.mark.unprivileged]
@@ -29,7 +29,7 @@ def settings(steps=None):
 
 def _register(registry, actors, ds, dataset_id=1, associate=True):
     """What `dataset submit` and the committee's approval leave on main (a test shortcut)."""
-    record = dataset_flow.dataset_record_for_tests(ds, dataset_id, "testdo")
+    record = dataset_flow.dataset_record(ds, dataset_id, "testdo")
     records = {f"datasets/{dataset_id}.yaml": record}
     if associate:
         records[f"associations/1/dataset-{dataset_id}.yaml"] = {
@@ -42,7 +42,7 @@ def test_create_prepares_hashes_and_keeps_everything_local(tutorial):
     registry, actors, raw = tutorial
     steps: list[str] = []
     with actors["testdo"].active():
-        ws = Workspace.load()
+        ws = RegistrySession.load()
         result = dataset_flow.create(ws, benchmark=1, name="mytestdata", description="A tutorial dataset",
                                      location="My machine", data_path=raw / "images", labels_path=raw / "labels",
                                      settings=settings(steps))
@@ -79,16 +79,14 @@ def test_create_prepares_hashes_and_keeps_everything_local(tutorial):
             dataset_flow.require_match(result)
 
 
-def view_find(ws, prefix):
-    from medperf_git.flows._registry import RegistryView
-
-    return RegistryView.open(ws, refresh=False).local_dataset(prefix)
+def view_find(s, prefix):
+    return s.local_dataset(prefix)
 
 
 def test_create_bad_inputs(tutorial, tmp_path):
     registry, actors, raw = tutorial
     with actors["testdo"].active():
-        ws = Workspace.load()
+        ws = RegistrySession.load()
         with pytest.raises(UsageError, match="does not exist"):
             dataset_flow.create(ws, benchmark=1, name="x", data_path=tmp_path / "nope", labels_path=raw / "labels")
         empty = tmp_path / "empty"
@@ -110,29 +108,33 @@ def test_create_bad_inputs(tutorial, tmp_path):
 
 
 def test_benchmark_run_caches_and_reruns(tutorial):
+    """Each call is one command, with its own registry session (which fetches once)."""
     registry, actors, raw = tutorial
     with actors["testdo"].active():
-        ws = Workspace.load()
-        ds = dataset_flow.create(ws, benchmark=1, name="d", data_path=raw / "images", labels_path=raw / "labels",
-                                 settings=settings()).dataset
+        ds = dataset_flow.create(RegistrySession.load(), benchmark=1, name="d", data_path=raw / "images",
+                                 labels_path=raw / "labels", settings=settings()).dataset
+
+        def run(**kwargs):
+            return run_benchmark(RegistrySession.load(), benchmark=1, settings=settings(), **kwargs)
+
         with pytest.raises(UsageError, match="not registered"):
-            run_benchmark(ws, benchmark=1, data_uid=ds.uid[:10], settings=settings())
+            run(data_uid=ds.uid[:10])
         _register(registry, actors, ds, associate=False)
         with pytest.raises(PolicyDenied, match="not associated"):
-            run_benchmark(ws, benchmark=1, data_uid="1", settings=settings())
+            run(data_uid="1")
         _register(registry, actors, ds)
-        first = run_benchmark(ws, benchmark=1, data_uid="1", settings=settings())
+        first = run(data_uid="1")
         assert [(o.model, o.name, o.cached, o.error) for o in first.outcomes] == [
             (2, "b1m2d1", False, None), (4, "b1m4d1", False, None)]
-        second = run_benchmark(ws, benchmark=1, data_uid="1", settings=settings())
+        second = run(data_uid="1")
         assert [o.cached for o in second.outcomes] == [True, True]
-        again = run_benchmark(ws, benchmark=1, data_uid="1", no_cache=True, models=[4], settings=settings())
+        again = run(data_uid="1", no_cache=True, models=[4])
         assert [(o.model, o.name, o.cached) for o in again.outcomes] == [(4, "b1m4d1", False)]
         with pytest.raises(PolicyDenied, match="model 3 is not associated"):
-            run_benchmark(ws, benchmark=1, data_uid="1", models=[3], settings=settings())
+            run(data_uid="1", models=[3])
         from medperf_git.flows.result import show
 
-        result = show(ws, "b1m4d1")
+        result = show(RegistrySession.load(), "b1m4d1")
         assert set(result.metrics) == {"Accuracy", "AUC"}
         assert 0 <= result.metrics["Accuracy"] <= 1
         assert result.state == "local"

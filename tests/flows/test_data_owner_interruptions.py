@@ -13,7 +13,7 @@ import pytest
 from medperf_git.errors import UsageError
 from medperf_git.flows import dataset as dataset_flow
 from medperf_git.flows._containers import RunSettings
-from medperf_git.workspace import Workspace
+from medperf_git.flows.session import RegistrySession
 from medperf_git.workspace.datasets import LocalDatasets
 from tests.support.tutorial_registry import commit_records, make_raw_data, seed_tutorial_registry
 
@@ -81,7 +81,7 @@ def test_interrupted_dataset_create_restarts_cleanly(tutorial, sig):
     assert finished.returncode == 0, err
     assert "Generated UID:" in out
     with do.active():
-        ws = Workspace.load()
+        ws = RegistrySession.load()
         datasets = dataset_flow.list_local(ws)
         assert len(datasets) == 1 and datasets[0].ready
         leftovers = [p.name for p in datasets[0].path.parent.iterdir() if p.name.startswith(".staging")]
@@ -92,9 +92,9 @@ def test_interrupted_benchmark_run_keeps_finished_results(tutorial):
     registry, actors, raw = tutorial
     do = actors["testdo"]
     with do.active():
-        ws = Workspace.load()
+        ws = RegistrySession.load()
         ds = _prepare(ws, raw)
-    record = dataset_flow.dataset_record_for_tests(ds, 1, "testdo")
+    record = dataset_flow.dataset_record(ds, 1, "testdo")
     commit_records(registry, actors["testadmin"], {
         "datasets/1.yaml": record,
         "associations/1/dataset-1.yaml": {"schema_version": 1, "kind": "association", "benchmark": 1,
@@ -124,7 +124,7 @@ def test_submit_twice_and_associate_before_submit(tutorial):
     registry, actors, raw = tutorial
     do = actors["testdo"]
     with do.active():
-        ws = Workspace.load()
+        ws = RegistrySession.load()
         ds = _prepare(ws, raw)
         with pytest.raises(UsageError, match="not registered yet"):
             dataset_flow.associate(ws, benchmark=1, data_uid=ds.uid[:8], confirm=lambda r: True)
@@ -141,7 +141,7 @@ def test_unreachable_registry_keeps_local_work(tutorial):
     registry, actors, raw = tutorial
     do = actors["testdo"]
     with do.active():
-        ws = Workspace.load()
+        ws = RegistrySession.load()
         ds = _prepare(ws, raw)
         moved = registry.with_name("moved.git")
         shutil.move(registry, moved)
@@ -150,7 +150,7 @@ def test_unreachable_registry_keeps_local_work(tutorial):
         with pytest.raises(RemoteUnavailable) as failure:
             dataset_flow.submit(ws, ds.uid[:8], confirm=lambda r: True)
         assert "run the same command again" in (failure.value.hint or "")
-        assert ds.path.exists() and dataset_flow.list_local(Workspace.load()) != []
+        assert ds.path.exists() and dataset_flow.list_local(RegistrySession.load()) != []
         shutil.move(moved, registry)
-        outcome = dataset_flow.submit(Workspace.load(), ds.uid[:8], confirm=lambda r: True)
+        outcome = dataset_flow.submit(RegistrySession.load(), ds.uid[:8], confirm=lambda r: True)
         assert outcome.merged and outcome.record["id"] == 1

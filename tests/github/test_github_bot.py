@@ -8,8 +8,8 @@ import pytest
 
 pytest.importorskip("github", reason="PyGithub is not installed (pip install -e '.[test]')")
 
+from medperf_git.flows.bot import run_bot  # noqa: E402
 from medperf_git.forges.github import GitHubForge  # noqa: E402
-from medperf_git.policy.bot import run_bot  # noqa: E402
 from medperf_git.registry.commits import commit_changes, commit_tree  # noqa: E402
 from medperf_git.registry.git import init_bare  # noqa: E402
 from tests.github.fake_github import FakeGitHub  # noqa: E402

@@ -45,11 +45,11 @@ def test_tutorial_data_owner_on_github(tmp_path, monkeypatch):
         do, bo = actors["testdo"], actors["testbo"]
         monkeypatch.setenv("MEDPERF_GIT_GITHUB_TOKEN", "ghp_testdoTUTORIAL0123456789")
         with do.active():
-            ds = dataset_flow.create(do.workspace(), benchmark=1, name="mytestdata", data_path=raw / "images",
+            ds = dataset_flow.create(do.session(), benchmark=1, name="mytestdata", data_path=raw / "images",
                                      labels_path=raw / "labels", settings=settings()).dataset
-            submitted = dataset_flow.submit(do.workspace(), ds.uid[:10], confirm=YES)
+            submitted = dataset_flow.submit(do.session(), ds.uid[:10], confirm=YES)
             assert submitted.merged and submitted.record["id"] == 1
-            requested = dataset_flow.associate(do.workspace(), benchmark=1, data_uid="1", confirm=YES,
+            requested = dataset_flow.associate(do.session(), benchmark=1, data_uid="1", confirm=YES,
                                                settings=settings())
             assert not requested.merged and requested.waiting_for == ["testbo"]
         body = server.pulls[requested.number]["body"]
@@ -58,12 +58,12 @@ def test_tutorial_data_owner_on_github(tmp_path, monkeypatch):
         assert "testbo" in body  # who must approve
         monkeypatch.setenv("MEDPERF_GIT_GITHUB_TOKEN", "ghp_testboTUTORIAL0123456789")
         with bo.active():
-            assert review.approve(bo.workspace(), requested.number).merged
+            assert review.approve(bo.session(), requested.number).merged
         monkeypatch.setenv("MEDPERF_GIT_GITHUB_TOKEN", "ghp_testdoTUTORIAL0123456789")
         with do.active():
-            summary = run_benchmark(do.workspace(), benchmark=1, data_uid="1", models=[2], settings=settings())
+            summary = run_benchmark(do.session(), benchmark=1, data_uid="1", models=[2], settings=settings())
             name = summary.outcomes[0].name
-            assert result_flow.submit(do.workspace(), name, confirm=YES).merged
+            assert result_flow.submit(do.session(), name, confirm=YES).merged
         merged = [pr for pr in server.pulls.values() if pr["merged"]]
         assert len(merged) == 3 and all(pr["state"] == "closed" for pr in server.pulls.values())
         assert [pr["user"]["login"] for pr in merged] == ["testdo", "testdo", "testdo"]

@@ -9,9 +9,10 @@ import pytest
 
 pytest.importorskip("github", reason="PyGithub is not installed (pip install -e '.[test]')")
 
-from medperf_git.flows.submission import connect, open_submission  # noqa: E402
+from medperf_git.flows.bot import run_bot  # noqa: E402
+from medperf_git.flows.session import RegistrySession  # noqa: E402
+from medperf_git.flows.submission import open_submission  # noqa: E402
 from medperf_git.forges.github import GitHubForge  # noqa: E402
-from medperf_git.policy.bot import run_bot  # noqa: E402
 from medperf_git.registry.git import init_bare  # noqa: E402
 from tests.github.fake_github import FakeGitHub, github_accounts  # noqa: E402
 from tests.policy.policy_world import HANDLES, World, dataset, y  # noqa: E402
@@ -40,22 +41,22 @@ def _github_profile(world, handle: str, monkeypatch, **settings):
                          **settings}
     ws.config.save()
     monkeypatch.setenv("MEDPERF_GIT_GITHUB_TOKEN", f"ghp_{handle}FLOWS0123456789")
-    return world[handle].workspace()
+    return RegistrySession(world[handle].workspace())
 
 
 def test_connect_picks_the_github_forge_and_a_self_service_submission_merges(world, monkeypatch):
     ws = _github_profile(world, "do", monkeypatch, bot=False)
     with world["do"].active():
-        session = connect(ws)
-        assert isinstance(session.forge, GitHubForge) and session.forge.bot_merges is False
+        ws.fetch()
+        assert isinstance(ws.forge, GitHubForge) and ws.forge.bot_merges is False
         result = open_submission(ws, {"datasets/3.yaml": y(dataset(3, "do"))}, "dataset 3", "dataset")
     assert result.merged, result.to_dict()
     pr = world.server.pulls[result.submission.number]
     assert pr["merged"] and world.repo.read_path(world.main, "datasets/3.yaml") is not None
     ws_bo = _github_profile(world, "bo", monkeypatch, bot=False)
     with world["bo"].active():  # another client fetches main with GitHub's merge commit: its audit accepts it
-        session = connect(ws_bo)
-        assert session.forge.get(result.submission.number).state == "merged"
+        ws_bo.fetch()
+        assert ws_bo.forge.get(result.submission.number).state == "merged"
 
 
 def test_where_the_bot_merges_the_client_waits_for_it(world, monkeypatch, tmp_path):
@@ -106,7 +107,8 @@ def test_person_register_fills_the_github_login_and_id_and_the_bot_matches_them(
     world.server.add_user("ghp_newbieFLOWS0123456789", "new-bie", 777)
     monkeypatch.setenv("MEDPERF_GIT_GITHUB_TOKEN", "ghp_newbieFLOWS0123456789")
     with newbie.active():
-        result = register(newbie.workspace(), handle="newbie", name="New Bie", email="newbie@example.org")
+        result = register(RegistrySession(newbie.workspace()), handle="newbie", name="New Bie",
+                          email="newbie@example.org")
     sub = result.opened.submission
     head = world.server.pulls[sub.number]["head"]["sha"]
     record = yaml.safe_load(world.repo.read_path(head, "people/newbie.yaml"))

@@ -17,8 +17,8 @@ import time
 import pytest
 
 from medperf_git.flows.person import register
+from medperf_git.flows.session import RegistrySession
 from medperf_git.registry.git import GitRepo
-from medperf_git.workspace import Workspace
 from medperf_git.workspace.config import Config
 from tests.submissions.helpers import assert_linear_history, merges_of, pull_numbers
 from tests.support.actors import make_actor, seed_registry
@@ -26,11 +26,11 @@ from tests.support.actors import make_actor, seed_registry
 OPEN_SCRIPT = """
 import sys
 from medperf_git.flows.submission import open_submission
-from medperf_git.workspace import Workspace
+from medperf_git.flows.session import RegistrySession
 from tests.submissions.helpers import container
 handle = sys.argv[1]
 changes = {"containers/1.yaml": container(1, handle)}
-result = open_submission(Workspace.load(), changes, "model of " + handle, "container")
+result = open_submission(RegistrySession.load(), changes, "model of " + handle, "container")
 print(result.submission.number, result.merged, result.renumbered, result.waiting)
 """
 
@@ -104,7 +104,8 @@ def _cli(*args: str) -> list[str]:
 
 def _register(actor) -> int:
     with actor.active():
-        result = register(Workspace.load(), handle=actor.handle, name=actor.name, email=actor.email, key=actor.key)
+        result = register(RegistrySession.load(), handle=actor.handle, name=actor.name, email=actor.email,
+                          key=actor.key)
     return result.opened.submission.number
 
 

@@ -50,7 +50,7 @@ def test_review_reject_and_approve_options(invoke):
         result = invoke("review", "approve", "3", "--head", "h" * 12, "-y")
     assert result.exit_code == 0, result.output
     assert prep.call_args.args[1:] == (3, "h" * 12)
-    assert flow.call_args.args[1:] == (3,) and flow.call_args.kwargs == {"expected_head": "h" * 40}
+    assert flow.call_args.args[1:] == (3,) and flow.call_args.kwargs == {"expected_head": "h" * 40, "shown": assessment}
     assert "still missing: 1 approval missing" in result.stderr
     assert "You are about to approve" in result.stderr and "datasets/2.yaml" in result.stderr  # -y shows it too
 

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
+from medperf_git.flows.session import RegistrySession
 from medperf_git.flows.submission import open_submission
 from medperf_git.forges.gitnative import GitNativeForge
 from medperf_git.registry.commits import Identity
 from medperf_git.registry.git import GitRepo, init_bare
-from medperf_git.workspace import Workspace
 from tests.submissions.helpers import assert_linear_history, container, merges_of, pull_numbers
 from tests.support.actors import seed_registry
 
@@ -23,7 +23,7 @@ def reg(tmp_path):
 
 def _open(actor, changes, title="t", kind="container", **kw):
     with actor.active():
-        return open_submission(Workspace.load(), changes, title, kind, **kw)
+        return open_submission(RegistrySession.load(), changes, title, kind, **kw)
 
 
 def test_self_service_submission_merges_at_once(reg, invoke):
@@ -201,7 +201,7 @@ def test_review_ls_reuses_verdicts_until_main_changes_what_decides_them(reg, mon
 
     def awaiting() -> list[int]:
         with actors["admin"].active():
-            return [a.number for a in review.awaiting_me(Workspace.load())[0]]
+            return [a.number for a in review.awaiting_me(RegistrySession.load())[0]]
 
     assert awaiting() == [number] and computed == [head]
     assert _open(actors["bo"], {"containers/1.yaml": container(1, "bo")}).merged  # a new record only

@@ -59,6 +59,12 @@ class Actor:
         with self.active():
             return Workspace.load()
 
+    def session(self):
+        """A registry session as one command of this person's has it (one fetch; make a new one per command)."""
+        from medperf_git.flows.session import RegistrySession
+
+        return RegistrySession(self.workspace())
+
 
 def make_actor(root: Path, handle: str, registry: str | None = None, **profile_settings) -> Actor:
     home = root / f"home-{handle}"

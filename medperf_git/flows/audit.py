@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from medperf_git.errors import UsageError
+from medperf_git.flows.session import RegistrySession
 from medperf_git.policy.audit import AuditFinding, AuditReport, audit, root_of
 from medperf_git.registry.git import GitRepo, init_bare, run_git
 from medperf_git.workspace.workspace import Workspace
@@ -26,7 +27,7 @@ def _main_ref(repo: GitRepo) -> str:
     raise UsageError(f"{repo.path} has no main branch; is it a medperf-git registry?")
 
 
-def run_audit(ws: Workspace, target: str | None = None, *, since: str | None = None,
+def run_audit(s: RegistrySession, target: str | None = None, *, since: str | None = None,
               progress: Callable[[int], None] | None = None) -> AuditReport:
     """Audit ``target`` (default: the profile's registry clone), resuming from the cached verified commit.
 
@@ -35,18 +36,17 @@ def run_audit(ws: Workspace, target: str | None = None, *, since: str | None = N
     """
     from medperf_git.policy.trust import AuditRefused
 
+    ws = s.ws
     if target is None:
-        from medperf_git.registry.clone import MAIN, RegistryClone
+        from medperf_git.registry.clone import MAIN
 
         try:
-            clone = RegistryClone.open(ws, refresh=False)
-            if not ws.offline:
-                clone.fetch()
+            s.fetch()
         except AuditRefused as exc:  # the new commits failed: report them all
             if exc.report is not None:
                 return exc.report
             raise
-        return _audit_repo(ws, clone.repo, MAIN, since, progress)
+        return _audit_repo(ws, s.repo, MAIN, since, progress)
     if _is_url(target):
         tmp = Path(tempfile.mkdtemp(prefix="medperf-git-audit-"))
         fetched = init_bare(tmp / "repo.git")
