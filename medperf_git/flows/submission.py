@@ -201,22 +201,26 @@ def chain_moves(first: Mapping[str, str], then: Mapping[str, str]) -> dict[str, 
     return result
 
 
-def merge_checked(s: RegistrySession, number: int, tries: int = 6):
+def merge_checked(s: RegistrySession, number: int):
     """Merge after lint of the merged tree and the policy verdict on the main it merges into pass.
 
     Another approver may stack an approval on the head meanwhile: the merge then starts again on
     the new head, whose approvals and content are judged afresh (content pushed later voids them).
+    A new record whose id someone else's record took meanwhile is a conflict, for the caller to renumber.
     """
-    from medperf_git.forges.base import RaceLost
+    from medperf_git.forges.base import Contention, RaceLost
     from medperf_git.policy.review import review_submission
 
-    for attempt in range(tries):
+    for _ in Contention():
         sub = s.forge.get(number)
 
         def check(merged: str, main: str, head: str = sub.head) -> None:
-            review = review_submission(s.repo, main, head)
-            if not review.verdict.mergeable:
-                raise PolicyDenied(review.verdict.summary())
+            verdict = review_submission(s.repo, main, head).verdict
+            taken = [v.path for v in verdict.violations if v.code == "ID-TAKEN"]
+            if taken and len(taken) == len(verdict.violations):
+                raise MergeConflict(number, taken)
+            if not verdict.mergeable:
+                raise PolicyDenied(verdict.summary())
             findings, _ = lint_merge(s.repo, number, main, head, tree=f"{merged}^{{tree}}")
             if has_errors(findings):
                 raise LintFailed("the merged tree does not pass lint:\n"
@@ -225,15 +229,16 @@ def merge_checked(s: RegistrySession, number: int, tries: int = 6):
         try:
             return s.forge.merge(number, expected_head=sub.head, check=check)
         except RaceLost:
-            if attempt == tries - 1:
-                raise
             s.fetch(force=True)
-    raise AssertionError("unreachable")
+    raise RaceLost(f"submission #{number} kept changing while it was being merged", hint="run the same command again")
 
 
 def merge_with_renumber(s: RegistrySession, number: int, *, renumber: bool = True) -> tuple[Submission, dict[str, str]]:
+    """Merge; while others take the ids of its new records first, move them to free ids and try again."""
+    from medperf_git.forges.base import Contention
+
     moved: dict[str, str] = {}
-    for _ in range(4):
+    for _ in Contention():
         try:
             return merge_checked(s, number), moved
         except MergeConflict as exc:

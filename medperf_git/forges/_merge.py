@@ -68,3 +68,18 @@ def merge_commit(repo: GitRepo, number: int, title: str, main: str, head: str, i
     tree = merged_tree(repo, number, main, head)
     message = f"Merge submission #{number}: {title}\n\nSubmission: {number}\nHead: {head}\n"
     return commit_tree(repo, tree, [main, head], message, identity)
+
+
+def taken_new_paths(repo: GitRepo, main: str, head: str) -> list[str]:
+    """Paths the head adds since its fork that main now holds with other contents: new records whose ids
+    someone else took meanwhile (their author renumbers them)."""
+    base = repo.out("merge-base", main, head, check=False)
+    if not base:
+        return []
+    added = {path: blob for status, _, blob, path in repo.diff_tree(base, head) if status == "A"}
+    taken = []
+    for path, blob in sorted(added.items()):
+        entry = repo.lookup(main, path)
+        if entry is not None and entry.sha != blob:
+            taken.append(path)
+    return taken

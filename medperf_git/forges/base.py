@@ -44,6 +44,36 @@ class RaceLost(ForgeError):
     """Someone else moved a ref we meant to move, more times than we were willing to retry."""
 
 
+class Contention:
+    """The retries of a compare-and-swap that other people are racing for, until ``deadline`` seconds.
+
+    Each lost race waits a random time up to ``cap`` seconds (short at first, then up to the cap, never
+    longer): the herd spreads out, and since a client that lost many times waits no longer than one that
+    just arrived, every client keeps the same chance at each round and none starves. Iterating yields the
+    attempt number; the first attempt does not wait.
+    """
+
+    def __init__(self, deadline: float = 300.0, cap: float = 1.0, first: float = 0.05,
+                 sleep: Callable[[float], Any] | None = None, random: Callable[[float, float], float] | None = None):
+        import random as _random
+        import time
+
+        self.deadline, self.cap, self.first = deadline, cap, first
+        self._sleep = sleep or time.sleep
+        self._random = random or _random.uniform
+        self._clock = time.monotonic
+        self.attempts = 0
+
+    def __iter__(self):
+        start = self._clock()
+        while True:
+            yield self.attempts
+            self.attempts += 1
+            if self._clock() - start > self.deadline:
+                return
+            self._sleep(self._random(0, min(self.cap, self.first * 2 ** self.attempts)))
+
+
 @dataclass(frozen=True)
 class Event:
     """One action in a submission's history, as its signer recorded it."""

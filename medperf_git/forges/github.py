@@ -25,6 +25,7 @@ from medperf_git.forges.base import (
     Event,
     EventJudge,
     MergeCheck,
+    MergeConflict,
     RaceLost,
     Submission,
     SubmissionNotFound,
@@ -383,11 +384,18 @@ class GitHubForge(ClonedForge):
 
     def _wait_for_bot(self, number: int) -> Submission:
         """Where only the bot may update main: wait until it merged (or gave up); the submission as it is then."""
+        from medperf_git.forges._merge import taken_new_paths
+
         deadline = time.monotonic() + self.wait
         sub = self._open_sub(number)
         while sub.state == "open" and time.monotonic() < deadline:
             self._sleep(self.poll)
             sub = self.get(number)
+            if sub.state == "open":  # the bot cannot renumber (content is signed by its author): the author can
+                self.refresh()
+                taken = taken_new_paths(self.repo, self.main, sub.head)
+                if taken:
+                    raise MergeConflict(number, taken)
         if sub.state == "closed":
             raise SubmissionNotOpen(f"submission #{number} was closed" + (f" ({sub.close_reason})"
                                                                           if sub.close_reason else ""))

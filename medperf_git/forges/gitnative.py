@@ -16,6 +16,7 @@ from medperf_git.forges._merge import merge_commit
 from medperf_git.forges.base import (
     MAIN,
     ClonedForge,
+    Contention,
     Event,
     EventJudge,
     MergeCheck,
@@ -27,7 +28,7 @@ from medperf_git.registry import submissions
 from medperf_git.registry.commits import Identity
 from medperf_git.registry.git import GitRepo, is_network_failure, push
 
-MAX_TRIES = 8
+CONTENTION_DEADLINE = 300.0  # seconds a client keeps retrying a lost race before it gives up
 # Rejections that mean "someone else moved it first": re-fetch and retry.
 _RACE = re.compile(r"stale info|fetch first|non-fast-forward|atomic push failed|failed to update ref|"
                    r"cannot lock ref|incorrect old value|already exists|failed to lock", re.I)
@@ -46,6 +47,7 @@ class GitNativeForge(ClonedForge):
         self.handle = handle
         self.judge = judge
         self._fetch = fetch  # the workspace's fetch, which also audits what it brings
+        self.contention = CONTENTION_DEADLINE
 
     # Remote
     def refresh(self) -> None:
@@ -65,8 +67,9 @@ class GitNativeForge(ClonedForge):
         except RemoteUnavailable as exc:
             raise RemoteUnavailable(exc.message, hint="local work is kept: run the same command again") from None
         if proc.returncode == 0:
-            for ref, (new, _) in updates.items():
-                self.repo.git("update-ref", self._local(ref), new)
+            with self.repo.locked():
+                self.repo.git("update-ref", "--stdin", input="".join(f"update {self._local(ref)} {new}\n"
+                                                                    for ref, (new, _) in updates.items()))
             return True
         text = proc.stdout + proc.stderr
         if "[rejected]" in text or "[remote rejected]" in text:
@@ -87,9 +90,9 @@ class GitNativeForge(ClonedForge):
         return MAIN if ref == "refs/heads/main" else ref
 
     # Reading
-    def list(self, state: str | None = None) -> list[Submission]:
+    def list(self, state: str | None = None, numbers: set[int] | None = None) -> list[Submission]:
         main = self.repo.rev_parse(MAIN)
-        raws = [r for r in submissions.load_raw(self.repo, main) if r.meta]
+        raws = [r for r in submissions.load_raw(self.repo, main, numbers) if r.meta]
         blobs = sorted({b for r in raws for b in submissions.blobs(r)})
         from medperf_git.registry.index import read_blobs
 
@@ -104,7 +107,7 @@ class GitNativeForge(ClonedForge):
         return [s for s in subs if s is not None and (state is None or s.state == state)]
 
     def get(self, number: int) -> Submission:
-        for sub in self.list():
+        for sub in self.list(numbers={number}):  # its own refs and chain only, however many others there are
             if sub.number == number:
                 return sub
         raise SubmissionNotFound(number)
@@ -162,18 +165,28 @@ class GitNativeForge(ClonedForge):
         numbers = submissions.pull_refs(self.repo)
         return max(numbers, default=0) + 1
 
+    def _remote_next_number(self) -> int:
+        """One above every number the remote has given out: one ``ls-remote``, no fetch (another client's
+        new submission is all a lost allocation needs to know about)."""
+        from medperf_git.registry.git import run_git
+
+        out = run_git("ls-remote", self.remote, "refs/pull/*/meta", timeout=600).stdout
+        taken = [int(m.group(1)) for m in re.finditer(r"refs/pull/(\d+)/meta", out)]
+        return max([*taken, self.next_number() - 1], default=0) + 1
+
     def open(self, head: str, *, title: str, kind: str, base: str) -> Submission:
-        tried = 0
-        for _ in range(MAX_TRIES):
-            number = max(self.next_number(), tried + 1)
+        """Allocate N by creating ``refs/pull/N/meta`` where it does not exist; a lost race looks at the
+        remote's numbers again, after a short random wait, until the contention deadline."""
+        number = self.next_number()
+        tries = Contention(self.contention)
+        for _ in tries:
             summary = {"number": number, "title": title, "author": self.handle, "kind": kind, "base": base,
                        "state": "open"}
             meta = self._meta_commit(None, None, summary, "opened", head=head)
             if self._push({f"refs/pull/{number}/meta": (meta, None), f"refs/pull/{number}/head": (head, None)}):
                 return self.get(number)
-            tried = number
-            self.refresh()
-        raise RaceLost(f"could not allocate a submission number after {MAX_TRIES} tries",
+            number = max(self._remote_next_number(), number + 1)
+        raise RaceLost(f"could not allocate a submission number in {self.contention:.0f} s ({tries.attempts} tries)",
                        hint="the registry is very busy; run the same command again")
 
     def update(self, number: int, new_head: str, *, expected_head: str, reason: str) -> Submission:
@@ -199,7 +212,7 @@ class GitNativeForge(ClonedForge):
         return self.get(number)
 
     def merge(self, number: int, *, expected_head: str | None = None, check: MergeCheck | None = None) -> Submission:
-        for _ in range(MAX_TRIES):
+        for _ in Contention(self.contention):
             sub = self._open_sub(number)
             if expected_head and sub.head != expected_head:
                 raise RaceLost(f"submission #{number} changed meanwhile", hint="review it again")
@@ -219,7 +232,7 @@ class GitNativeForge(ClonedForge):
                        hint=f"run `medperf-git review approve {number}` again")
 
     def close(self, number: int, reason: str) -> Submission:
-        for _ in range(MAX_TRIES):
+        for _ in Contention(self.contention):
             sub = self._open_sub(number)
             old_meta = self._meta_tip(number)
             meta = self._meta_commit(sub, old_meta, self._summary(sub, "closed"), "closed", reason=reason)

@@ -24,6 +24,10 @@ from medperf_git.registry.verify import normalize_key
 
 __all__ = ["Requirement", "Verdict", "evaluate", "Judge"]
 
+# Records whose place is a number the submitter picked (an id, a re-run suffix): when another record
+# takes it first, the submission moves to the next free one.
+RENUMBERABLE = ("container", "benchmark", "dataset", "result")
+
 
 class Judge:
     """Collects violations and requirements while the change is examined path by path."""
@@ -116,6 +120,12 @@ class Judge:
             self.deny(path, "RECORD-INVALID", "the record is not a YAML mapping", "run `medperf-git registry lint`")
             return
         if self.base.exists(path):
+            if status == "A" and self.base.blob(path) != new_blob and rp.kind in RENUMBERABLE:
+                # A new record whose id someone else's record took meanwhile: never an edit of theirs.
+                self.deny(path, "ID-TAKEN", f"{path} was free when this submission was made, and another record took "
+                                            "it since", "renumber it: `medperf-git submission renumber N` (the "
+                                                        "publishing commands do it by themselves)")
+                return
             old = self.base.get(path)
             if old is None:
                 self.deny(path, "BASE-INVALID", "the base's version of this record cannot be read")

@@ -131,12 +131,14 @@ class RegistryClone:
         self.refused_main = f"main of the registry fails the audit ({first.splitlines()[0]})"
 
     def fetch(self) -> None:
-        old = self.repo.rev_parse(MAIN)
-        report = fetch_remote(self.repo, self.remote, max_object_bytes=lambda: self.max_record_bytes(old))
-        self.refused = report.refused
-        if report.changed:
-            self._verify(old)
-        self._stamp()
+        """Fetch what moved and verify it; one command at a time per clone (the others wait their turn)."""
+        with self.repo.locked():
+            old = self.repo.rev_parse(MAIN)
+            report = fetch_remote(self.repo, self.remote, max_object_bytes=lambda: self.max_record_bytes(old))
+            self.refused = report.refused
+            if report.changed:
+                self._verify(old)
+            self._stamp()
 
     def max_record_bytes(self, main: str | None) -> int:
         """The cap registry.yaml of the verified main sets on record files (what a submission may bring)."""

@@ -126,6 +126,13 @@ class GitRepo:
     def git(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
         return run_git(*args, cwd=self.path, **kwargs)
 
+    def locked(self):
+        """Hold the repository's ref lock: commands of one workspace that fetch into or move refs of the
+        same clone (two terminals, the web app and the CLI) take turns instead of failing on git's ref locks."""
+        from medperf_git.workspace.atomic import file_lock
+
+        return file_lock(self.path / "medperf-git-refs.lock")
+
     def out(self, *args: str, **kwargs) -> str:
         return self.git(*args, **kwargs).stdout.strip()
 

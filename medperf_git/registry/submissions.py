@@ -57,10 +57,11 @@ def pull_refs(repo: GitRepo, numbers: set[int] | None = None) -> dict[int, dict[
     return refs
 
 
-def merged_heads(repo: GitRepo, main: str | None) -> set[int]:
-    if not main:
+def merged_heads(repo: GitRepo, main: str | None, numbers: set[int] | None = None) -> set[int]:
+    patterns = [f"refs/pull/{n}/head" for n in sorted(numbers)] if numbers is not None else ["refs/pull/"]
+    if not main or not patterns:
         return set()
-    out = repo.out("for-each-ref", f"--merged={main}", "--format=%(refname)", "refs/pull/")
+    out = repo.out("for-each-ref", f"--merged={main}", "--format=%(refname)", *patterns)
     return {int(m.group(1)) for m in map(_REF.match, out.splitlines()) if m and m.group(2) == "head"}
 
 
@@ -96,7 +97,7 @@ def walk_meta(repo: GitRepo, tips: list[str]) -> dict[str, MetaCommit]:
 def load_raw(repo: GitRepo, main: str | None, numbers: set[int] | None = None) -> list[RawSubmission]:
     """Every submission's refs and meta chain (only ``numbers`` when given), oldest first."""
     refs = pull_refs(repo, numbers)
-    merged = merged_heads(repo, main)
+    merged = merged_heads(repo, main, numbers)
     metas = sorted({r["meta"] for r in refs.values() if "meta" in r})
     commits = walk_meta(repo, metas)
     result = []

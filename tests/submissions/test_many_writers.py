@@ -1,0 +1,96 @@
+"""Many writers at once: every submission merges with its own id, nobody is turned into an editor of
+someone else's record, and two commands of one workspace do not trip over each other's refs.
+
+Real processes, each with its own workspace, against one bare registry on disk (and, for one
+workspace running two commands, the same clone).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import yaml
+
+from medperf_git.registry.git import GitRepo
+from tests.submissions.helpers import assert_linear_history, merges_of
+from tests.support.actors import seed_registry
+
+SUBMITTERS = 16
+SUBMIT = """
+import sys
+from medperf_git.flows.session import RegistrySession
+from medperf_git.flows.submission import open_submission
+from tests.submissions.helpers import container
+handle, cid = sys.argv[1], int(sys.argv[2])
+result = open_submission(RegistrySession.load(), {f"containers/{cid}.yaml": container(cid, handle)},
+                         f"model {cid} of {handle}", "container")
+print(result.submission.number, result.merged, result.waiting or "")
+"""
+
+
+def _start(actor, *argv: str) -> subprocess.Popen:
+    env = dict(os.environ, MEDPERF_GIT_HOME=str(actor.home), PYTHONPATH=os.getcwd(), MEDPERF_GIT_NO_PROGRESS="1")
+    return subprocess.Popen([sys.executable, *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def test_sixteen_people_submitting_the_same_id_at_once_all_merge_with_their_own(tmp_path, invoke):
+    handles = ["admin"] + [f"writer{i}" for i in range(SUBMITTERS)]
+    path, actors = seed_registry(tmp_path, handles)
+    procs = {h: _start(actors[h], "-c", SUBMIT, h, "1") for h in handles[1:]}
+    for handle, proc in procs.items():
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, f"{handle}: {err[-2000:]}"
+        number, merged, waiting = out.split(" ", 2)
+        assert merged == "True", f"{handle}: #{number} not merged: {waiting}"
+    repo = GitRepo(path)
+    owners = {}
+    for entry in repo.ls_tree("refs/heads/main", ["containers/"]):
+        if entry.path.endswith(".yaml"):
+            record = yaml.safe_load(repo.read_blob(entry.sha))
+            owners[record["id"]] = record["owner"]
+    assert sorted(owners) == list(range(1, SUBMITTERS + 1))  # unique ids, none lost
+    assert sorted(owners.values()) == sorted(handles[1:])  # each submitter owns exactly one
+    assert len(merges_of(path)) == SUBMITTERS
+    assert_linear_history(path)
+    with actors["admin"].active():
+        assert json.loads(invoke("submission", "ls", "--state", "open", "--json").stdout)["submissions"] == []
+        assert invoke("registry", "audit", str(path)).exit_code == 0
+    clone = tmp_path / "checkout"
+    subprocess.run(["git", "clone", "-q", str(path), str(clone)], check=True)
+    assert invoke("registry", "lint", str(clone)).exit_code == 0
+
+
+def test_two_commands_of_one_workspace_at_once_both_succeed(tmp_path):
+    """Two terminals (or the web app and the CLI): the same clone, fetching and pushing at the same time."""
+    path, actors = seed_registry(tmp_path, ["admin", "bo"])
+    bo = actors["bo"]
+    first = _start(bo, "-m", "medperf_git", "benchmark", "ls")
+    assert first.wait(timeout=120) == 0  # the clone exists; now two commands share it
+    procs = [_start(bo, "-c", SUBMIT, "bo", str(n)) for n in (1, 2)]
+    procs += [_start(bo, "-m", "medperf_git", "submission", "ls") for _ in range(2)]
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-2000:]
+        assert "cannot lock ref" not in err
+    files = GitRepo(path).out("ls-tree", "--name-only", "refs/heads/main", "containers/").split()
+    assert {"containers/1.yaml", "containers/2.yaml"} <= set(files)
+
+
+def test_a_new_record_whose_id_was_taken_meanwhile_is_no_edit_of_the_other(tmp_path):
+    """Policy answers "id taken: renumber", never "an edit of someone else's container, ask its owner"."""
+    from medperf_git.policy.review import review_submission
+    from tests.policy.policy_world import World, container, y
+
+    world = World(tmp_path)
+    mine = world.submit("mo", {"containers/5.yaml": y(container(5, "mo", "infer"))})  # id 5 was free then
+    world.direct({"containers/5.yaml": y(dict(container(5, "bo", "infer"), name="bo's model"))}, "bo took 5")
+    verdict = review_submission(world.repo, "refs/heads/main", mine).verdict
+    assert [v.code for v in verdict.violations] == ["ID-TAKEN"] and not verdict.requirements
+    assert "renumber" in (verdict.violations[0].hint or "")
+    same = world.submit("mo", {"containers/6.yaml": y(container(6, "mo", "infer"))})
+    world.direct({"containers/6.yaml": y(container(6, "mo", "infer"))}, "the same record, merged meanwhile")
+    assert review_submission(world.repo, "refs/heads/main", same).verdict.violations == []
