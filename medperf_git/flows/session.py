@@ -82,9 +82,7 @@ class RegistrySession:
     @property
     def clone(self) -> RegistryClone:
         if self._clone is None:
-            from medperf_git.policy.trust import check_fetch
-
-            self._clone = RegistryClone.open(self.ws, verify=check_fetch)
+            self._clone = RegistryClone.open(self.ws, verify=_check_fetch)
         return self._clone
 
     @property
@@ -271,6 +269,13 @@ class RegistrySession:
     @property
     def logs_dir(self) -> Path:
         return self.data_dir / "logs"
+
+
+def _check_fetch(clone: RegistryClone, old_main: str | None, ref: str) -> object:
+    """The trust anchor's audit of what a fetch brought (imported only when a fetch brings something)."""
+    from medperf_git.policy.trust import check_fetch
+
+    return check_fetch(clone, old_main, ref)
 
 
 def _identity(clone: RegistryClone, handle: str, key: str) -> Identity:
