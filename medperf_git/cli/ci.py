@@ -53,51 +53,62 @@ def check(path: str, base: str, head: str, fmt: str) -> None:
 
 
 @click.command()
-@click.option("--event", "event_file", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="The GitHub event payload (GITHUB_EVENT_PATH): workflow_run, pull_request, "
-                   "pull_request_review or issue_comment.")
+@click.option("--event", "event_file", type=click.Path(exists=True, dir_okay=False),
+              help="The GitHub event payload (GITHUB_EVENT_PATH): its pull request is judged first; a comment "
+                   "without `@medperf-git check` is ignored.")
 @click.option("--path", "path", default=".", show_default=True, help="A checkout (or clone) of the registry's "
-                                                                     "main; the pull request is fetched, never "
+                                                                     "main; pull requests are fetched, never "
                                                                      "checked out.")
-@click.option("--repository", metavar="OWNER/NAME", help="The registry repository (default: from the event).")
+@click.option("--repository", metavar="OWNER/NAME", envvar="GITHUB_REPOSITORY",
+              help="The registry repository (default: $GITHUB_REPOSITORY, else the event's).")
 @click.option("--api-url", "api_url", envvar="GITHUB_API_URL", metavar="URL",
               help="The GitHub API (GitHub Enterprise: https://HOST/api/v3).")
 @click.option("--remote", default="origin", show_default=True, help="The git remote (name or URL) to fetch from.")
-@click.option("--no-merge", "no_merge", is_flag=True, help="Judge and comment, but never merge.")
+@click.option("--no-merge", "no_merge", is_flag=True, help="Judge and report, but never merge.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Output format; json is for scripts.")
-def bot(event_file: str, path: str, repository: str | None, api_url: str | None, remote: str, no_merge: bool,
-        fmt: str) -> None:
-    """Judge one pull request as the registry's policy bot: comment who must approve, merge when allowed.
+def bot(event_file: str | None, path: str, repository: str | None, api_url: str | None, remote: str,
+        no_merge: bool, fmt: str) -> None:
+    """Judge every open pull request as the registry's policy bot: a commit status and a comment on each
+    saying who must approve, and a merge when policy allows.
 
-    The token (MEDPERF_GIT_GITHUB_TOKEN or GITHUB_TOKEN) must be allowed to merge: use a GitHub App
-    or a token secret, since merges made with the workflow's GITHUB_TOKEN start no workflows. Exit
-    status: 0 when merged, waiting or not concerned; 4 when policy or lint refuses the pull request.
+    The token is minted here from a GitHub App's key (MEDPERF_GIT_APP_ID and MEDPERF_GIT_APP_PRIVATE_KEY,
+    from an environment limited to main), else read from MEDPERF_GIT_GITHUB_TOKEN. Exit status: 0 when
+    every pull request was judged, refused ones included (their status says so); 1 on errors.
     """
-    from medperf_git.errors import PolicyDenied, UsageError
+    import os
+
+    from medperf_git.errors import UsageError
     from medperf_git.flows.bot import read_event, run_bot
-    from medperf_git.forges._github_api import resolve_token
+    from medperf_git.forges._github_api import app_token, resolve_token
     from medperf_git.registry.git import GitRepo
 
-    event = read_event(event_file)
+    event = read_event(event_file) if event_file else {}
     repository = repository or str((event.get("repository") or {}).get("full_name") or "")
     if not repository:
-        raise UsageError("the event names no repository", hint="give --repository OWNER/NAME")
+        raise UsageError("which repository? the event names none", hint="give --repository OWNER/NAME")
+    if os.environ.get("MEDPERF_GIT_APP_ID") and os.environ.get("MEDPERF_GIT_APP_PRIVATE_KEY"):
+        token = app_token(os.environ["MEDPERF_GIT_APP_ID"], os.environ["MEDPERF_GIT_APP_PRIVATE_KEY"], repository,
+                          api_url)
+    else:
+        token = resolve_token({})
+    run = [os.environ.get(v) for v in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")]
+    log_url = f"{run[0]}/{run[1]}/actions/runs/{run[2]}" if all(run) else None
     repo = GitRepo(path)
     try:
-        outcome = run_bot(repo, event, repository=repository, token=resolve_token({}), base_url=api_url,
-                          remote=remote, merge=not no_merge)
+        outcomes = run_bot(repo, event, repository=repository, token=token, base_url=api_url, remote=remote,
+                           merge=not no_merge, log_url=log_url)
     finally:
         repo.close()
     if fmt == "json":
-        out.json(outcome.to_dict())
-    else:
+        out.json([o.to_dict() for o in outcomes])
+        return
+    for outcome in outcomes:
         what = f"pull request #{outcome.number}" if outcome.number else "the event"
         out.echo(f"{what}: {outcome.action}" + (f" as {outcome.merged_commit[:12]}" if outcome.merged_commit else ""))
         for line in outcome.problems:
-            out.echo(f"problem: {line}")
+            out.echo(f"  problem: {line}")
         for line in outcome.waiting:
-            out.echo(f"waiting for: {line}")
-    if outcome.action == "refused":
-        raise PolicyDenied(f"pull request #{outcome.number} is refused: {len(outcome.problems)} problem(s)",
-                           hint="see the pull request's comment")
+            out.echo(f"  waiting for: {line}")
+    if not outcomes:
+        out.echo("no open pull request into main")

@@ -1,11 +1,17 @@
-"""The policy bot of a registry hosted on GitHub: judge one pull request, comment, merge when allowed.
+"""The policy bot of a registry hosted on GitHub: judge every open pull request, say so on it, merge.
 
-It runs from main (``workflow_run``), so nothing a pull request changes can change the bot. It never
-checks out or runs the pull request: it fetches its objects, recomputes lint of the merged tree and
-the policy with main's records (the validate artifact is never trusted: a fork can rewrite that
-workflow), and requires the pull request's opener, by numeric GitHub id, to be the person who signed
-its commits. Changes under ``.github/`` also need an admin's approval. It keeps one comment per pull
-request (found by a marker, edited in place) and merges with the expected head sha, merge commit only.
+Every run is a sweep of all open pull requests into main (the one an event names first), so that a
+run GitHub cancels (it keeps one pending run per concurrency group) loses no verdict: the next run
+judges everything again. It runs from main only (schedule, manual, or a ``@medperf-git check``
+comment), never checks out or runs a pull request: it fetches its objects, recomputes lint of the
+merged tree and the policy with main's records (the validate workflow is never trusted: a pull
+request can rewrite it), and requires the pull request's opener, by numeric GitHub id, to be the
+person who signed its commits. The verdict is a commit status on the pull request's head (a refused
+one fails there, not in the workflow) and one comment edited in place that lists what is missing.
+A pull request whose head and base have not moved since its last verdict costs no request. Mergeable
+ones are merged by the bot itself: a merge commit of main and the head with its approvals (those a
+fork's pull request carries in comments included), pushed to main with a lease; GitHub then marks
+the pull request merged.
 """
 
 from __future__ import annotations
@@ -18,15 +24,19 @@ from pathlib import Path
 from typing import Any
 
 from medperf_git.errors import UsageError
-from medperf_git.registry.git import GitRepo, run_git
+from medperf_git.records.layout import ADMIN_ONLY_PREFIXES
+from medperf_git.registry.git import GitRepo, push, run_git
 
 BOT_HANDLE = "medperf-git-bot"
+CONTEXT = "medperf-git/policy"
+COMMAND = "@medperf-git check"
+MAX_DESCRIPTION = 140  # characters: GitHub's limit for a commit status
 
 
 @dataclass
 class BotOutcome:
     number: int | None
-    action: str  # merged | waiting | refused | ignored
+    action: str  # merged | mergeable | waiting | refused | unchanged | ignored
     head: str | None = None
     base: str | None = None
     problems: list[str] = field(default_factory=list)
@@ -51,7 +61,7 @@ def read_event(path: Path) -> dict:
 
 
 def pull_number(event: dict) -> int | None:
-    """The pull request an event is about: workflow_run (relayed), pull_request(_review), issue_comment."""
+    """The pull request an event names first: pull_request(_review), or a comment on a pull request."""
     run = event.get("workflow_run")
     if isinstance(run, dict):
         pulls = run.get("pull_requests") or []
@@ -59,8 +69,19 @@ def pull_number(event: dict) -> int | None:
     if isinstance(event.get("pull_request"), dict):
         return int(event["pull_request"]["number"])
     issue = event.get("issue")
-    if isinstance(issue, dict) and issue.get("pull_request"):
+    if isinstance(issue, dict) and isinstance(issue.get("pull_request"), dict):
         return int(issue["number"])
+    return None
+
+
+def ignored_comment(event: dict) -> str | None:
+    """Why a comment event is not for the bot (not on a pull request, or without the command), or None."""
+    if "comment" not in event:
+        return None
+    if not isinstance((event.get("issue") or {}).get("pull_request"), dict):
+        return "the comment is not on a pull request"
+    if COMMAND not in str((event.get("comment") or {}).get("body") or ""):
+        return f"the comment does not ask for `{COMMAND}`"
     return None
 
 
@@ -97,114 +118,148 @@ def opener_problem(repo: GitRepo, base: str, head: str, author: str, opener: dic
     return None
 
 
-def _admin_requirement(repo: GitRepo, base: str, paths: list[str], author: str | None,
-                       approvers: list[str]) -> str | None:
-    touched = sorted(p for p in paths if p.startswith(".github/"))
-    if not touched:
-        return None
-    admins = [str(a) for a in (_record(repo, base, "registry.yaml") or {}).get("admins") or []]
-    if set(approvers) & (set(admins) - {author}):
-        return None
-    return (f"1 approval from an admin ({', '.join(a for a in admins if a != author) or 'nobody else is an admin'})"
-            f": the submission changes {', '.join(touched[:3])}{' ...' if len(touched) > 3 else ''}")
-
-
-def _fetch_pull(repo: GitRepo, remote: str, env: dict, number: int) -> None:
-    run_git("fetch", "--quiet", "--no-tags", remote, f"+refs/pull/{number}/head:refs/medperf-git/pull/{number}",
-            cwd=repo.path, env=env, check=False, timeout=600)
-
-
 def run_bot(repo: GitRepo, event: dict, *, repository: str, token: str, base_url: str | None = None,
             remote: str = "origin", merge: bool = True, throttle: bool = True,
-            sleep: Callable[[float], Any] = time.sleep) -> BotOutcome:
-    from medperf_git.forges import _github_api as api
-    from medperf_git.forges._github_body import BOT_MARK, marker, render
-    from medperf_git.forges.github import GitHubForge, _raw
-    from medperf_git.policy.approvals import valid_approvers
-    from medperf_git.policy.ci import check
+            sleep: Callable[[float], Any] = time.sleep, log_url: str | None = None) -> list[BotOutcome]:
+    """Judge every open pull request into main (the event's first); one outcome each."""
+    from medperf_git.forges.github import GitHubForge
 
+    why = ignored_comment(event)
+    if why:
+        return [BotOutcome(pull_number(event), "ignored", problems=[why])]
     url = repo.out("remote", "get-url", remote, check=False) or remote
     forge = GitHubForge(repo, url, None, BOT_HANDLE, repository=repository, token=token, base_url=base_url,
                         throttle=throttle, sleep=sleep)
-    number = pull_number(event)
-    run = event.get("workflow_run") if isinstance(event.get("workflow_run"), dict) else {}
-    if number is None and run.get("head_sha"):  # a relayed run GitHub did not link: find it by its head
-        number = next((s.number for s in forge.list("open") if s.head == run["head_sha"]), None)
-    if number is None:
-        return BotOutcome(None, "ignored", problems=["the event names no pull request of this repository"])
     forge.refresh()
-    pr = forge._pull(number)
-    raw = _raw(pr)
-    head = str((raw.get("head") or {}).get("sha") or "")
-    if raw.get("state") != "open":
-        return BotOutcome(number, "ignored", head=head, problems=[f"pull request #{number} is {raw.get('state')}"])
-    target = str((raw.get("base") or {}).get("ref") or "")
-    if target != "main":  # a merge through the API goes into the pull request's own base branch
-        return BotOutcome(number, "ignored", head=head, problems=[f"pull request #{number} targets '{target}', "
-                                                                  "not main"])
-    if repo.rev_parse(f"{head}^{{commit}}") is None:
-        _fetch_pull(repo, url, forge._git_env(), number)
-    base = forge.main
-    outcome = BotOutcome(number, "waiting", head=head, base=base)
-    if repo.rev_parse(f"{head}^{{commit}}") is None:
-        outcome.action, outcome.problems = "refused", [f"cannot fetch the head {head[:12]} of pull request #{number}"]
-        return outcome
-    result = check(repo, base, head)
-    verdict = result.verdict
-    outcome.problems += [f.text() for f in result.findings if f.severity == "error"]
-    outcome.problems += [v.text() for v in verdict.violations]
-    approvers = valid_approvers(result.review.approvals)
-    if verdict.author:
-        problem = opener_problem(repo, base, head, verdict.author, raw.get("user") or {})
-        if problem:
-            outcome.problems.append(problem)
-    outcome.waiting = [r.text() for r in verdict.requirements if not r.satisfied]
-    admin = _admin_requirement(repo, base, result.review.line.paths, verdict.author, approvers)
-    if admin:
-        outcome.waiting.append(admin)
-    if outcome.problems:
-        outcome.action = "refused"
-    elif not outcome.waiting:
-        outcome.action = "mergeable"
-        if merge:
-            try:
-                status = api.call(lambda: pr.merge(merge_method="merge", sha=head,
-                                                   commit_title=f"Merge submission #{number}: {raw.get('title')}",
-                                                   commit_message=f"Submission: {number}\nHead: {head}"),
-                                  f"cannot merge pull request #{number}", sleep=sleep)
-                outcome.action, outcome.merged_commit = "merged", _raw(status).get("sha")
-            except api.GitHubError as exc:
-                if exc.status not in (405, 409, 422):
-                    raise
+    run_git("fetch", "--quiet", "--no-tags", url, "+refs/pull/*/head:refs/medperf-git/pull/*", cwd=repo.path,
+            env=forge._git_env(), check=False, timeout=900)
+    subs = forge.list("open")
+    first = pull_number(event)
+    subs.sort(key=lambda s: (s.number != first, s.number))
+    judge = _Judge(repo, forge, url, merge=merge, sleep=sleep, log_url=log_url)
+    return [judge.one(sub) for sub in subs]
+
+
+class _Judge:
+    """One sweep's state: main as it moves with each merge, and the bot's own GitHub account."""
+
+    def __init__(self, repo: GitRepo, forge, url: str, *, merge: bool, sleep, log_url: str | None):
+        from medperf_git.forges import _github_api as api
+
+        self.repo, self.forge, self.url, self.merge, self.sleep, self.log_url = repo, forge, url, merge, sleep, log_url
+        self.main = forge.main
+        try:
+            self.me: int | None = api.call(lambda: forge.gh.get_user().id, "cannot read the bot's account",
+                                           sleep=sleep)
+        except api.GitHubError:
+            self.me = None  # an App installation token has no /user: its comments are by a Bot
+
+    def _mine(self, comment: dict) -> bool:
+        user = comment.get("user") or {}
+        return user.get("id") == self.me if self.me is not None else user.get("type") == "Bot"
+
+    def one(self, sub) -> BotOutcome:
+        from medperf_git.forges._github_body import BOT_MARK, read_marker
+        from medperf_git.policy.ci import check
+
+        number, tip = sub.number, sub.head
+        raw = self.forge._raws[number]
+        pr_head = str((raw.get("head") or {}).get("sha") or "")
+        ours = next((c for c in self.forge._comments.get(number, []) if self._mine(c)
+                     and read_marker(c.get("body"), BOT_MARK) is not None), None)
+        last = read_marker((ours or {}).get("body"), BOT_MARK) or {}
+        if last.get("head") == tip and last.get("base") == self.main and last.get("pr_head") == pr_head:
+            return BotOutcome(number, "unchanged", head=tip, base=self.main)
+        outcome = BotOutcome(number, "waiting", head=tip, base=self.main)
+        if self.repo.rev_parse(f"{tip}^{{commit}}") is None:
+            outcome.action, outcome.problems = "refused", [f"cannot fetch the head {tip[:12]} of #{number}"]
+            return self._report(outcome, raw, pr_head, ours, [])
+        result = check(self.repo, self.main, tip)
+        verdict = result.verdict
+        outcome.problems += [f.text() for f in result.findings if f.severity == "error"]
+        outcome.problems += [v.text() for v in verdict.violations]
+        if verdict.author:
+            problem = opener_problem(self.repo, self.main, tip, verdict.author, raw.get("user") or {})
+            if problem:
+                outcome.problems.append(problem)
+        outcome.waiting = [r.text() for r in verdict.requirements if not r.satisfied]
+        touched = sorted(p for p in result.review.line.paths if p.startswith(ADMIN_ONLY_PREFIXES))
+        if touched:  # the workflows and CI scripts that judge everyone: only admins may change them
+            outcome.waiting = [f"{w} (it changes {', '.join(touched[:3])}{' ...' * (len(touched) > 3)})"
+                               if "admins" in w else w for w in outcome.waiting]
+        if outcome.problems:
+            outcome.action = "refused"
+        elif not outcome.waiting:
+            outcome.action = "mergeable"
+            if self.merge:
+                self._merge(outcome, sub)
+        return self._report(outcome, raw, pr_head, ours, [a.to_dict() for a in result.review.approvals])
+
+    def _merge(self, outcome: BotOutcome, sub) -> None:
+        """Main and the head with its approvals, as one merge commit pushed with a lease on main."""
+        from medperf_git.errors import MedperfGitError
+        from medperf_git.forges._merge import merge_commit
+        from medperf_git.registry.commits import Identity
+
+        identity = Identity("medperf-git bot", "medperf-git-bot@users.noreply.github.com")
+        try:
+            commit = merge_commit(self.repo, sub.number, sub.title, self.main, sub.head, identity)
+        except MedperfGitError as exc:
+            outcome.action, outcome.waiting = "waiting", [f"it does not merge with main: {exc.message}"]
+            return
+        env = self.forge._git_env()
+        proc = push(self.repo, self.url, [f"{commit}:refs/heads/main"], leases=[f"refs/heads/main:{self.main}"],
+                    env=env, check=False)
+        if proc.returncode != 0:  # refused, or unknown: main tells which
+            now = run_git("ls-remote", self.url, "refs/heads/main", cwd=self.repo.path, env=env, check=False)
+            if now.stdout.split("\t", 1)[0].strip() != commit:
                 outcome.action = "waiting"
-                outcome.waiting.append(f"GitHub did not merge: {exc.message}")
-    words = {"merged": "merged", "mergeable": "mergeable (not merged: --no-merge)", "refused": "refused",
-             "waiting": "waiting for approvals"}
-    body = render("bot_comment.md.j2", marker=marker(BOT_MARK, {"head": head}), head=head, base=base,
-                  status=words[outcome.action], problems=outcome.problems, waiting=outcome.waiting, number=number,
-                  approvals=[a.to_dict() for a in result.review.approvals])
-    outcome.comment_id = _upsert_comment(forge, pr, number, body, sleep)
-    return outcome
+                outcome.waiting = ["main moved while this run merged: the next run judges it again"]
+                return
+        self.repo.git("update-ref", "refs/remotes/origin/main", commit)
+        self.main = commit
+        outcome.action, outcome.merged_commit = "merged", commit
 
+    def _report(self, outcome: BotOutcome, raw: dict, pr_head: str, ours: dict | None, approvals: list) -> BotOutcome:
+        """The commit status on the head, then the one comment: written last, it says the verdict is out."""
+        from medperf_git.forges import _github_api as api
+        from medperf_git.forges._github_body import BOT_MARK, cut, marker, render
 
-def _upsert_comment(forge, pr, number: int, body: str, sleep) -> int | None:
-    """Edit the bot's one comment in place (found by its marker and its author), or create it."""
-    from medperf_git.forges import _github_api as api
-    from medperf_git.forges._github_body import BOT_MARK
-    from medperf_git.forges.github import _raw
+        number = outcome.number
+        words = {"merged": "merged", "mergeable": "mergeable (not merged: --no-merge)", "refused": "refused",
+                 "waiting": "waiting for approvals"}
+        mark = {"head": outcome.head, "base": outcome.base, "pr_head": pr_head}
+        body = render("bot_comment.md.j2", marker=marker(BOT_MARK, mark), head=outcome.head, base=outcome.base,
+                      status=words[outcome.action], problems=outcome.problems, waiting=outcome.waiting,
+                      number=number, approvals=approvals)
+        body = cut(body, self.log_url or str(raw.get("html_url") or ""))
+        state = {"merged": "success", "mergeable": "success", "waiting": "pending", "refused": "failure"}
+        description = {"merged": f"merged as {(outcome.merged_commit or '')[:12]}",
+                       "mergeable": "mergeable: lint and policy pass",
+                       "waiting": "waiting for: " + "; ".join(outcome.waiting),
+                       "refused": "refused: " + "; ".join(outcome.problems)}[outcome.action]
+        if len(description) > MAX_DESCRIPTION:
+            description = description[:MAX_DESCRIPTION - 3] + "..."
+        target = (ours or {}).get("html_url") or raw.get("html_url") or None
+        api.call(lambda: self._status(pr_head, state[outcome.action], description, target),
+                 f"cannot set the status of #{number}", sleep=self.sleep)
+        if ours is not None:
+            if ours.get("body") != body:
+                api.call(lambda: self._edit(int(ours["id"]), body), f"cannot edit the bot's comment on #{number}",
+                         sleep=self.sleep)
+            outcome.comment_id = int(ours["id"])
+        else:
+            outcome.comment_id = int(self.forge.comment(number, body, mine=self._mine).get("id") or 0) or None
+        return outcome
 
-    try:
-        me = api.call(lambda: forge.gh.get_user().id, "cannot read the bot's account", sleep=sleep)
-    except api.GitHubError:
-        me = None  # an App installation token has no /user: its comments are by a Bot
-    comments = api.call(lambda: list(pr.get_issue_comments()), f"cannot read the comments of #{number}", sleep=sleep)
-    for comment in comments:
-        raw = _raw(comment)
-        user = raw.get("user") or {}
-        mine = user.get("id") == me if me is not None else user.get("type") == "Bot"
-        if mine and f"<!-- {BOT_MARK}" in str(raw.get("body") or ""):
-            if raw.get("body") != body:
-                api.call(lambda c=comment: c.edit(body), f"cannot edit the bot's comment on #{number}", sleep=sleep)
-            return raw.get("id")
-    created = api.call(lambda: pr.create_issue_comment(body), f"cannot comment on #{number}", sleep=sleep)
-    return _raw(created).get("id")
+    def _status(self, sha: str, state: str, description: str, target: str | None) -> None:
+        """POST a commit status without reading the commit first (PyGithub's way costs a request more)."""
+        data = {"state": state, "description": description, "context": CONTEXT}
+        if target:
+            data["target_url"] = target
+        self.forge.api._requester.requestJsonAndCheck("POST", f"{self.forge.api.url}/statuses/{sha}", input=data)
+
+    def _edit(self, comment_id: int, body: str) -> None:
+        self.forge.api._requester.requestJsonAndCheck("PATCH", f"{self.forge.api.url}/issues/comments/{comment_id}",
+                                                      input={"body": body})
+

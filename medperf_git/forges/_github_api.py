@@ -20,7 +20,8 @@ T = TypeVar("T")
 TOKEN_VARS = ("MEDPERF_GIT_GITHUB_TOKEN", "GITHUB_TOKEN")
 DEFAULT_API = "https://api.github.com"
 MAX_TRIES = 6
-MAX_WAIT = 60.0  # seconds: never sleep longer than this for one rate-limit answer
+SECONDARY_WAIT = 60.0  # seconds: GitHub asks for at least a minute after a secondary rate limit
+MAX_WAIT = 1800.0  # seconds: a longer wait is not sat out; the command stops and says when to run again
 
 _secrets: set[str] = set()
 
@@ -72,7 +73,7 @@ def client(token: str, base_url: str | None = None, *, throttle: bool = True):
 
 def git_auth_env(token: str, url: str) -> dict[str, str]:
     """Environment that makes git send the token to an https remote, without putting it in the URL."""
-    if not url.startswith("https://"):
+    if not url.startswith(("https://", "http://127.0.0.1:", "http://localhost:")):  # never in clear on a network
         return {}
     _secrets.add(token)
     basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
@@ -102,28 +103,42 @@ def message_of(exc: BaseException) -> str:
     return redact(text or str(data or exc.__class__.__name__))
 
 
-def retry_wait(exc: BaseException, attempt: int) -> float | None:
-    """Seconds to wait before retrying, or None when the answer is final."""
+def is_rate_limited(exc: BaseException) -> bool:
+    """A 403 or 429 that says "slow down", as opposed to "not allowed"."""
+    status, headers = _status(exc), _headers(exc)
+    if status not in (403, 429):
+        return False
+    return (status == 429 or "retry-after" in headers or headers.get("x-ratelimit-remaining") == "0"
+            or "rate limit" in message_of(exc).lower())
+
+
+def retry_wait(exc: BaseException, attempt: int, *, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds to wait before retrying, or None when the answer is final (or the wait too long to sit out).
+
+    GitHub's rules: after ``retry-after``, wait that long; with no requests left, wait for
+    ``x-ratelimit-reset``; any other secondary limit, wait at least a minute, doubling each time.
+    """
     status = _status(exc)
     headers = _headers(exc)
-    backoff = min(MAX_WAIT, 0.5 * 2 ** attempt) * (0.5 + random.random() / 2)
-    if status in (403, 429):
-        if "retry-after" in headers:
-            return min(MAX_WAIT, float(headers["retry-after"] or 0))
-        if headers.get("x-ratelimit-remaining") == "0":
-            reset = float(headers.get("x-ratelimit-reset") or 0)
-            return min(MAX_WAIT, max(0.0, reset - time.time()) + 0.5)
-        if status == 429 or "rate limit" in message_of(exc).lower():
-            return backoff
-        return None
+    if is_rate_limited(exc):
+        if headers.get("x-ratelimit-remaining") == "0" and "retry-after" not in headers:
+            wait = max(0.0, float(headers.get("x-ratelimit-reset") or 0) - now()) + 1.0
+        else:
+            wait = max(SECONDARY_WAIT * 2 ** attempt, float(headers.get("retry-after") or 0))
+        return wait if wait <= MAX_WAIT else None
     if status is not None and status >= 500:
-        return backoff
+        return min(30.0, 0.5 * 2 ** attempt) * (0.5 + random.random() / 2)
     return None
 
 
 def call(fn: Callable[[], T], what: str, *, sleep: Callable[[float], Any] = time.sleep,
-         tries: int = MAX_TRIES) -> T:
-    """Run one API call; retry rate limits and 5xx with back-off; translate the rest."""
+         tries: int = MAX_TRIES, done: Callable[[], T | None] | None = None) -> T:
+    """Run one API call; retry rate limits and 5xx with back-off; translate the rest.
+
+    A write passes ``done``, which says whether it happened after all (None: it did not): an answer
+    that leaves it unknown (a 5xx, a dropped connection) is checked with it before any retry, so a
+    comment is never posted twice and a merge reported failed that went through is seen.
+    """
     from github import GithubException
     from requests import RequestException
 
@@ -132,15 +147,26 @@ def call(fn: Callable[[], T], what: str, *, sleep: Callable[[float], Any] = time
             return fn()
         except GithubException as exc:
             wait = retry_wait(exc, attempt)
+            unknown = not is_rate_limited(exc)  # a rate-limited request was refused before it was acted on
             if wait is None or attempt == tries - 1:
+                if done is not None and _status(exc) and _status(exc) >= 500:
+                    found = done()
+                    if found is not None:
+                        return found
                 raise translate(exc, what) from None
-            sleep(wait)
         except RequestException as exc:
+            unknown, wait = True, min(30.0, 0.5 * 2 ** attempt)
             if attempt == tries - 1:
+                if done is not None and (found := done()) is not None:
+                    return found
                 raise RemoteUnavailable(f"{what}: cannot reach GitHub ({redact(type(exc).__name__)})",
                                         hint="check the network and the profile's github base_url; "
                                              "local work is kept: run the same command again") from None
-            sleep(min(MAX_WAIT, 0.5 * 2 ** attempt))
+        sleep(wait)
+        if done is not None and unknown:
+            found = done()
+            if found is not None:
+                return found
     raise AssertionError("unreachable")
 
 
@@ -175,3 +201,30 @@ def translate(exc: BaseException, what: str) -> GitHubError:
         return GitHubError(f"{what}: GitHub is failing ({status} {text})", status,
                            hint="local work is kept: run the same command again later")
     return GitHubError(f"{what}: {status or ''} {text}".strip(), status)
+
+
+def app_token(app_id: str, private_key: str, repository: str, base_url: str | None = None) -> str:
+    """A GitHub App installation token for one repository, minted here, inside the job, from the App's key.
+
+    It lasts an hour and is limited to what the bot needs; the key itself never leaves this process.
+    """
+    from github import Auth, GithubException, GithubIntegration
+
+    owner, _, name = repository.partition("/")
+    key = private_key.strip()
+    if not (app_id.strip().isdigit() and "PRIVATE KEY" in key):
+        raise ConfigError("the GitHub App id or private key is malformed",
+                          hint="MEDPERF_GIT_APP_ID is the App's number; MEDPERF_GIT_APP_PRIVATE_KEY its .pem text")
+    _secrets.add(key)
+    integration = GithubIntegration(auth=Auth.AppAuth(int(app_id), key), base_url=(base_url or DEFAULT_API).rstrip("/"))
+    try:
+        installation = integration.get_repo_installation(owner, name)
+        token = integration.get_access_token(installation.id, permissions=APP_PERMISSIONS).token
+    except GithubException as exc:
+        raise translate(exc, f"cannot mint the GitHub App's token for {repository}") from None
+    _secrets.add(token)
+    return token
+
+
+APP_PERMISSIONS = {"contents": "write", "pull_requests": "write", "statuses": "write", "issues": "write"}
+

@@ -14,6 +14,8 @@ from typing import Any
 BODY_MARK = "medperf-git:submission"
 EVENT_MARK = "medperf-git:event"
 BOT_MARK = "medperf-git:bot"
+APPROVAL_MARK = "medperf-git:approval"
+MAX_BODY = 60_000  # characters; GitHub refuses bodies over 65,536
 _HIDDEN = re.compile(r"<!--\s*(medperf-git:[a-z]+)\s*(\{.*?\})?\s*-->", re.S)
 
 
@@ -54,3 +56,17 @@ def pr_body(*, kind: str, author: str, base: str, head: str = "", number: int | 
 
 def event_comment(kind: str, by: str, text: str, **data: Any) -> str:
     return f"{marker(EVENT_MARK, {'type': kind, 'by': by, **data})}\n{text}\n"
+
+
+def cut(text: str, link: str, limit: int = MAX_BODY) -> str:
+    """``text`` kept under ``limit`` characters: whole lines, an open code block or details closed, then a
+    line saying where the full text is. The hidden marker, on the first line, always stays."""
+    if len(text) <= limit:
+        return text
+    tail = f"\n\n**Cut here: this text is longer than GitHub allows.** The full text: {link}\n"
+    kept = text[:limit - len(tail) - 32].rsplit("\n", 1)[0]
+    if kept.count("```") % 2:
+        kept += "\n```"
+    if kept.count("<details>") > kept.count("</details>"):
+        kept += "\n\n</details>"
+    return kept + tail

@@ -14,7 +14,7 @@ REGISTRY_FILE = "registry.yaml"
 RECORD_FOLDERS = ("people", "containers", "benchmarks", "datasets", "associations", "results")
 # Files that may sit beside the records. Anything else is a placement error.
 ALLOWED_EXTRA_FILES = ("README.md", ".gitattributes", ".gitignore", ".gitkeep")
-ADMIN_ONLY_PREFIXES = (".github/",)
+ADMIN_ONLY_PREFIXES = (".github/", "ci/")  # the CI that judges everyone: admins only
 # Unicode categories of characters that a path must not hold: controls (newlines included), format
 # characters (the right-to-left override), surrogates (bytes that are not UTF-8), private and unassigned.
 _FORBIDDEN_CATEGORIES = ("Cc", "Cf", "Cs", "Co", "Cn")

@@ -66,12 +66,19 @@ class Setup:
         return forge.add_approval(number, approval, expected_head=sub.head)
 
     def event(self, number: int) -> dict:
-        return {"action": "completed", "repository": {"full_name": self.server.full_name},
-                "workflow_run": {"name": "validate", "pull_requests": [{"number": number}]}}
+        """A ``@medperf-git check`` comment on pull request ``number``, as GitHub sends it."""
+        return {"action": "created", "repository": {"full_name": self.server.full_name},
+                "issue": {"number": number, "pull_request": {"url": "..."}},
+                "comment": {"body": "@medperf-git check", "user": {"login": "someone", "id": 1}}}
+
+    def sweep(self, event: dict | None = None, **kwargs):
+        return run_bot(self.bot_repo, event or {}, repository=self.server.full_name, token=BOT_TOKEN,
+                       base_url=self.server.base_url, throttle=False, sleep=lambda s: None, **kwargs)
 
     def bot(self, number: int, **kwargs):
-        return run_bot(self.bot_repo, self.event(number), repository=self.server.full_name, token=BOT_TOKEN,
-                       base_url=self.server.base_url, throttle=False, sleep=lambda s: None, **kwargs)
+        outcomes = self.sweep(self.event(number), **kwargs)
+        assert outcomes and outcomes[0].number == number, [o.to_dict() for o in outcomes]
+        return outcomes[0]
 
     def bot_comments(self, number: int) -> list[dict]:
         return [c for c in self.server.comments if c["issue_url"].endswith(f"/{number}")
@@ -166,24 +173,13 @@ def test_ci_bot_command_reads_the_event_file(gh, invoke, tmp_path, monkeypatch):
     result = invoke("ci", "bot", "--event", str(event), "--path", str(gh.bot_repo.path), "--api-url",
                     gh.server.base_url, "--no-merge", "--format", "json")
     assert result.exit_code == 0, result.stdout + result.stderr
-    assert json.loads(result.stdout)["action"] == "mergeable"
+    assert json.loads(result.stdout)[0]["action"] == "mergeable"
     assert BOT_TOKEN not in result.stdout + result.stderr
-    event.write_text(json.dumps({"repository": {"full_name": gh.server.full_name}, "workflow_run": {
-        "pull_requests": []}}))
+    event.write_text(json.dumps({"repository": {"full_name": gh.server.full_name}, "issue": {
+        "number": sub.number, "pull_request": {}}, "comment": {"body": "looks good to me"}}))
     ignored = invoke("ci", "bot", "--event", str(event), "--path", str(gh.bot_repo.path), "--api-url",
                      gh.server.base_url)
-    assert ignored.exit_code == 0 and "ignored" in ignored.stdout
-
-
-def test_a_relayed_run_without_linked_pull_requests_is_found_by_its_head(gh):
-    sub = gh.submit("do", {"datasets/3.yaml": y(dataset(3, "do"))})
-    event = {"workflow_run": {"name": "relay", "pull_requests": [], "head_sha": sub.head}}
-    outcome = run_bot(gh.bot_repo, event, repository=gh.server.full_name, token=BOT_TOKEN,
-                      base_url=gh.server.base_url, throttle=False, sleep=lambda s: None)
-    assert outcome.number == sub.number and outcome.action == "merged"
-    other = run_bot(gh.bot_repo, {"workflow_run": {"pull_requests": [], "head_sha": "0" * 40}},
-                    repository=gh.server.full_name, token=BOT_TOKEN, base_url=gh.server.base_url, throttle=False)
-    assert other.action == "ignored"
+    assert ignored.exit_code == 0 and "ignored" in ignored.stdout and "@medperf-git check" in ignored.stdout
 
 
 def test_a_pull_request_into_another_branch_is_left_alone(gh):
@@ -193,6 +189,5 @@ def test_a_pull_request_into_another_branch_is_left_alone(gh):
     assert forge._push_branch("side", forge.main, None) and forge._push_branch("medperf-git/do/x", head, None)
     status, pr = gh.server.create_pull(gh.server.users[gh.token("do")], {"title": "t", "body": "",
                                                                          "head": "medperf-git/do/x", "base": "side"})
-    outcome = gh.bot(pr["number"])
-    assert outcome.action == "ignored" and "targets 'side'" in outcome.problems[0]
+    assert [o.number for o in gh.sweep()] == []
     assert not gh.server.pulls[pr["number"]]["merged"]
