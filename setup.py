@@ -8,6 +8,6 @@ folders, so the list (found packages plus that one) and the folder mapping are g
 from setuptools import find_packages, setup
 
 setup(
-    packages=find_packages(include=["medperf_git", "medperf_git.*"]) + ["medperf_git.schemas"],
-    package_dir={"medperf_git.schemas": "schemas"},
+    packages=find_packages(include=["medperf_git", "medperf_git.*"]) + ["medperf_git.schemas", "medperf_git.ci"],
+    package_dir={"medperf_git.schemas": "schemas", "medperf_git.ci": "ci"},  # ci/: written into GitHub registries
 )

@@ -33,15 +33,21 @@ from medperf_git.errors import LintFailed
               help="With --host github: check this repository's settings (needs MEDPERF_GIT_GITHUB_TOKEN).")
 @click.option("--github-api-url", "github_api_url", metavar="URL", help="GitHub Enterprise API, https://HOST/api/v3.")
 @click.option("--public", "public", is_flag=True, help="With --host github: the registry is meant to be public.")
+@click.option("--github-app-id", "github_app_id", type=int, metavar="ID",
+              help="With --host github: the bot's GitHub App, the one bypass actor of main's update rule.")
+@click.option("--medperf-git", "requirement", metavar="REQUIREMENT",
+              help="The pip requirement, pinned by a hash, of the medperf-git the registry's CI installs "
+                   "(default: the one running, when pip can tell where it came from).")
 @pass_workspace
 def init(ws, path, name, admins, admin_name, admin_email, signing_key, bare, open_registration, allow_file_urls,
-         host, github_repository=None, github_api_url=None, public=False):
+         host, github_repository=None, github_api_url=None, public=False, github_app_id=None, requirement=None):
     """Create a new, empty registry repository at PATH."""
     from medperf_git.flows.registry_init import init_registry
 
     result = init_registry(ws, path, name=name, admins=list(admins), admin_name=admin_name,
                            admin_email=admin_email, signing_key=signing_key, bare=bare,
-                           open_registration=open_registration, allow_file_urls=allow_file_urls, host=host)
+                           open_registration=open_registration, allow_file_urls=allow_file_urls, host=host,
+                           requirement=requirement)
     kind = "bare registry repository" if result.bare else "registry repository"
     out.success(f"Created the {kind} {result.path} (first commit {result.commit[:12]}, "
                 f"signed by {result.admins[0]})")
@@ -52,15 +58,15 @@ def init(ws, path, name, admins, admin_name, admin_email, signing_key, bare, ope
     for handle in result.pending_admins:
         out.info(f"Admin '{handle}' must still register: `medperf-git person register --handle {handle} ...`")
     if host == "github":
-        out.info("Added the GitHub workflows; see .github/MEDPERF-GIT-SETTINGS.md for the repository settings "
-                 "(ruleset on main, merge commits only, the MEDPERF_GIT_BOT_TOKEN secret)")
+        out.info(f"Added the GitHub workflows and ci/ scripts, installing {result.requirement}; follow "
+                 ".github/MEDPERF-GIT-SETTINGS.md (the bot's App, its environment, two rulesets on main, forks)")
         if github_repository:
-            _check_github(github_repository, github_api_url, public)
+            _check_github(github_repository, github_api_url, public, github_app_id)
     out.next_step("medperf-git registry lint " + str(result.path) if not result.bare
                   else "medperf-git benchmark ls", "check it, then invite people to register")
 
 
-def _check_github(repository: str, api_url: str | None, public: bool) -> None:
+def _check_github(repository: str, api_url: str | None, public: bool, app_id: int | None = None) -> None:
     """Check the settings the GitHub API shows; a missing token only skips the check."""
     from medperf_git.errors import ConfigError
     from medperf_git.forges._github_api import resolve_token
@@ -71,9 +77,8 @@ def _check_github(repository: str, api_url: str | None, public: bool) -> None:
     except ConfigError:
         out.warn(f"No GitHub token: the settings of {repository} were not checked (set MEDPERF_GIT_GITHUB_TOKEN)")
         return
-    for item in check_settings(repository, token, api_url, public=public):
-        (out.success if item.ok else out.warn)(f"{repository}: {item.name}: {'ok' if item.ok else 'NOT SET'} "
-                                               f"({item.detail})")
+    for item in check_settings(repository, token, api_url, public=public, app_id=app_id):
+        (out.success if item.ok else out.warn)(f"{repository}: {item.name}: {item.state} ({item.detail})")
 
 
 @click.command("lint")

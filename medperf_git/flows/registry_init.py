@@ -35,6 +35,7 @@ class InitResult:
     key_generated: bool
     profile_changes: list[str] = field(default_factory=list)
     pending_admins: list[str] = field(default_factory=list)
+    requirement: str = ""
 
 
 README_TEMPLATE = """# {name}
@@ -85,7 +86,8 @@ def _check_target(path: Path) -> None:
 
 def init_registry(ws: Workspace, path: Path, *, name: str, admins: list[str], admin_name: str | None,
                   admin_email: str | None, signing_key: Path | None = None, bare: bool = False,
-                  open_registration: bool = False, allow_file_urls: bool = False, host: str = "git") -> InitResult:
+                  open_registration: bool = False, allow_file_urls: bool = False, host: str = "git",
+                  requirement: str | None = None) -> InitResult:
     path = path.expanduser().absolute()
     if not admins:
         raise UsageError("at least one --admin HANDLE is needed")
@@ -102,6 +104,7 @@ def init_registry(ws: Workspace, path: Path, *, name: str, admins: list[str], ad
                          f"'{first}'", hint=f"use --profile for {first}'s profile, or give --key FILE")
     if not admin_email:
         raise UsageError("--admin-email is needed for the first admin's people record")
+    requirement = requirement or _running_requirement(host)
 
     key_generated = False
     if signing_key is None and profile.signing_key and profile.handle in (None, first):
@@ -114,7 +117,7 @@ def init_registry(ws: Workspace, path: Path, *, name: str, admins: list[str], ad
 
     registry = {
         "schema_version": 1, "kind": "registry", "name": name, "admins": admins,
-        "medperf_git": f"medperf-git=={__version__}", "open_registration": open_registration,
+        "medperf_git": requirement, "open_registration": open_registration,
         "allow_file_urls": allow_file_urls, "host": host,
     }
     person = {"schema_version": 1, "kind": "person", "handle": first, "name": admin_name or first,
@@ -172,5 +175,21 @@ def init_registry(ws: Workspace, path: Path, *, name: str, admins: list[str], ad
     if changes:
         ws.config.save()
     os.chmod(signing_key, 0o600)
-    return InitResult(path, bare, commit, admins, signing_key, key_generated, changes, admins[1:])
+    return InitResult(path, bare, commit, admins, signing_key, key_generated, changes, admins[1:], requirement)
+
+
+def _running_requirement(host: str) -> str:
+    """What the registry's CI installs: the medperf-git running now. GitHub runs it in a job with the bot's
+    credential, so there it must be pinned by a hash; elsewhere the plain version is what it always was."""
+    from medperf_git.forges._github_setup import running_requirement
+
+    found = running_requirement(__version__)
+    if found:
+        return found
+    if host == "github":
+        raise UsageError(f"cannot tell where GitHub's runners can install this medperf-git ({__version__}) from: "
+                         "it was not installed from a wheel, an archive or a git commit pip recorded",
+                         hint=f"give --medperf-git 'medperf-git[github]=={__version__} --hash=sha256:<its wheel's "
+                              "sha256>' (or 'medperf-git[github] @ https://.../X.whl#sha256=...')")
+    return f"medperf-git=={__version__}"
 

@@ -48,7 +48,8 @@ from medperf_git.forges.base import (
 from medperf_git.registry.commits import Identity
 from medperf_git.registry.git import GitRepo, is_network_failure, push, run_git
 
-FETCH_REFSPECS = ("+refs/heads/*:refs/remotes/origin/*",)
+FETCH_REFSPECS = ("+refs/heads/*:refs/remotes/origin/*",  # a fork's pull request lives here only:
+                  "+refs/pull/*/head:refs/remotes/origin/pull/*")
 MAX_TRIES = 4
 BRANCH_PREFIX = "medperf-git"
 MAX_APPROVAL_BYTES = 16_384  # a signed approval commit is about 1 KB

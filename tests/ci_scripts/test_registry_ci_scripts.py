@@ -168,16 +168,16 @@ def test_bot_merges_a_self_service_pull_request(gh, tmp_path):
     assert f"pull request #{sub.number}: merged" in done.stdout and gh.server.pulls[sub.number]["merged"]
 
 
-def test_bot_exits_4_when_policy_refuses(gh, tmp_path):
+def test_bot_reports_a_refusal_on_the_pull_request_and_exits_0(gh, tmp_path):
     sub = gh.submit("eve", {"datasets/1.yaml": y(eves_edit(gh.world))})
     done = run_bot(gh, sub.number, tmp_path)
-    assert done.returncode == 4, done.stdout + done.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
     assert f"pull request #{sub.number}: refused" in done.stdout and not gh.server.pulls[sub.number]["merged"]
+    head = gh.server.pulls[sub.number]["head"]["sha"]
+    assert gh.server.latest_status(head, "medperf-git/policy")["state"] == "failure"
 
 
 def test_bot_usage_errors_exit_2(tmp_path):
-    none = run("bot.sh", cwd=tmp_path, EVENT="", GITHUB_EVENT_PATH="")
-    assert none.returncode == 2 and "give EVENT" in none.stderr
     missing = run("bot.sh", str(tmp_path / "none.json"), cwd=tmp_path)
     assert missing.returncode == 2 and "no such file" in missing.stderr
 
@@ -196,18 +196,40 @@ def recording_python(tmp_path) -> tuple[Path, Path]:
     return python, tmp_path / "calls"
 
 
+URL_PIN = "medperf-git[github] @ https://example.org/medperf_git-0.1.0-py3-none-any.whl#sha256=" + "a" * 64
+
+
+def _pin(work: Path, pin: str) -> None:
+    text = (work / "registry.yaml").read_text()
+    lines = [line for line in text.splitlines() if not line.startswith("medperf_git:")]
+    (work / "registry.yaml").write_text("\n".join([*lines, f"medperf_git: '{pin}'"]) + "\n")
+
+
 def test_install_reads_the_pin_at_the_base_not_the_submission(world, tmp_path, recording_python):
     python, calls = recording_python
     work = checkout(world, tmp_path)
-    pinned = next(line for line in (work / "registry.yaml").read_text().splitlines()
-                  if line.startswith("medperf_git:")).split(":", 1)[1].strip().strip("'\"")
-    assert pinned.startswith("medperf-git==")
-    (work / "registry.yaml").write_text((work / "registry.yaml").read_text().replace(pinned, "evil==6.6.6"))
-    at_base = run("install.sh", "origin/main", cwd=work, PYTHON=str(python), CALLS=str(calls))
+    _pin(work, URL_PIN)
+    subprocess.run(["git", "-C", str(work), "commit", "-qam", "pin", "--no-verify", "--no-gpg-sign"], check=True,
+                   env={**os.environ, "GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@x", "GIT_COMMITTER_NAME": "a",
+                        "GIT_COMMITTER_EMAIL": "a@x"})
+    _pin(work, "medperf-git[github] @ https://evil.example/x.whl#sha256=" + "e" * 64)
+    at_base = run("install.sh", "HEAD", cwd=work, PYTHON=str(python), CALLS=str(calls))
     assert at_base.returncode == 0, at_base.stderr
-    assert calls.read_text().split() == ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", pinned]
+    assert calls.read_text().strip() == f"-m pip install --quiet --disable-pip-version-check {URL_PIN}"
     from_file = run("install.sh", cwd=work, PYTHON=str(python), CALLS=str(calls))
-    assert from_file.returncode == 0 and calls.read_text().split()[-1] == "evil==6.6.6"
+    assert from_file.returncode == 0 and "evil.example" in calls.read_text()
+
+
+def test_install_refuses_a_pin_without_a_hash(world, tmp_path, recording_python):
+    python, calls = recording_python
+    work = checkout(world, tmp_path)
+    for pin in ("medperf-git==0.1.0", "medperf-git[github] @ https://example.org/x.whl",
+                "medperf-git @ git+https://github.com/o/r@v1.0",
+                "evil[github] @ https://e.org/x.whl#sha256=" + "a" * 64):
+        _pin(work, pin)
+        refused = run("install.sh", cwd=work, PYTHON=str(python), CALLS=str(calls))
+        assert refused.returncode == 1 and "pinned by a hash" in refused.stderr, (pin, refused.stderr)
+    assert not calls.exists()
 
 
 def test_install_refuses_a_missing_or_option_like_pin(world, tmp_path, recording_python):
@@ -217,7 +239,7 @@ def test_install_refuses_a_missing_or_option_like_pin(world, tmp_path, recording
     lines = [line for line in text.splitlines() if not line.startswith("medperf_git:")]
     (work / "registry.yaml").write_text("\n".join([*lines, "medperf_git: --index-url=https://evil.example"]) + "\n")
     refused = run("install.sh", cwd=work, PYTHON=str(python), CALLS=str(calls))
-    assert refused.returncode == 1 and "names no usable medperf_git requirement" in refused.stderr
+    assert refused.returncode == 1 and "names no medperf_git requirement pinned by a hash" in refused.stderr
     (work / "registry.yaml").write_text("\n".join(lines) + "\n")
     assert run("install.sh", cwd=work, PYTHON=str(python), CALLS=str(calls)).returncode == 1
     assert not calls.exists()

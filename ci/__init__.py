@@ -1,0 +1,1 @@
+"""The CI entry points (POSIX sh) that `registry init --host github` writes into a registry's ci/."""
