@@ -20,6 +20,7 @@ from medperf_git.errors import ContainerConfigInvalid, ContainerFailed, MedperfG
 from medperf_git.runners._process import LogSink
 from medperf_git.runners.base import ResolvedContainer, RunOptions
 from medperf_git.runners.config import TaskConfig
+from medperf_git.runners.dockerfile import ImageConfig
 
 # Outputs MedPerf treats as optional: a task may leave them empty.
 OPTIONAL_OUTPUTS = ("metadata_path", "report_file", "local_outputs_path")
@@ -66,9 +67,12 @@ class TaskSpec:
     def path_of(self, mount: MountSpec, host_paths: bool) -> str:
         return str(mount.host) if host_paths else mount.target
 
-    def environment(self, host_paths: bool = False) -> dict[str, str]:
-        """run_args.environment, the caller's variables, ``MP_VOL_<LABEL>`` and ``PYTHONUNBUFFERED=1``."""
-        env = dict(self.task.environment)
+    def environment(self, host_paths: bool = False, image_env: bool = False) -> dict[str, str]:
+        """The image's ENV (``image_env``, for runners without it; never its PATH or HOME), run_args.environment,
+        the caller's variables, ``MP_VOL_<LABEL>`` and ``PYTHONUNBUFFERED=1``."""
+        settings = self.image_settings() if image_env else None
+        env = {k: v for k, v in (settings.env if settings else {}).items() if k not in ("PATH", "HOME")}
+        env.update(self.task.environment)
         env.update({k: v for k, v in self.extra_env.items() if not SECRET_VARIABLES.match(k)})
         for mount in self.mounts:
             env[f"MP_VOL_{mount.label.upper()}"] = self.path_of(mount, host_paths)
@@ -95,19 +99,43 @@ class TaskSpec:
             return []
         return [f"--{m.label}={self.path_of(m, host_paths)}" for m in self.mounts]
 
+    def image_settings(self) -> ImageConfig | None:
+        """ENTRYPOINT, CMD, WORKDIR and ENV of the image a source-based runner stands in for."""
+        return self.container.image_settings()
+
     def source_argv(self, interpreter: str | None) -> list[str]:
-        """Entrypoint plus command for runners that run the source, ``python`` mapped to ``interpreter``."""
+        """What docker would run, ``python`` mapped to ``interpreter``, for runners without the engine.
+
+        run_args.entrypoint, else ``local.entrypoint``, else the Dockerfile's (or image's) ENTRYPOINT;
+        then run_args.command, else the image's CMD, as Docker combines them.
+        """
         local = self.container.config.local_section()
-        entry = self.task.entrypoint or local.entrypoint or []
-        argv = [*entry, *(self.task.command or [])]
+        entry = self.task.entrypoint if self.task.entrypoint is not None else local.entrypoint
+        image = self.image_settings() if entry is None else None
+        if image is not None:
+            argv = image.argv(None, self.task.command)
+        else:
+            argv = [*(entry or []), *(self.task.command or [])]
         if not argv:
+            source = self.container.config.source
+            looked = f"; {image.source} names no ENTRYPOINT or CMD" if image else ""
+            inherited = (f" (its base image {image.base} may have one, which only the image knows: run it "
+                         "under docker, or pin an image archive)") if image and image.base else ""
             raise ContainerConfigInvalid(
-                f"{self.container.config.source}: task '{self.task.name}' says nothing to run without the image",
+                f"{source}: task '{self.task.name}' says nothing to run without the image{looked}{inherited}",
                 hint="add local.entrypoint (what the image's ENTRYPOINT runs) or tasks."
                      f"{self.task.name}.run_args.command")
         if interpreter and PYTHON_NAMES.match(argv[0]):
             argv[0] = interpreter
         return argv
+
+    def workdir(self) -> str | None:
+        """``local.workdir``, else the image's WORKDIR; None = the task's /tmp."""
+        local = self.container.config.local_section()
+        if local.workdir:
+            return local.workdir
+        image = self.image_settings()
+        return image.workdir if image else None
 
 
 def normalize_gpus(value: Any) -> str | int | list[str] | None:
@@ -220,7 +248,8 @@ def build_spec(container: ResolvedContainer, task: str, mounts: Mapping[str, str
     logs_dir = Path(options.logs_dir).absolute()
     return TaskSpec(container=container, task=task_config, mounts=specs, work_dir=work_dir, tmp_dir=tmp_dir,
                     parameters_path=parameters_path, log_path=logs_dir / f"{task}.log", gpus=gpus,
-                    shm_size=run_args.get("shm_size"), extra_env={k: str(v) for k, v in options.env.items()})
+                    shm_size=options.shm_size or run_args.get("shm_size"),
+                    extra_env={k: str(v) for k, v in options.env.items()})
 
 
 def check_outputs(spec: TaskSpec, log_path: Path) -> None:

@@ -28,7 +28,7 @@ from medperf_git.workspace.workspace import home_dir
 CHUNK = 1 << 20
 
 
-def _safe_name(archive: Path, name: str) -> str:
+def safe_name(archive: Path, name: str) -> str:
     """The member's relative path, or UnsafeArchive naming it."""
     if "\\" in name or "\n" in name or "\0" in name:
         raise UnsafeArchive(f"{archive}: member {name!r} has a backslash or a newline in its name; refused")
@@ -74,15 +74,15 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
-class _Writer:
-    """Writes an archive's members into the staging folder, counting what is really written.
+class Budget:
+    """What extracting one archive may still write, counted as it is written.
 
     Sizes in an archive's headers are the archive's word; the caps are checked against bytes as they
     are written and entries as they are made, so a bomb stops at the cap whatever its headers claim.
     """
 
-    def __init__(self, archive: Path, root: Path, limits: ArchiveLimits):
-        self.archive, self.root, self.limits = archive, root, limits
+    def __init__(self, archive: Path, limits: ArchiveLimits | None = None):
+        self.archive, self.limits = archive, limits or ArchiveLimits.current()
         self.archive_bytes = max(archive.stat().st_size, 1)
         self.written = 0
         self.entries = 0
@@ -94,12 +94,12 @@ class _Writer:
             hint=f"if you trust this archive, raise the cap with {env} or with archive_limits.{key} in "
                  f"{home_dir() / 'config.yaml'}")
 
-    def _entry(self) -> None:
+    def entry(self) -> None:
         self.entries += 1
         if self.entries > self.limits.max_files:
             raise self._refuse("the number of files and folders", "max_files", f"{self.limits.max_files:,}")
 
-    def _count(self, n: int) -> None:
+    def count(self, n: int) -> None:
         self.written += n
         if self.written > self.limits.max_bytes:
             raise self._refuse("the extracted size", "max_bytes", _size(self.limits.max_bytes))
@@ -108,19 +108,27 @@ class _Writer:
                                f"{self.limits.max_ratio}x the archive's {_size(self.archive_bytes)}, checked "
                                f"past {_size(ArchiveLimits.RATIO_FLOOR)}")
 
+
+class _Writer:
+    """Writes an archive's members into the staging folder, within a ``Budget``."""
+
+    def __init__(self, archive: Path, root: Path, limits: ArchiveLimits):
+        self.root = root
+        self.budget = Budget(archive, limits)
+
     def folder(self, rel: str) -> None:
-        self._entry()
+        self.budget.entry()
         (self.root / rel).mkdir(parents=True, exist_ok=True)
 
     def file(self, rel: str, data: IO[bytes], executable: bool) -> None:
         """Copy one member; no symbolic link is ever made, so ``O_NOFOLLOW`` is a second guard."""
-        self._entry()
+        self.budget.entry()
         target = self.root / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
         with os.fdopen(os.open(target, flags, 0o755 if executable else 0o644), "wb") as out:
             while chunk := data.read(CHUNK):
-                self._count(len(chunk))
+                self.budget.count(len(chunk))
                 out.write(chunk)
 
 
@@ -128,7 +136,7 @@ def _extract_tar(archive: Path, writer: _Writer) -> None:
     """One pass over the members: each is checked, then written, so nothing is read twice."""
     with tarfile.open(archive, "r:*") as tar:
         for member in tar:
-            rel = _safe_name(archive, member.name)
+            rel = safe_name(archive, member.name)
             why = _tar_kind(member)
             if why is not None:
                 raise UnsafeArchive(f"{archive}: member {member.name!r} is {why}; only plain files and folders "
@@ -150,7 +158,7 @@ def _extract_tar(archive: Path, writer: _Writer) -> None:
 def _extract_zip(archive: Path, writer: _Writer) -> None:
     with zipfile.ZipFile(archive) as zf:
         for info in zf.infolist():
-            rel = _safe_name(archive, info.filename)
+            rel = safe_name(archive, info.filename)
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
                 raise UnsafeArchive(f"{archive}: member {info.filename!r} is a symbolic link; only plain files and "

@@ -19,6 +19,7 @@ from medperf_git.runners.config import ContainerConfig
 
 if TYPE_CHECKING:  # _spec imports this module
     from medperf_git.runners._spec import TaskSpec
+    from medperf_git.runners.dockerfile import ImageConfig
 
 ISOLATION = {"docker": "container", "apptainer": "container", "sandbox": "sandbox", "local": "none"}
 AUTO_ORDER = ("docker", "apptainer", "sandbox")  # never local: it must be asked for by name
@@ -37,6 +38,20 @@ class ResolvedContainer:
     pins: dict[str, Any] = field(default_factory=dict)  # result.schema.json $defs/container_run minus id
     source_key: str | None = None  # what identifies the source (archive sha256 or tree hash): names built images
     allow_file_urls: bool = False  # whether the registry allows file:// (for images fetched at run time, e.g. SIFs)
+    image_config: ImageConfig | None = None  # the unpacked image's own settings, once the sandbox has it
+    parameters_missing: str | None = None  # where a parameters file was looked for and not found
+    _dockerfile: ImageConfig | None = field(default=None, repr=False)
+
+    def image_settings(self) -> ImageConfig | None:
+        """The image's ENTRYPOINT, CMD, WORKDIR and ENV: its own config, else its Dockerfile's, else None."""
+        if self.image_config is not None:
+            return self.image_config
+        dockerfile = self.source_dir / "Dockerfile" if self.source_dir else None
+        if self._dockerfile is None and dockerfile is not None and dockerfile.is_file():
+            from medperf_git.runners.dockerfile import parse_dockerfile
+
+            self._dockerfile = parse_dockerfile(dockerfile)
+        return self._dockerfile
 
     @property
     def parameters_hash(self) -> str:
@@ -51,6 +66,7 @@ class RunOptions:
     work_dir: Path  # per-run scratch: tmp/ and the parameters file
     runner: str = "auto"
     gpus: str | None = None
+    shm_size: str | None = None  # docker's --shm-size (e.g. 2g); wins over run_args.shm_size
     timeout: float | None = None
     python: str | None = None  # interpreter for sandbox and local, instead of a made virtual environment
     env: dict[str, str] = field(default_factory=dict)

@@ -72,9 +72,12 @@ class LocalRunner:
         # Built, not inherited: no MEDPERF_GIT_HOME, SSH_AUTH_SOCK, GIT_* or HOME of the user's.
         env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
                "LANG": os.environ.get("LANG", "C.UTF-8")}
-        env.update(spec.environment(host_paths=True))
+        env.update(spec.environment(host_paths=True, image_env=True))
         cuda = spec.cuda_visible_devices()
         if cuda is not None:
             env["CUDA_VISIBLE_DEVICES"] = cuda
-        cwd = rewrite(local.workdir, binds) if local.workdir else str(spec.tmp_dir)
+        workdir = spec.workdir()
+        cwd = rewrite(workdir, binds) if workdir else str(spec.tmp_dir)
+        if not os.path.isdir(cwd):
+            cwd = str(spec.tmp_dir)  # a WORKDIR outside the source has no place on the host
         return run_source_task(self, spec, options, argv, env=env, cwd=cwd, interp=interp)

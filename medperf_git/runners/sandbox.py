@@ -1,9 +1,12 @@
-"""The ``sandbox`` runner: the container's source under bubblewrap, with the host's Python.
+"""The ``sandbox`` runner: the container under bubblewrap, from its image archive or from its source.
 
-The task sees the same paths as in the image (``/project``, the declared mount paths), inputs are
-read-only, there is no network, a private /tmp and pid namespace, and the caller's uid:gid. What it
-lacks against a container is the image: software comes from the host and the source's virtual
-environment, which the provenance records.
+The task sees the same paths as under docker (the declared mount paths, ``/project``), inputs are
+read-only, there is no network, a private /tmp and pid namespace, and the caller's uid:gid. Given an
+image archive (docker-archive or OCI layout), it runs the image's own filesystem, unpacked once and
+verified by digest (``images.py``), with the image's ENTRYPOINT, CMD, WORKDIR and ENV: the real image,
+no engine. Otherwise it runs the source with the host's Python and the source's virtual environment,
+which the provenance records, taking what the image would run from the Dockerfile when the config
+does not say.
 """
 
 from __future__ import annotations
@@ -12,17 +15,22 @@ import functools
 import glob
 import os
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from medperf_git.errors import ContainerFailed
 from medperf_git.runners._python import Interpreter, default_venvs_dir, interpreter_for, run_source_task
 from medperf_git.runners._spec import refuse_key_exposure
 from medperf_git.runners.base import ISOLATION, RunOptions, RunResult
+from medperf_git.runners.local import source_binds
 
 if TYPE_CHECKING:
+    from medperf_git.runners._process import LogSink
     from medperf_git.runners._spec import TaskSpec
-from medperf_git.runners.local import source_binds
+    from medperf_git.runners.base import ResolvedContainer
+    from medperf_git.runners.images import UnpackedImage
 
 SYSTEM_RO = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 VENV_TARGET = "/opt/medperf-git/venv"
@@ -72,11 +80,22 @@ def gpu_args(spec: TaskSpec) -> list[str]:
     return args
 
 
+def _workdir_args(spec: TaskSpec, made: tuple[str, ...]) -> list[str]:
+    """``--chdir`` to the image's WORKDIR, made on the sandbox's root when nothing there holds it."""
+    workdir = spec.workdir()
+    if not workdir:
+        return ["--chdir", "/tmp"]
+    owned = (*made, "/tmp", "/proc", "/dev", *(m.target for m in spec.mounts))
+    if any(workdir == p or workdir.startswith(p.rstrip("/") + "/") for p in owned):
+        return ["--chdir", workdir]
+    return ["--dir", workdir, "--chdir", workdir]
+
+
 def build_argv(bwrap: str, spec: TaskSpec, interp: Interpreter, venv: str | None) -> list[str]:
     """The whole bwrap command line for one task; pure, so tests can read it."""
     argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
             "--setenv", "PATH", PATH, "--setenv", "LANG", "C.UTF-8"]
-    for key, value in spec.environment(host_paths=False).items():
+    for key, value in spec.environment(host_paths=False, image_env=True).items():
         argv += ["--setenv", key, value]
     argv += _system_binds()
     argv += ["--proc", "/proc", "--dev", "/dev", "--bind", str(spec.tmp_dir), "/tmp"]
@@ -88,14 +107,90 @@ def build_argv(bwrap: str, spec: TaskSpec, interp: Interpreter, venv: str | None
     if venv:
         argv += ["--ro-bind", venv, VENV_TARGET]
     argv += gpu_args(spec)
-    for target, host in sorted(source_binds(spec).items()):
+    binds = source_binds(spec)
+    for target, host in sorted(binds.items()):
         argv += ["--ro-bind", str(host), target]
-    for mount in spec.mounts:
-        argv += ["--ro-bind" if mount.read_only else "--bind", str(mount.host), mount.target]
-    local = spec.container.config.local_section()
-    argv += ["--uid", str(os.getuid()), "--gid", str(os.getgid()), "--chdir", local.workdir or "/tmp"]
+    argv += _mount_args(spec)
+    argv += ["--uid", str(os.getuid()), "--gid", str(os.getgid())]
+    argv += _workdir_args(spec, (*SYSTEM_RO, *binds))
     python = f"{VENV_TARGET}/bin/python" if venv else interp.executable
     return argv + ["--", *spec.source_argv(python), *spec.path_args(host_paths=False)]
+
+
+def _mount_args(spec: TaskSpec) -> list[str]:
+    out: list[str] = []
+    for mount in spec.mounts:
+        out += ["--ro-bind" if mount.read_only else "--bind", str(mount.host), mount.target]
+    return out
+
+
+IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # Docker's default
+_RUNTIME_ROOTS = ("proc", "dev", "tmp")  # the sandbox's own, whatever the image has there
+_RUNTIME_DIRS = ("/proc", "/dev", "/tmp")
+
+
+def root_args(rootfs: Path, targets: list[str]) -> list[str]:
+    """The image's root, read-only, entry by entry, split open only where a mount goes inside it.
+
+    A symbolic link is recreated as a link (``--symlink``), never bound: binding it would make
+    bubblewrap follow it on the host, and an image's ``/etc/x -> /root/.ssh/id_ed25519`` would
+    then show the host's file.
+    """
+    from medperf_git.errors import ContainerConfigInvalid
+
+    out: list[str] = []
+
+    def walk(host: Path, inside: str) -> None:
+        with os.scandir(host) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        for entry in entries:
+            path = f"{inside.rstrip('/')}/{entry.name}"
+            if inside == "/" and entry.name in _RUNTIME_ROOTS:
+                continue
+            st = entry.stat(follow_symlinks=False)
+            below = [t for t in targets if t.startswith(path + "/")]
+            if stat.S_ISLNK(st.st_mode):
+                if below or path in targets:
+                    raise ContainerConfigInvalid(
+                        f"the mount path {(below or [path])[0]} goes through {path}, a symbolic link in the image",
+                        hint="give the volume a mount_path that is not under a link of the image")
+                out.extend(["--symlink", os.readlink(entry.path), path])
+            elif stat.S_ISDIR(st.st_mode):
+                if below:
+                    out.extend(["--dir", path])
+                    walk(Path(entry.path), path)
+                elif path not in targets:
+                    out.extend(["--ro-bind", entry.path, path])
+            elif stat.S_ISREG(st.st_mode) and path not in targets:
+                out.extend(["--ro-bind", entry.path, path])
+
+    walk(rootfs, "/")
+    return out
+
+
+def build_image_argv(bwrap: str, spec: TaskSpec, image: UnpackedImage) -> list[str]:
+    """bwrap's command line for a task of an unpacked image: its root, its settings, our mounts."""
+    settings = image.config
+    argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
+            "--setenv", "PATH", settings.env.get("PATH", IMAGE_PATH)]
+    for key, value in {**settings.env, **spec.environment(host_paths=False)}.items():
+        if key != "PATH":
+            argv += ["--setenv", key, value]
+    workdir = settings.workdir or "/"
+    # Docker makes a WORKDIR the image lacks; here it is made on the sandbox's root, splitting the image open.
+    missing = not os.path.isdir(image.rootfs / workdir.lstrip("/")) and not workdir.startswith(_RUNTIME_DIRS)
+    argv += root_args(image.rootfs, [m.target for m in spec.mounts] + ([workdir] if missing else []))
+    argv += ["--proc", "/proc", "--dev", "/dev", "--bind", str(spec.tmp_dir), "/tmp"]
+    argv += gpu_args(spec)
+    argv += _mount_args(spec)
+    argv += ["--uid", str(os.getuid()), "--gid", str(os.getgid())]
+    argv += (["--dir", workdir] if missing else []) + ["--chdir", workdir]
+    command = settings.argv(spec.task.entrypoint, spec.task.command)
+    if not command:
+        raise ContainerFailed(f"{spec.container.config.source}: task '{spec.task.name}' says nothing to run, and "
+                              f"neither does the image ({settings.source} has no Entrypoint or Cmd)",
+                              hint=f"add tasks.{spec.task.name}.run_args.command")
+    return argv + ["--", *command, *spec.path_args(host_paths=False)]
 
 
 class SandboxRunner:
@@ -114,6 +209,8 @@ class SandboxRunner:
         return _bwrap_version(self.bwrap) if self.bwrap else "bubblewrap"
 
     def run(self, spec: TaskSpec, options: RunOptions) -> RunResult:
+        if image_archive(spec.container) is not None:
+            return self._run_image(spec, options)
         container = spec.container
         source_binds(spec)  # fail early, before any environment is made, when there is no source
         local = container.config.local_section()
@@ -124,3 +221,67 @@ class SandboxRunner:
         argv = build_argv(self.bwrap, spec, interp, venv)
         return run_source_task(self, spec, options, argv, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
                                cwd=spec.tmp_dir, interp=interp)
+
+    def _run_image(self, spec: TaskSpec, options: RunOptions) -> RunResult:
+        """The archived image's own filesystem under bubblewrap: verified, unpacked once, then run."""
+        from medperf_git.runners._process import run_process
+        from medperf_git.runners._python import default_venvs_dir
+
+        container = spec.container
+        cache_dir = options.cache_dir or default_venvs_dir().parent
+        sink = spec.open_sink(options)
+        try:
+            image = archived_image(container, cache_dir, sink)
+            container.image_config = image.config
+            argv = build_image_argv(self.bwrap, spec, image)
+            outcome = run_process(argv, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, cwd=spec.tmp_dir,
+                                  timeout=options.timeout, sink=sink)
+        finally:
+            sink.close()
+        ran = {"reference": (container.image or {}).get("reference") or str(image.rootfs),
+               "digest": image.archive_digest, "image_id": image.image_id}
+        return RunResult(runner=self.name, isolation=self.isolation, runner_version=self.version(),
+                         exit_code=outcome.exit_code, log_path=spec.log_path, duration=outcome.duration,
+                         pins=dict(container.pins), config_hash=container.config.config_hash,
+                         parameters_hash=container.parameters_hash, image=ran, timed_out=outcome.timed_out)
+
+
+def image_archive(container: ResolvedContainer) -> str | None:
+    """The image archive a container is pinned as (a URL or, for a local config, a path), if any."""
+    reference = (container.image or {}).get("reference") or ""
+    if reference.startswith(("https://", "http://", "file://")) and not reference.endswith(".sif"):
+        return reference
+    if container.config.container_type == "DockerArchive" and reference:
+        return reference
+    return None
+
+
+def archived_image(container: ResolvedContainer, cache_dir: Path, sink: LogSink) -> UnpackedImage:
+    """Fetch (or find) the archive, check its sha256 against the pin, and unpack it once."""
+    from medperf_git.errors import ContainerConfigInvalid, HashMismatch
+    from medperf_git.hashing import normalize_sha256, sha256_file
+    from medperf_git.runners.fetch import fetch
+    from medperf_git.runners.images import INFO, unpacked_image
+
+    pin = container.image or {}
+    reference, digest = pin["reference"], pin.get("digest")
+    expected_id = normalize_sha256(pin["image_id"]) if pin.get("image_id") else None
+    if reference.startswith(("https://", "http://", "file://")):
+        if not digest:
+            raise ContainerFailed(f"the image archive {reference} has no sha256 pin to check it against")
+        path = fetch(reference, normalize_sha256(digest), cache_dir / "downloads",
+                     allow_file=container.allow_file_urls)
+        found = normalize_sha256(digest)
+    else:
+        folder = container.config.path.parent if container.config.path else (container.source_dir or Path.cwd())
+        path = (folder / reference).absolute()
+        if not path.is_file():
+            raise ContainerConfigInvalid(f"{container.config.source}: image: the image archive {path} does not exist",
+                                         hint="save it with `docker save IMAGE -o FILE` (or podman save) beside "
+                                              "the config")
+        found = sha256_file(path)
+        if digest and found != normalize_sha256(digest):
+            raise HashMismatch(f"the image archive {path}", normalize_sha256(digest), found)
+    if not (cache_dir / "images" / found.split(":", 1)[1] / INFO).is_file():
+        sink.note(f"unpacking the image archive {reference} (once; later runs use the cache)")
+    return unpacked_image(path, found, cache_dir, expected_id)
