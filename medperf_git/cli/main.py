@@ -95,6 +95,7 @@ COMMANDS: dict[str, object] = {
     "ci": ("Entry points for a registry's CI.", {
         "check": "medperf_git.cli.ci:check",
         "bot": "medperf_git.cli.ci:bot",
+        "settings": "medperf_git.cli.ci:settings",
     }),
     "hash": "medperf_git.cli.hash:hash_command",
 }
