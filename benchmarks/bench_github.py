@@ -1,18 +1,24 @@
-"""GitHub forge speed against the local fake GitHub server (tests/github/fake_github.py).
+"""GitHub forge and policy bot speed against the local fake GitHub server (tests/github/fake_github.py).
 
-    python benchmarks/bench_github.py [--pulls 1000] [--workdir DIR]
+    python benchmarks/bench_github.py [--pulls 500] [--workdir DIR]
 
-Builds a seeded registry, creates N open pull requests (each its own branch and a marker body),
-then times, in this process, the client side of the github forge: `list()` (pages of 100 pull
-requests plus the repository's comments, and one `git log` per open pull request for its approval
-commits), `get(N)`, and opening one more pull request (push of a branch + create + read back).
-The server is local, so the figures are the client's own cost; on github.com add the round trips
-(about 10 pages for 1,000 pull requests).
+Builds a populated registry, opens N pull requests (each its own branch, a signed container record,
+a marker body), then times:
+
+- the client's `list("open")` (pages of 100 open pull requests, the comments since the oldest);
+- the bot's first sweep over all of them (each judged: lint of the merged tree and policy, then a
+  commit status and a comment), run with ``merge=False`` so that main stays put;
+- a second sweep, where nothing moved (no verdict is written again).
+
+For each it prints the wall time, the requests made and the time the server spent answering them
+(the "API time"; on github.com add about 0.1-0.3 s of network per request).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import shutil
 import sys
 import tempfile
@@ -22,60 +28,71 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from medperf_git.flows.bot import run_bot  # noqa: E402
 from medperf_git.forges._github_body import pr_body  # noqa: E402
 from medperf_git.forges.github import GitHubForge  # noqa: E402
 from medperf_git.registry.commits import commit_changes  # noqa: E402
-from medperf_git.registry.git import GitRepo, init_bare  # noqa: E402
-from tests.github.fake_github import FakeGitHub  # noqa: E402
-from tests.support.actors import seed_registry  # noqa: E402
+from medperf_git.registry.git import init_bare  # noqa: E402
+from tests.github.fake_github import FakeGitHub, github_accounts  # noqa: E402
+from tests.policy.policy_world import HANDLES, World, container, y  # noqa: E402
+
+BOT = "ghs_benchBOT"
 
 
-def timed(fn, repeat: int = 3) -> tuple[float, object]:
-    best, value = float("inf"), None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        value = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, value
+def measure(server: FakeGitHub, fn):
+    requests, busy, start = len(server.requests), server.busy, time.perf_counter()
+    value = fn()
+    return time.perf_counter() - start, len(server.requests) - requests, server.busy - busy, value
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--pulls", type=int, default=1000)
+    parser.add_argument("--pulls", type=int, default=500)
     parser.add_argument("--workdir")
     args = parser.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-github-"))
-    path, actors = seed_registry(work, ["admin", "bo"])
-    remote = GitRepo(path)
-    main_sha = remote.rev_parse("refs/heads/main")
-    server = FakeGitHub(path).start()
-    server.add_user("ghp_benchTOKEN", "bo", 101)
-    head = commit_changes(remote, main_sha, {"containers/1.yaml": b"v: 1\n"}, "c", actors["bo"].identity)
-    lines = "".join(f"create refs/heads/medperf-git/bo/{i:06d} {head}\n" for i in range(args.pulls))
-    remote.git("update-ref", "--stdin", input=lines)
-    body = pr_body(kind="container", author="bo", base=main_sha, head=head)
-    user = server.users["ghp_benchTOKEN"]
+    world = World(work, registry_settings={"host": "github"})
+    ids, people = github_accounts(world.actors, HANDLES, 200)
+    world.direct(people, "GitHub accounts")
+    server = FakeGitHub(world.path).start()
+    server.add_user("ghp_benchBO", "bo", ids["bo"])
+    server.users[BOT] = {"login": "medperf-git[bot]", "id": 4242, "type": "Bot"}
+    main_sha = world.main
+    user = server.users["ghp_benchBO"]
+    start = time.perf_counter()
+    refs = []
     for i in range(args.pulls):
-        server.create_pull(user, {"title": f"pr {i}", "body": body, "head": f"medperf-git/bo/{i:06d}",
+        cid = 10 + i
+        head = commit_changes(world.repo, main_sha, {f"containers/{cid}.yaml": y(container(cid, "bo", "infer"))},
+                              f"container {cid}", world["bo"].identity)
+        refs.append(f"create refs/heads/medperf-git/bo/{i:06d} {head}\n")
+    world.repo.git("update-ref", "--stdin", input="".join(refs))
+    body = pr_body(kind="container", author="bo", base=main_sha, head="")
+    for i in range(args.pulls):
+        server.create_pull(user, {"title": f"container {10 + i}", "body": body, "head": f"medperf-git/bo/{i:06d}",
                                   "base": "main"})
-    forge = GitHubForge(init_bare(work / "clone.git"), str(path), actors["bo"].identity, "bo",
-                        repository=server.full_name, token="ghp_benchTOKEN", base_url=server.base_url,
-                        throttle=False)
+    setup = time.perf_counter() - start
+    forge = GitHubForge(init_bare(work / "clone.git"), str(world.path), world["bo"].identity, "bo",
+                        repository=server.full_name, token="ghp_benchBO", base_url=server.base_url, throttle=False)
     forge.refresh()
-    t_list, subs = timed(forge.list)
-    t_get, _ = timed(lambda: forge.get(args.pulls // 2))
-    requests_before = len(server.requests)
-    forge.list()
-    list_requests = len(server.requests) - requests_before
+    t_list, n_list, api_list, subs = measure(server, lambda: forge.list("open"))
+    bot_repo = init_bare(work / "bot.git")
+    bot_repo.git("remote", "add", "origin", str(world.path))
 
-    def open_one():
-        new = commit_changes(forge.repo, forge.main, {"containers/2.yaml": f"v: {time.time()}\n".encode()}, "c",
-                             actors["bo"].identity)
-        return forge.open(new, title="one more", kind="container", base=forge.main)
+    def sweep():
+        return run_bot(bot_repo, {}, repository=server.full_name, token=BOT, base_url=server.base_url,
+                       throttle=False, merge=False, sleep=lambda s: None)
 
-    t_open, _ = timed(open_one, repeat=2)
-    print(f"pulls={args.pulls} list={t_list:.2f}s ({len(subs)} submissions, {list_requests} requests) "
-          f"get={t_get * 1000:.0f}ms open={t_open:.2f}s")
+    t_first, n_first, api_first, first = measure(server, sweep)
+    t_again, n_again, api_again, again = measure(server, sweep)
+    assert {o.action for o in first} == {"mergeable"}, {o.action for o in first}
+    assert {o.action for o in again} == {"unchanged"}
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+          f"setup of {args.pulls} pull requests {setup:.1f} s")
+    print(f"list('open'): {len(subs)} submissions, {n_list} requests, {t_list:.2f} s wall, {api_list:.2f} s API")
+    print(f"first sweep: {len(first)} judged, {n_first} requests ({n_first / args.pulls:.2f} per pull request), "
+          f"{t_first:.1f} s wall, {api_first:.1f} s API")
+    print(f"second sweep: {len(again)} unchanged, {n_again} requests, {t_again:.1f} s wall, {api_again:.2f} s API")
     server.stop()
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)

@@ -112,3 +112,34 @@ def bot(event_file: str | None, path: str, repository: str | None, api_url: str 
             out.echo(f"  waiting for: {line}")
     if not outcomes:
         out.echo("no open pull request into main")
+
+
+@click.command()
+@click.option("--repository", required=True, metavar="OWNER/NAME", envvar="GITHUB_REPOSITORY",
+              help="The registry repository on GitHub.")
+@click.option("--app-id", "app_id", type=int, metavar="ID", help="The bot's GitHub App (its number).")
+@click.option("--api-url", "api_url", envvar="GITHUB_API_URL", metavar="URL",
+              help="The GitHub API (GitHub Enterprise: https://HOST/api/v3).")
+@click.option("--public", is_flag=True, help="The registry is meant to be public.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format; json is for scripts.")
+def settings(repository: str, app_id: int | None, api_url: str | None, public: bool, fmt: str) -> None:
+    """Check a GitHub registry's settings against SETTINGS.md, one line each: ok, NOT SET, or unverified
+    with the reason (what the token may not see). Use an admin's token (MEDPERF_GIT_GITHUB_TOKEN).
+
+    Exit status: 0 when every setting is ok, 1 otherwise.
+    """
+    from medperf_git.errors import MedperfGitError
+    from medperf_git.forges._github_api import resolve_token
+    from medperf_git.forges._github_setup import check_settings
+
+    checks = check_settings(repository, resolve_token({}), api_url, public=public, app_id=app_id)
+    if fmt == "json":
+        out.json([c.to_dict() for c in checks])
+    else:
+        for item in checks:
+            (out.success if item.ok else out.warn)(f"{item.name}: {item.state} ({item.detail})")
+    missing = [c for c in checks if not c.ok]
+    if missing:
+        raise MedperfGitError(f"{len(missing)} of {len(checks)} settings are not ok or could not be seen",
+                              hint="follow .github/MEDPERF-GIT-SETTINGS.md; an admin's token sees them all")

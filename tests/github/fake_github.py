@@ -22,6 +22,7 @@ import re
 import secrets
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -84,6 +85,8 @@ class FakeGitHub:
         self.workflow_permissions = {"default_workflow_permissions": "read", "can_approve_pull_request_reviews": False}
         self.apps: dict[int, str] = {}  # app id -> public key (PEM)
         self.last_pusher: dict | None = None
+        self._main_seen: str | None = None
+        self.busy = 0.0  # seconds spent answering API and git requests
         self.mergeable_polls = 1  # GETs of a pull request that answer null before mergeable is known
         self.lock = threading.RLock()
         self._next_issue = 1
@@ -159,25 +162,34 @@ class FakeGitHub:
 
     def sync(self) -> None:
         """As on GitHub: an open pull request follows its branch (copied to ``refs/pull/N/head``), and is
-        marked merged once its head is in main, whoever put it there."""
-        if not any(pr["state"] == "open" for pr in self.pulls.values()):
+        marked merged once its head is in main, whoever put it there. A few git calls, however many pulls."""
+        open_pulls = [pr for pr in self.pulls.values() if pr["state"] == "open"]
+        if not open_pulls:
             return
-        main = self.sha("refs/heads/main")
-        for pr in self.pulls.values():
-            if pr["state"] != "open":
-                continue
-            source = self._repo_path(pr["head"]["repo"]["full_name"])
-            tip = self.sha(f"refs/heads/{pr['head']['ref']}", source) if source else None
+        tips: dict[str, dict[str, str]] = {}
+        for full in {pr["head"]["repo"]["full_name"] for pr in open_pulls}:
+            path = self._repo_path(full)
+            listing = self.git("for-each-ref", "--format=%(objectname) %(refname)", "refs/heads/", cwd=path) \
+                if path else ""
+            tips[full] = {ref: sha for sha, ref in (line.split(" ", 1) for line in listing.splitlines())}
+        for pr in open_pulls:
+            full = pr["head"]["repo"]["full_name"]
+            tip = tips[full].get(f"refs/heads/{pr['head']['ref']}")
             if tip and tip != pr["head"]["sha"]:
-                if source != self.bare:
+                if full != self.full_name:
                     ref = f"+refs/heads/{pr['head']['ref']}:refs/pull/{pr['number']}/head"
-                    self.git("fetch", "-q", str(source), ref)
+                    self.git("fetch", "-q", str(self._repo_path(full)), ref)
                 pr["head"]["sha"] = tip
                 self.git("update-ref", f"refs/pull/{pr['number']}/head", tip)
-            if main and subprocess.run(["git", "merge-base", "--is-ancestor", pr["head"]["sha"], main],
-                                       cwd=self.bare).returncode == 0:
-                pr.update(state="closed", merged=True, merged_at=_now(), closed_at=_now(), merge_commit_sha=main,
-                          merged_by=self.last_pusher or BOT_USER)
+        main = tips.get(self.full_name, {}).get("refs/heads/main") or self.sha("refs/heads/main")
+        if main and main != self._main_seen:
+            since = [f"^{self._main_seen}"] if self._main_seen else []
+            arrived = set(self.git("rev-list", main, *since).split())
+            self._main_seen = main
+            for pr in open_pulls:
+                if pr["head"]["sha"] in arrived:
+                    pr.update(state="closed", merged=True, merged_at=_now(), closed_at=_now(), merge_commit_sha=main,
+                              merged_by=self.last_pusher or BOT_USER)
 
     # JSON shapes
     def _repo_json(self, full_name: str, user: dict | None = None) -> dict:
@@ -438,6 +450,13 @@ def _handler(server: FakeGitHub):
             return None
 
         def _dispatch(self, method: str) -> None:
+            started = time.perf_counter()
+            try:
+                self._serve(method)
+            finally:
+                server.busy += time.perf_counter() - started
+
+        def _serve(self, method: str) -> None:
             url = urlparse(self.path)
             if ".git/" in url.path:
                 return self._git(method, url)

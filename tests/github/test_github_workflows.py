@@ -157,15 +157,18 @@ def test_the_bot_runs_from_main_only_with_its_environment_and_never_executes_a_s
     assert [sorted(s["env"]) for s in secret] == [["MEDPERF_GIT_APP_ID", "MEDPERF_GIT_APP_PRIVATE_KEY"]]
 
 
-def test_settings_are_checked_and_what_the_token_cannot_see_is_unverified(tmp_path):
-    from medperf_git.forges._github_setup import check_settings
+ADMIN, READER = "ghp_settingsADMIN0123456789", "ghp_settingsREADER0123456789"
+
+
+def _configured(tmp_path, writer: bool = True):
+    """A fake GitHub set up as SETTINGS.md says (but for a collaborator with write access, if ``writer``)."""
     from tests.github.fake_github import FakeGitHub
 
     server = FakeGitHub(tmp_path).start()
-    admin, reader = "ghp_settingsADMIN0123456789", "ghp_settingsREADER0123456789"
-    server.add_user(admin, "admin", 1, "admin")
-    server.add_user(reader, "someone", 2, "read")
-    server.add_user("ghp_w", "writer", 3, "write")
+    server.add_user(ADMIN, "admin", 1, "admin")
+    server.add_user(READER, "someone", 2, "read")
+    if writer:
+        server.add_user("ghp_w", "writer", 3, "write")
     force = {"id": 7, "name": "no force pushes", "target": "branch", "enforcement": "active",
              "conditions": {"ref_name": {"include": ["~DEFAULT_BRANCH"], "exclude": []}},
              "rules": [{"type": "non_fast_forward"}, {"type": "deletion"}], "bypass_actors": []}
@@ -175,6 +178,14 @@ def test_settings_are_checked_and_what_the_token_cannot_see_is_unverified(tmp_pa
                 "bypass_actors": [{"actor_id": 77, "actor_type": "Integration", "bypass_mode": "always"}]}
     server.rulesets += [force, only_bot]
     server.environments["medperf-git-bot"] = {"branches": ["main"]}
+    return server, force, only_bot
+
+
+def test_settings_are_checked_and_what_the_token_cannot_see_is_unverified(tmp_path):
+    from medperf_git.forges._github_setup import check_settings
+
+    server, force, only_bot = _configured(tmp_path)
+    admin, reader = ADMIN, READER
 
     def states(token: str, **kwargs) -> dict[str, str]:
         return {c.name.split(":")[-1].strip(): c.state for c in check_settings(
@@ -224,5 +235,23 @@ def test_init_reports_each_setting_and_never_prints_the_token(tmp_path, invoke, 
         assert "environment 'medperf-git-bot' usable from main only: NOT SET" in text
         assert ": ok (" not in text.replace("visibility: ok (", "")
         assert "ghp_settingsTOKEN0123456789" not in text
+    finally:
+        server.stop()
+
+
+def test_ci_settings_says_ok_only_when_every_setting_is_seen_and_right(tmp_path, invoke, monkeypatch):
+    server, _, _ = _configured(tmp_path, writer=False)
+    try:
+        monkeypatch.setenv("MEDPERF_GIT_GITHUB_TOKEN", ADMIN)
+        good = invoke("ci", "settings", "--repository", server.full_name, "--app-id", "77", "--api-url",
+                      server.base_url)
+        assert good.exit_code == 0, good.stdout + good.stderr
+        assert good.stderr.count(": ok (") == 8 and ADMIN not in good.stdout + good.stderr
+        monkeypatch.setenv("MEDPERF_GIT_GITHUB_TOKEN", READER)
+        seen = invoke("ci", "settings", "--repository", server.full_name, "--app-id", "77", "--api-url",
+                      server.base_url)
+        assert seen.exit_code == 1 and "unverified (GitHub shows who may bypass a ruleset only to admins" in \
+            seen.stderr
+        assert "settings are not ok or could not be seen" in seen.stderr
     finally:
         server.stop()
