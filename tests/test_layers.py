@@ -18,7 +18,7 @@ FLOORS = {
     "lint": 2, "registry": 2,
     "policy": 3, "forges": 3, "runners": 3,
     "flows": 4,
-    "cli": 5,
+    "cli": 5, "web": 5,
     "__main__": 6,
 }
 

@@ -98,6 +98,9 @@ COMMANDS: dict[str, object] = {
         "settings": "medperf_git.cli.ci:settings",
     }),
     "hash": "medperf_git.cli.hash:hash_command",
+    "site": ("Build the registry's static web site: leaderboards, records, charts.", {
+        "build": "medperf_git.cli.site:build",
+    }),
 }
 
 
