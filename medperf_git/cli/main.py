@@ -102,9 +102,6 @@ COMMANDS: dict[str, object] = {
         "build": "medperf_git.cli.site:build",
     }),
     "ui": "medperf_git.cli.ui:ui",
-    "site": ("Build the registry's static web site: leaderboards, records, charts.", {
-        "build": "medperf_git.cli.site:build",
-    }),
 }
 
 
