@@ -22,7 +22,9 @@ mkdir -p "$CACHE"
 
 # 1. Packages (root only; an unprivileged user gets what is there).
 missing=""
-for pair in podman:podman runc:runc bwrap:bubblewrap debootstrap:debootstrap newuidmap:uidmap; do
+# chromium and its driver are for the web tests (headless, never downloaded by a test tool).
+for pair in podman:podman runc:runc bwrap:bubblewrap debootstrap:debootstrap newuidmap:uidmap \
+            chromium:chromium chromedriver:chromium-driver; do
     exe=${pair%%:*}
     pkg=${pair#*:}
     if ! command -v "$exe" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$exe" ]; then
