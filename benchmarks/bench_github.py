@@ -8,7 +8,8 @@ a marker body), then times:
 - the client's `list("open")` (pages of 100 open pull requests, the comments since the oldest);
 - the bot's first sweep over all of them (each judged: lint of the merged tree and policy, then a
   commit status and a comment), run with ``merge=False`` so that main stays put;
-- a second sweep, where nothing moved (no verdict is written again).
+- a second sweep, where nothing moved (no pull request is judged again);
+- a sweep after main moved: every pull request judged again, no verdict changed, none written.
 
 For each it prints the wall time, the requests made and the time the server spent answering them
 (the "API time"; on github.com add about 0.1-0.3 s of network per request).
@@ -34,7 +35,7 @@ from medperf_git.forges.github import GitHubForge  # noqa: E402
 from medperf_git.registry.commits import commit_changes  # noqa: E402
 from medperf_git.registry.git import init_bare  # noqa: E402
 from tests.github.fake_github import FakeGitHub, github_accounts  # noqa: E402
-from tests.policy.policy_world import HANDLES, World, container, y  # noqa: E402
+from tests.policy.policy_world import HANDLES, World, container, dataset, y  # noqa: E402
 
 BOT = "ghs_benchBOT"
 
@@ -87,12 +88,17 @@ def main() -> None:
     t_again, n_again, api_again, again = measure(server, sweep)
     assert {o.action for o in first} == {"mergeable"}, {o.action for o in first}
     assert {o.action for o in again} == {"unchanged"}
+    world.direct({"datasets/9.yaml": y(dataset(9, "do"))}, "main moves")
+    t_moved, n_moved, api_moved, moved = measure(server, sweep)
+    assert {o.action for o in moved} == {"mergeable"}
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"setup of {args.pulls} pull requests {setup:.1f} s")
     print(f"list('open'): {len(subs)} submissions, {n_list} requests, {t_list:.2f} s wall, {api_list:.2f} s API")
     print(f"first sweep: {len(first)} judged, {n_first} requests ({n_first / args.pulls:.2f} per pull request), "
           f"{t_first:.1f} s wall, {api_first:.1f} s API")
     print(f"second sweep: {len(again)} unchanged, {n_again} requests, {t_again:.1f} s wall, {api_again:.2f} s API")
+    print(f"after main moved: {len(moved)} judged again, {n_moved} requests, {t_moved:.1f} s wall, "
+          f"{api_moved:.2f} s API")
     server.stop()
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)

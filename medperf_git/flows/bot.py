@@ -8,7 +8,9 @@ merged tree and the policy with main's records (the validate workflow is never t
 request can rewrite it), and requires the pull request's opener, by numeric GitHub id, to be the
 person who signed its commits. The verdict is a commit status on the pull request's head (a refused
 one fails there, not in the workflow) and one comment edited in place that lists what is missing.
-A pull request whose head and base have not moved since its last verdict costs no request. Mergeable
+What each pull request was last judged on (its head, main) is kept in the registry repository under
+``refs/medperf-git/verdicts``, which only the bot writes: a pull request whose head and main have not
+moved is not judged again, and a verdict that did not change is not written again. Mergeable
 ones are merged by the bot itself: a merge commit of main and the head with its approvals (those a
 fork's pull request carries in comments included), pushed to main with a lease; GitHub then marks
 the pull request merged.
@@ -16,6 +18,7 @@ the pull request merged.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -31,6 +34,7 @@ BOT_HANDLE = "medperf-git-bot"
 CONTEXT = "medperf-git/policy"
 COMMAND = "@medperf-git check"
 MAX_DESCRIPTION = 140  # characters: GitHub's limit for a commit status
+VERDICTS = "refs/medperf-git/verdicts"  # what each open pull request was last judged on (the bot's own ref)
 
 
 @dataclass
@@ -131,13 +135,16 @@ def run_bot(repo: GitRepo, event: dict, *, repository: str, token: str, base_url
     forge = GitHubForge(repo, url, None, BOT_HANDLE, repository=repository, token=token, base_url=base_url,
                         throttle=throttle, sleep=sleep)
     forge.refresh()
-    run_git("fetch", "--quiet", "--no-tags", url, "+refs/pull/*/head:refs/medperf-git/pull/*", cwd=repo.path,
-            env=forge._git_env(), check=False, timeout=900)
+    run_git("fetch", "--quiet", "--no-tags", url, "+refs/pull/*/head:refs/medperf-git/pull/*",
+            f"+{VERDICTS}:{VERDICTS}", cwd=repo.path, env=forge._git_env(), check=False, timeout=900)
     subs = forge.list("open")
     first = pull_number(event)
     subs.sort(key=lambda s: (s.number != first, s.number))
     judge = _Judge(repo, forge, url, merge=merge, sleep=sleep, log_url=log_url)
-    return [judge.one(sub) for sub in subs]
+    try:
+        return [judge.one(sub) for sub in subs]
+    finally:
+        judge.save({s.number for s in subs})
 
 
 class _Judge:
@@ -148,6 +155,13 @@ class _Judge:
 
         self.repo, self.forge, self.url, self.merge, self.sleep, self.log_url = repo, forge, url, merge, sleep, log_url
         self.main = forge.main
+        self.known = self.repo.rev_parse(VERDICTS)
+        try:
+            self.verdicts: dict[str, dict] = json.loads(self.repo.read_path(self.known, "verdicts.json") or b"{}") \
+                if self.known else {}
+        except ValueError:
+            self.verdicts = {}
+        self.changed = False
         try:
             self.me: int | None = api.call(lambda: forge.gh.get_user().id, "cannot read the bot's account",
                                            sleep=sleep)
@@ -167,8 +181,9 @@ class _Judge:
         pr_head = str((raw.get("head") or {}).get("sha") or "")
         ours = next((c for c in self.forge._comments.get(number, []) if self._mine(c)
                      and read_marker(c.get("body"), BOT_MARK) is not None), None)
-        last = read_marker((ours or {}).get("body"), BOT_MARK) or {}
-        if last.get("head") == tip and last.get("base") == self.main and last.get("pr_head") == pr_head:
+        last = self.verdicts.get(str(number)) or read_marker((ours or {}).get("body"), BOT_MARK) or {}
+        if ours is not None and last.get("head") == tip and last.get("base") == self.main and \
+                last.get("pr_head") == pr_head:
             return BotOutcome(number, "unchanged", head=tip, base=self.main)
         outcome = BotOutcome(number, "waiting", head=tip, base=self.main)
         if self.repo.rev_parse(f"{tip}^{{commit}}") is None:
@@ -223,16 +238,14 @@ class _Judge:
     def _report(self, outcome: BotOutcome, raw: dict, pr_head: str, ours: dict | None, approvals: list) -> BotOutcome:
         """The commit status on the head, then the one comment: written last, it says the verdict is out."""
         from medperf_git.forges import _github_api as api
-        from medperf_git.forges._github_body import BOT_MARK, cut, marker, render
+        from medperf_git.forges._github_body import BOT_MARK, cut, marker, read_marker, render
 
         number = outcome.number
         words = {"merged": "merged", "mergeable": "mergeable (not merged: --no-merge)", "refused": "refused",
                  "waiting": "waiting for approvals"}
-        mark = {"head": outcome.head, "base": outcome.base, "pr_head": pr_head}
-        body = render("bot_comment.md.j2", marker=marker(BOT_MARK, mark), head=outcome.head, base=outcome.base,
+        text = render("bot_comment.md.j2", marker="", head=outcome.head, base=outcome.base,
                       status=words[outcome.action], problems=outcome.problems, waiting=outcome.waiting,
                       number=number, approvals=approvals)
-        body = cut(body, self.log_url or str(raw.get("html_url") or ""))
         state = {"merged": "success", "mergeable": "success", "waiting": "pending", "refused": "failure"}
         description = {"merged": f"merged as {(outcome.merged_commit or '')[:12]}",
                        "mergeable": "mergeable: lint and policy pass",
@@ -240,6 +253,15 @@ class _Judge:
                        "refused": "refused: " + "; ".join(outcome.problems)}[outcome.action]
         if len(description) > MAX_DESCRIPTION:
             description = description[:MAX_DESCRIPTION - 3] + "..."
+        digest = hashlib.sha256(f"{pr_head}\0{state[outcome.action]}\0{description}\0{text}".encode()).hexdigest()
+        mark = {"head": outcome.head, "base": outcome.base, "pr_head": pr_head, "digest": digest[:16]}
+        self.verdicts[str(number)] = mark
+        self.changed = True
+        old = read_marker((ours or {}).get("body"), BOT_MARK) or {}
+        if ours is not None and old.get("digest") == mark["digest"]:  # judged again, said the same: write nothing
+            outcome.comment_id = int(ours["id"])
+            return outcome
+        body = cut(marker(BOT_MARK, mark) + text, self.log_url or str(raw.get("html_url") or ""))
         target = (ours or {}).get("html_url") or raw.get("html_url") or None
         api.call(lambda: self._status(pr_head, state[outcome.action], description, target),
                  f"cannot set the status of #{number}", sleep=self.sleep)
@@ -251,6 +273,20 @@ class _Judge:
         else:
             outcome.comment_id = int(self.forge.comment(number, body, mine=self._mine).get("id") or 0) or None
         return outcome
+
+    def save(self, still_open: set[int]) -> None:
+        """Keep what was judged on what, for the next run: one commit on the bot's ref, pushed with a lease
+        (a lost race only means that the next run judges those pull requests again)."""
+        if not self.changed:
+            return
+        from medperf_git.registry.commits import Identity, build_tree, commit_tree
+
+        kept = {k: v for k, v in sorted(self.verdicts.items()) if k.isdigit() and int(k) in still_open}
+        tree = build_tree(self.repo, None, {"verdicts.json": json.dumps(kept, indent=1, sort_keys=True).encode()})
+        commit = commit_tree(self.repo, tree, [self.known] if self.known else [], "Verdicts",
+                             Identity("medperf-git bot", "medperf-git-bot@users.noreply.github.com"))
+        push(self.repo, self.url, [f"{commit}:{VERDICTS}"], leases=[f"{VERDICTS}:{self.known or ''}"],
+             env=self.forge._git_env(), check=False)
 
     def _status(self, sha: str, state: str, description: str, target: str | None) -> None:
         """POST a commit status without reading the commit first (PyGithub's way costs a request more)."""

@@ -70,15 +70,46 @@ def openapi_spec():
 APP_ID = 77
 
 
-class Hosting:
+def make_app(server) -> str:
+    """A GitHub App for the bot: its public key registered with the fake server; its private key (PEM)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    server.apps[APP_ID] = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                        serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+class Submitting:
+    """What people do on a fake GitHub registry: open a pull request, approve one (``forge`` and ``world``
+    come from the class that uses this)."""
+
+    def submit(self, opener: str, changes: dict, signer: str | None = None, title: str = "a submission"):
+        from medperf_git.registry.commits import commit_changes
+
+        forge = self.forge(opener)
+        head = commit_changes(forge.repo, forge.main, changes, title, self.world[signer or opener].identity)
+        return forge.open(head, title=title, kind="association", base=forge.main)
+
+    def approve(self, handle: str, number: int):
+        from medperf_git.registry.commits import commit_tree
+
+        forge = self.forge(handle)
+        sub = forge.get(number)
+        tree = forge.repo.out("rev-parse", f"{sub.head}^{{tree}}")
+        approval = commit_tree(forge.repo, tree, [sub.head], f"Approve\n\nApproved-by: {handle}",
+                               self.world[handle].identity)
+        return forge.add_approval(number, approval, expected_head=sub.head)
+
+
+class Hosting(Submitting):
     """A registry on the fake GitHub as SETTINGS.md sets it up: submitters (read access) work from forks
     over git's HTTP with their tokens, the bot is a GitHub App whose token is minted from its key, and
     every answer of the server is checked against GitHub's published description."""
 
     def __init__(self, tmp_path, spec):
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
-
         from tests.github.fake_github import FakeGitHub, github_accounts
         from tests.policy.policy_world import HANDLES, World, dataset, y
 
@@ -89,11 +120,7 @@ class Hosting:
         self.server = FakeGitHub(self.world.path, spec=spec)
         for h in HANDLES:
             self.server.add_user(self.token(h), h, self.ids[h], "admin" if h == "admin" else "read")
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.app_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                         serialization.NoEncryption()).decode()
-        self.server.apps[APP_ID] = key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        self.app_key = make_app(self.server)
         self.server.start()
         self.sleeps: list[float] = []
         self._forges: dict = {}
@@ -114,23 +141,6 @@ class Hosting:
                 throttle=False, sleep=self.sleeps.append, **kwargs)
         self._forges[handle].refresh()
         return self._forges[handle]
-
-    def submit(self, opener: str, changes: dict, signer: str | None = None, title: str = "a submission"):
-        from medperf_git.registry.commits import commit_changes
-
-        forge = self.forge(opener)
-        head = commit_changes(forge.repo, forge.main, changes, title, self.world[signer or opener].identity)
-        return forge.open(head, title=title, kind="association", base=forge.main)
-
-    def approve(self, handle: str, number: int):
-        from medperf_git.registry.commits import commit_tree
-
-        forge = self.forge(handle)
-        sub = forge.get(number)
-        tree = forge.repo.out("rev-parse", f"{sub.head}^{{tree}}")
-        approval = commit_tree(forge.repo, tree, [sub.head], f"Approve\n\nApproved-by: {handle}",
-                               self.world[handle].identity)
-        return forge.add_approval(number, approval, expected_head=sub.head)
 
     def bot_token(self) -> str:
         from medperf_git.forges._github_api import app_token

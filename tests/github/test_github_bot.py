@@ -10,15 +10,16 @@ pytest.importorskip("github", reason="PyGithub is not installed (pip install -e 
 
 from medperf_git.flows.bot import run_bot  # noqa: E402
 from medperf_git.forges.github import GitHubForge  # noqa: E402
-from medperf_git.registry.commits import commit_changes, commit_tree  # noqa: E402
+from medperf_git.registry.commits import commit_changes  # noqa: E402
 from medperf_git.registry.git import init_bare  # noqa: E402
+from tests.github.conftest import Submitting  # noqa: E402
 from tests.github.fake_github import FakeGitHub  # noqa: E402
 from tests.policy.policy_world import HANDLES, World, association, dataset, y  # noqa: E402
 
 BOT_TOKEN = "ghs_botTOKEN0123456789abcdef"
 
 
-class Setup:
+class Setup(Submitting):
     def __init__(self, tmp_path):
         self.tmp = tmp_path
         self.world = World(tmp_path, registry_settings={"host": "github"})
@@ -51,19 +52,6 @@ class Setup:
             self._forges[handle] = forge
         self._forges[handle].refresh()
         return self._forges[handle]
-
-    def submit(self, opener: str, changes: dict, signer: str | None = None, title: str = "a submission"):
-        forge = self.forge(opener)
-        head = commit_changes(forge.repo, forge.main, changes, title, self.world[signer or opener].identity)
-        return forge.open(head, title=title, kind="association", base=forge.main)
-
-    def approve(self, handle: str, number: int):
-        forge = self.forge(handle)
-        sub = forge.get(number)
-        tree = forge.repo.out("rev-parse", f"{sub.head}^{{tree}}")
-        approval = commit_tree(forge.repo, tree, [sub.head], f"Approve\n\nApproved-by: {handle}",
-                               self.world[handle].identity)
-        return forge.add_approval(number, approval, expected_head=sub.head)
 
     def event(self, number: int) -> dict:
         """A ``@medperf-git check`` comment on pull request ``number``, as GitHub sends it."""

@@ -69,7 +69,11 @@ def test_every_open_pull_request_gets_a_status_and_a_refusal_does_not_fail_the_r
         "description"]
     bot_comments = [c for c in hosting.server.comments if c["user"]["type"] == "Bot"]
     assert len(bot_comments) == 3 and all(len(c["body"]) < 60_000 for c in bot_comments)
+    before = len(hosting.server.requests)
     assert {o.action for o in hosting.sweep()} == {"refused", "waiting"}  # main moved with the merge: judged again
+    writes = [p for m, p, _ in hosting.server.requests[before:] if m != "GET" and "access_tokens" not in p]
+    assert writes == []  # ... and found the same: nothing written again
+    assert hosting.server.sha("refs/medperf-git/verdicts")  # what was judged on what, for the next run
     before = len(hosting.server.requests)
     again = hosting.sweep()
     assert {o.action for o in again} == {"unchanged"}  # nothing moved: no verdict written again

@@ -105,7 +105,7 @@ class Runner:
 
 @pytest.mark.skipif(PYTHON is None, reason="no python3 for the runner's virtual environments")
 def test_every_workflow_installs_the_pinned_wheel_and_runs_its_command(index, tmp_path, invoke):
-    from tests.github.conftest import APP_ID, Hosting
+    from tests.github.conftest import APP_ID, make_app
     from tests.github.fake_github import FakeGitHub
 
     index_url, sha = index
@@ -117,9 +117,8 @@ def test_every_workflow_installs_the_pinned_wheel_and_runs_its_command(index, tm
     bare = tmp_path / "registry.git"
     subprocess.run(["git", "clone", "-q", "--bare", str(reg), str(bare)], check=True)
     server = FakeGitHub(bare).start()
-    key = Hosting.__new__(Hosting)
     try:
-        _app(key, server)
+        app_key = make_app(server)
         runner = Runner(tmp_path / "runs", server, index_url, {})
         (tmp_path / "runs").mkdir()
         main = server.sha("refs/heads/main")
@@ -130,9 +129,9 @@ def test_every_workflow_installs_the_pinned_wheel_and_runs_its_command(index, tm
             "github.event.pull_request.number": "1"})
         assert "lint: valid" in validate[-1].stdout and "policy: Allowed (author: admin)" in validate[-1].stdout
         bot = runner.job(workflows["medperf-git-policy-bot.yml"], "bot", {
-            "secrets.MEDPERF_GIT_APP_ID": str(APP_ID), "secrets.MEDPERF_GIT_APP_PRIVATE_KEY": key.app_key})
+            "secrets.MEDPERF_GIT_APP_ID": str(APP_ID), "secrets.MEDPERF_GIT_APP_PRIVATE_KEY": app_key})
         assert "no open pull request into main" in bot[-1].stdout
-        assert key.app_key.splitlines()[1] not in bot[-1].stdout + bot[-1].stderr
+        assert app_key.splitlines()[1] not in bot[-1].stdout + bot[-1].stderr
         assert any(p.endswith("/access_tokens") for _, p, _ in server.requests)  # the token was minted in the job
         publish = runner.job(workflows["medperf-git-publish.yml"], "publish", {})
         assert "registry is valid" in publish[1].stdout
@@ -146,20 +145,6 @@ def test_every_workflow_installs_the_pinned_wheel_and_runs_its_command(index, tm
         assert not (tmp_path / "venv" / "bin" / "medperf-git").exists()
     finally:
         server.stop()
-
-
-def _app(holder, server) -> None:
-    """A GitHub App for the bot, its public key registered with the fake server, its key on ``holder``."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    from tests.github.conftest import APP_ID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    holder.app_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()).decode()
-    server.apps[APP_ID] = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                        serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
 def _submission(bare: Path, main: str) -> str:
