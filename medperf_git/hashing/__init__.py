@@ -7,7 +7,11 @@ from medperf_git.hashing.files import (
     sha256_bytes as sha256_bytes,
     sha256_file as sha256_file,
 )
-from medperf_git.hashing.medperf import medperf_hash as medperf_hash, medperf_hash_info as medperf_hash_info
+from medperf_git.hashing.medperf import (
+    medperf_from_lines as medperf_from_lines,
+    medperf_hash as medperf_hash,
+    medperf_hash_info as medperf_hash_info,
+)
 from medperf_git.hashing.tree import (
     ManifestDiff as ManifestDiff,
     TreeHash as TreeHash,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from medperf_git.hashing import _reader
 from medperf_git.hashing.tree import TreeHashError
@@ -40,6 +40,19 @@ def medperf_hash_info(folders: Sequence[str | os.PathLike], *, workers: int | No
     for digest in sorted(h for h, _ in pairs):
         sha.update(digest.encode("utf-8"))
     return sha.hexdigest(), len(pairs), sum(size for _, size in pairs)
+
+
+def medperf_from_lines(lines: Iterable[bytes], copies: int = 1) -> str:
+    """MedPerf's folder hash from tree-v1 manifest lines, without reading a file again.
+
+    Each line starts with the file's sha256 hex, which is all MedPerf's hash takes; ``copies=2`` when MedPerf
+    walks the same folder twice (raw data and labels in one folder, as its own tests have them).
+    """
+    sha = hashlib.sha256()
+    for line in sorted(line[:64] for line in lines):
+        for _ in range(copies):
+            sha.update(line)
+    return sha.hexdigest()
 
 
 def medperf_hash(folders: Sequence[str | os.PathLike]) -> str:
