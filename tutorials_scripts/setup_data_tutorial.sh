@@ -21,6 +21,11 @@ set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$HERE")
 MG=${MEDPERF_GIT:-medperf-git}
+if ! command -v "$MG" >/dev/null 2>&1; then
+    echo "setup_data_tutorial.sh: '$MG' is not on PATH. Activate the environment it is installed in" \
+        "(after sh scripts/test.sh: . .venv/bin/activate in the repository), or set MEDPERF_GIT to its path." >&2
+    exit 1
+fi
 PY=${PYTHON:-python3}
 TOOLS="$REPO/examples/chestxray/tools"
 TUT="$(pwd)/medperf_tutorial"
