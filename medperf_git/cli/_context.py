@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from typing import Any
 
 import click
 
@@ -14,6 +15,7 @@ from medperf_git.workspace import Workspace
 class AppContext:
     profile_name: str | None = None
     offline: bool = False
+    overrides: dict[str, Any] = field(default_factory=dict)  # the root's --platform, --gpus, timeouts
     _workspace: Workspace | None = field(default=None, repr=False)
     _session: object | None = field(default=None, repr=False)
 
@@ -21,6 +23,7 @@ class AppContext:
     def workspace(self) -> Workspace:
         if self._workspace is None:
             self._workspace = Workspace.load(self.profile_name, offline=self.offline)
+            _override(self._workspace.profile, self.overrides)
         return self._workspace
 
     @property
@@ -32,6 +35,15 @@ class AppContext:
             self._session = RegistrySession(self.workspace)
             click.get_current_context().call_on_close(self._session.close)
         return self._session
+
+
+def _override(profile, overrides: dict[str, Any]) -> None:
+    """MedPerf's root options change the profile for this command only (never saved)."""
+    for key, value in overrides.items():
+        if key == "timeouts":
+            profile.timeouts = {**profile.timeouts, **value}
+        elif hasattr(profile, key):  # a setting this version's profiles know (shm_size may not be one)
+            setattr(profile, key, value)
 
 
 def pass_workspace(func):

@@ -50,7 +50,10 @@ def run_cli(cli: click.Group, argv: list[str] | None, prog_name: str) -> int:
     except MedperfGitError as exc:
         if debug:
             traceback.print_exc()
-        out.error(exc.message, hint=exc.hint)
+        if getattr(exc, "cancelled", False):  # the user said no: not an error, but nothing was done
+            out.info(f"Cancelled: {exc.message}.")
+        else:
+            out.error(exc.message, hint=exc.hint)
         return exc.exit_code
     except BrokenPipeError:
         return 141

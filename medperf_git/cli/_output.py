@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -29,6 +31,28 @@ class Output:
         from medperf_git.records.yamlio import dump_yaml
 
         click.echo(dump_yaml(data).rstrip("\n"))
+
+    def document(self, data: Any, fmt: str = "yaml", output: str | None = None) -> None:
+        """A record or a listing as YAML or JSON (MedPerf's view -f), on stdout or saved to ``output`` (-o)."""
+        if fmt == "json":
+            text = json.dumps(data, indent=2, sort_keys=False, default=str, ensure_ascii=False)
+        else:
+            from medperf_git.records.yamlio import dump_yaml
+
+            text = dump_yaml(data).rstrip("\n")
+        if output is None:
+            click.echo(text)
+            return
+        from medperf_git.workspace.atomic import write_text
+
+        try:
+            write_text(output, text + "\n")
+        except OSError as exc:
+            from medperf_git.errors import UsageError
+
+            raise UsageError(f"cannot write {output}: {exc.strerror}",
+                             hint="give -o a file in a folder you can write") from None
+        self.info(f"Saved to {output}")
 
     def table(self, rows: Iterable[Sequence[Any]], headers: Sequence[str]) -> None:
         from tabulate import tabulate
@@ -58,9 +82,16 @@ class Output:
         click.echo("=" * 20, err=True)
         click.echo(f"This will be readable by {audience}.", err=True)
 
-    def confirm(self, question: str, yes: bool = False) -> bool:
-        """Ask; an empty answer means no. ``-y`` answers yes without asking."""
+    def confirm(self, question: str, yes: bool = False, medperf_asks: bool = True) -> bool:
+        """Ask; an empty answer means no. ``-y`` answers yes without asking.
+
+        ``medperf_asks=False``: MedPerf's twin of the command asks nothing and has no -y, so its scripts give
+        none; then a script (stdin not a terminal) is not asked either, and the preview above stays on record.
+        """
         if yes:
+            return True
+        if not medperf_asks and not sys.stdin.isatty() and os.environ.get("MEDPERF_GIT_ASSUME_TTY") != "1":
+            self.info("Not asking: this is a script (stdin is not a terminal), and MedPerf's command asks nothing.")
             return True
         if not sys.stdin.isatty() and os.environ.get("MEDPERF_GIT_ASSUME_TTY") != "1":
             # Piped input still works; a closed stdin answers "no".
@@ -81,6 +112,58 @@ class Output:
         if not enabled or not sys.stderr.isatty() or os.environ.get("MEDPERF_GIT_NO_PROGRESS") == "1":
             return _NoProgress()
         return _ClickProgress(total, label)
+
+
+class Heartbeat:
+    """Says that a silent container task is still running: every ``every`` seconds without a line of output,
+    one line with the step and the time since it started, so a long task is never just silence."""
+
+    def __init__(self, every: float | None = None):
+        self.every = every or float(os.environ.get("MEDPERF_GIT_HEARTBEAT_SECONDS") or 30)
+        self.step: str | None = None
+        self.started = self.last = time.monotonic()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def on_step(self, text: str) -> None:
+        self.step, self.started, self.last = text, time.monotonic(), time.monotonic()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+            self._thread.start()
+
+    def on_output(self, line: str) -> None:
+        self.last = time.monotonic()
+
+    def _run(self) -> None:
+        while not self._stop.wait(min(self.every, 5.0)):
+            now = time.monotonic()
+            if self.step and now - self.last >= self.every:
+                elapsed = int(now - self.started)
+                click.echo(f"  ... {self.step}: still running ({elapsed // 60}m {elapsed % 60:02d}s)", err=True)
+                self.last = now
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def attach(self, settings):
+        """Wrap a RunSettings' callbacks; the heartbeat stops when the command ends."""
+        step, output = settings.on_step, settings.on_output
+
+        def on_step(text: str) -> None:
+            self.on_step(text)
+            if step:
+                step(text)
+
+        def on_output(line: str) -> None:
+            self.on_output(line)
+            if output:
+                output(line)
+
+        settings.on_step, settings.on_output = on_step, on_output
+        context = click.get_current_context(silent=True)
+        if context is not None:
+            context.call_on_close(self.stop)
+        return settings
 
 
 class _NoProgress:

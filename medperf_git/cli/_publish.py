@@ -22,8 +22,8 @@ def apply_no_wait(ws, no_wait: bool) -> None:
         ws.profile.github = {**(ws.profile.github or {}), "wait": 0}
 
 
-def confirmer(question: str, yes: bool, *, intro: str | None = None,
-              audience: str | None = None) -> Callable[[dict], bool]:
+def confirmer(question: str, yes: bool, *, intro: str | None = None, audience: str | None = None,
+              medperf_asks: bool = True) -> Callable[[dict], bool]:
     """Show the exact record and who will read it, then ask (an empty answer is no; -y says yes).
 
     The preview is shown with ``-y`` too: what leaves the machine is always on the screen (and in any log
@@ -37,17 +37,53 @@ def confirmer(question: str, yes: bool, *, intro: str | None = None,
         out.preview(record, audience or AUDIENCE)
         if yes:
             out.info("Publishing it without asking (-y).")
-        return out.confirm(question, yes=yes)
+        return out.confirm(question, yes=yes, medperf_asks=medperf_asks)
 
     return confirm
 
 
 def report(outcome, merged: str, next_merged: str, next_waiting: str | None = None, why: str = "") -> None:
     """One line on where the submission stands, then the next step."""
+    who = ", ".join(outcome.waiting_for) or "an approver"
     if outcome.merged:
         out.success(f"Submission {outcome.number} merged: {merged}")
         out.next_step(next_merged)
+    elif getattr(outcome, "already_open", False):
+        out.info(f"This was asked already: submission {outcome.number} is open and waits for approval by {who}; "
+                 "nothing was run or published again.")
+        out.next_step(f"medperf-git submission show {outcome.number}", "see what is missing")
     else:
-        who = ", ".join(outcome.waiting_for) or "an approver"
         out.success(f"Submission {outcome.number} opened; it waits for approval by {who}")
         out.next_step(next_waiting or f"medperf-git submission show {outcome.number}", why)
+
+
+def warn_unchecked(confirm: Callable[[dict], bool]) -> Callable[[dict], bool]:
+    """Say, before asking, that the image pin goes out unchecked and why: the record shows it too."""
+
+    def ask(record: dict) -> bool:
+        check = record.get("image_check") or {}
+        if check.get("checked") is False:
+            out.warn(f"the image pin of {record['image']['reference']} could not be checked on this machine: "
+                     f"{check.get('detail')}. It will be published marked unchecked, and readers will see it as "
+                     "unverified; submit from a machine whose Docker engine can reach the image to have it checked.")
+        return confirm(record)
+
+    return ask
+
+
+def submit_container(s, *, required_tasks: tuple[str, ...] = (), what: str = "container", name, config_path,
+                     parameters_path, additional_files, additional_hash, additional_files_url, image, image_hash,
+                     source, source_hash, source_url, description, yes, no_wait=False) -> None:
+    """`container submit` and `model submit`: one flow call, the same report."""
+    apply_no_wait(s, no_wait)
+    from medperf_git.flows import container as flow
+
+    outcome = flow.submit(
+        s, name=name, config_path=config_path, parameters_path=parameters_path, description=description,
+        source=flow.ArchiveInput(source, source_hash, source_url) if source else None,
+        additional_files=flow.ArchiveInput(additional_files, additional_hash, additional_files_url)
+        if additional_files else None, image=image, image_hash=image_hash, required_tasks=required_tasks,
+        confirm=warn_unchecked(confirmer(f"Do you approve the registration of this {what}?", yes,
+                                         medperf_asks=False)))
+    report(outcome, f"{what} '{name}' has id {outcome.record.get('id')}",
+           f"medperf-git {what} view {outcome.record.get('id')}")

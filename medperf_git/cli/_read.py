@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from medperf_git.cli._context import pass_session
-from medperf_git.cli._options import json_option, with_options
+from medperf_git.cli._options import format_option, json_option, output_option, with_options
 from medperf_git.cli._output import out
 
 MIN_RECORDS_FOR_BAR = 2000  # fewer records index in well under a second: no bar flashing by
@@ -121,8 +121,9 @@ class RecordKind:
     state_filter: bool = True
     view_next: tuple[str, str] | None = None  # after `view`: the command ("{id}" filled in) and why
     show: Callable[[Any, bool], None] | None = None  # a `view` that shows more than the record
-    local: Callable[[Any, bool], None] | None = None  # `ls --local`: what this machine holds instead
+    local: Callable[..., None] | None = None  # `ls --local` (``unregistered=True``: --unregistered) instead
     local_help: str = ""
+    local_records: Callable[[Any], list[dict]] | None = None  # `view --unregistered`: this machine's, unpublished
 
     @property
     def plural(self) -> str:
@@ -134,10 +135,13 @@ def read_commands(spec: RecordKind) -> tuple[click.Command, click.Command]:
     return _ls_command(spec), _view_command(spec)
 
 
+MINE = click.option("--mine", "-user", "mine", is_flag=True, help="Only the records you own (your profile's handle).")
+
+
 def _ls_command(spec: RecordKind) -> click.Command:
-    def ls(s, as_json: bool, local: bool = False, **filters) -> None:
-        if local:
-            spec.local(s, as_json)
+    def ls(s, as_json: bool, local: bool = False, unregistered: bool = False, **filters) -> None:
+        if local or unregistered:
+            spec.local(s, as_json, unregistered=unregistered)
             return
         from medperf_git.flows import catalog
 
@@ -147,8 +151,10 @@ def _ls_command(spec: RecordKind) -> click.Command:
                      f"see one {spec.kind} in full")
 
     options = [
-        *([click.option("--local", is_flag=True, help=spec.local_help)] if spec.local else []),
-        click.option("--mine", is_flag=True, help=f"Only the {spec.plural} you own (your profile's handle)."),
+        *([click.option("--local", is_flag=True, help=spec.local_help),
+           click.option("--unregistered", is_flag=True, help="Those prepared here and not registered yet "
+                                                             "(MedPerf's spelling).")] if spec.local else []),
+        MINE,
         click.option("--owner", metavar="HANDLE", help=f"Only the {spec.plural} this person owns."),
         NAME_FILTER,
         *spec.filters,
@@ -160,17 +166,36 @@ def _ls_command(spec: RecordKind) -> click.Command:
 
 
 def _view_command(spec: RecordKind) -> click.Command:
-    def view(s, record_id: int, as_json: bool) -> None:
+    def view(s, record_id: int | None, as_json: bool, fmt: str, output: str | None, mine: bool,
+             unregistered: bool = False) -> None:
         from medperf_git.flows import catalog
 
-        with IndexProgress(enabled=not as_json) as progress:
+        if as_json:
+            fmt = "json"
+        if unregistered:
+            out.document(spec.local_records(s), fmt, output)
+            return
+        if record_id is None:  # MedPerf's `view` without an id: every record (or yours), in full
+            with IndexProgress(enabled=fmt != "json") as progress:
+                listing = getattr(catalog, spec.lister)(s, mine=mine, progress=progress)
+            warn_all(listing.warnings)
+            out.document([r.data for r in listing.records], fmt, output)
+            return
+        with IndexProgress(enabled=fmt != "json") as progress:
             shown = catalog.view(s, spec.kind, record_id, progress=progress)
-        if spec.show is not None:
-            spec.show(shown, as_json)
+        if output is not None or fmt == "json" and spec.show is None:
+            warn_all(shown.warnings)
+            out.document(shown.record.data, fmt, output)
+        elif spec.show is not None:
+            spec.show(shown, fmt == "json")
         elif spec.view_next is not None:
-            show_record(shown, as_json, spec.view_next[0].format(id=record_id), spec.view_next[1])
+            show_record(shown, False, spec.view_next[0].format(id=record_id), spec.view_next[1])
         else:
-            show_record(shown, as_json)
+            show_record(shown, False)
 
-    options = [click.argument("record_id", metavar="ID", type=int), json_option]
-    return click.command("view", help=spec.view_help)(with_options(pass_session(view), options))
+    options = [click.argument("record_id", metavar="[ID]", type=int, required=False), json_option, format_option,
+               output_option, MINE,
+               *([click.option("--unregistered", is_flag=True, help="This machine's datasets that are not "
+                                                                     "registered yet.")] if spec.local_records else [])]
+    help_text = spec.view_help + "\n\nWithout ID, every record (with --mine, yours), as MedPerf's `view` does."
+    return click.command("view", help=help_text)(with_options(pass_session(view), options))

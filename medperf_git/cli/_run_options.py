@@ -25,9 +25,11 @@ def settings_from(runner, gpus, python, timeout, quiet: bool = False):
     if runner == "local":
         out.warn("the local runner isolates nothing: the containers' code runs as you, with your network "
                  "and files. Use it only for code you trust; each task will say so again.")
-    return RunSettings(runner=runner, gpus=gpus, python=python, timeouts=timeouts,
-                       on_output=None if quiet else task_line,
-                       on_step=lambda text: out.info(f"> {text}..."))
+    from medperf_git.cli._output import Heartbeat
+
+    return Heartbeat().attach(RunSettings(runner=runner, gpus=gpus, python=python, timeouts=timeouts,
+                                          on_output=None if quiet else task_line,
+                                          on_step=lambda text: out.info(f"> {text}...")))
 
 
 def task_line(line: str) -> None:

@@ -25,18 +25,25 @@ def _component_options(func):
 
 
 @click.command()
-@click.option("--benchmark", "-b", type=int, help="Only this benchmark.")
+@click.option("--benchmark", type=int, metavar="ID", help="Only this benchmark.")
+@click.option("-b", "benchmarks", is_flag=True,
+              help="Benchmark associations (MedPerf's -b; every association here is one), e.g. `ls -bd`.")
+@click.option("-t", "training", is_flag=True, hidden=True, help="MedPerf's training experiments (no meaning here).")
 @click.option("--datasets", "-d", "component", flag_value="dataset", help="Only dataset associations (MedPerf's -d).")
 @click.option("--models", "-m", "component", flag_value="model", help="Only model associations (MedPerf's -m).")
-@click.option("--approval-status", "--status", "status",
+@click.option("--approval-status", "--approval_status", "--status", "status",
               type=click.Choice(["pending", "approved", "rejected", "revoked"], case_sensitive=False),
               help="Only associations with this status.")
 @click.option("--all", "everyone", is_flag=True, help="Everyone's associations, not only those involving you.")
 @json_option
 @pass_session
-def ls(s, benchmark, component, status, everyone, as_json):
-    """Associations that involve you: pending, approved, rejected or revoked, and who must act."""
+def ls(s, benchmark, benchmarks, training, component, status, everyone, as_json):
+    """Associations that involve you: their state on main first, then what open submissions ask for."""
     from medperf_git.flows.association import list_associations
+
+    if training:
+        raise click.UsageError("-t lists training experiments' associations, which have no meaning here; "
+                               "use `association ls -bd` or `association ls -bm`")
 
     rows = list_associations(s, benchmark=benchmark, component=component,
                              status=status.lower() if status else None, everyone=everyone)
@@ -44,8 +51,8 @@ def ls(s, benchmark, component, status, everyone, as_json):
         out.json([r.to_dict() for r in rows])
         return
     table = [(r.benchmark, r.component, r.component_id, r.initiated_by or "", r.status,
-              ", ".join(r.must_act) if r.status == "pending" else "", r.submission or "", r.reason or "")
-             for r in rows]
+              ", ".join(r.must_act) if r.status == "pending" else "",
+              r.submission or (f"#{r.change} (a change)" if r.change else ""), r.reason or "") for r in rows]
     out.table(table, ["Benchmark UID", "Kind", "UID", "Initiated by", "Status", "Must act", "Submission", "Reason"])
     pending = [r for r in rows if r.status == "pending" and s.profile.handle in r.must_act]
     if pending:
@@ -67,7 +74,8 @@ def approve(s, benchmark, data_uid, model, yes):
     assessment = review.prepare_approval(s, number)
     out.info(f"Submission {number} by {assessment.submission.author} proposes:")
     out.preview(association.request_records(s, assessment), "everyone who can read the registry, once merged")
-    if not out.confirm(f"Approve the association of {component} {cid} with benchmark {benchmark}?", yes=yes):
+    if not out.confirm(f"Approve the association of {component} {cid} with benchmark {benchmark}?", yes=yes,
+                       medperf_asks=False):
         from medperf_git.flows.dataset import Cancelled
 
         raise Cancelled("nothing was approved")
@@ -82,7 +90,8 @@ def approve(s, benchmark, data_uid, model, yes):
 
 @click.command()
 @_component_options
-@click.option("--reason", required=True, help="Why: the requester sees it.")
+@click.option("--reason", default="rejected by the benchmark committee", show_default=True,
+              help="Why: the requester sees it.")
 @pass_session
 def reject(s, benchmark, data_uid, model, reason):
     """Reject a pending association request (the same as `review reject` on its submission)."""
@@ -106,7 +115,7 @@ def set_priority(s, benchmark, model, priority, yes):
     from medperf_git.flows.association import set_priority as flow
 
     outcome = flow(s, benchmark=benchmark, model=model, priority=priority,
-                   confirm=confirmer("Change this priority?", yes))
+                   confirm=confirmer("Change this priority?", yes, medperf_asks=False))
     report(outcome, f"model {model} has priority {priority} in benchmark {benchmark}", "medperf-git association ls")
 
 

@@ -80,15 +80,14 @@ def run(s, benchmark, data_uid, models, models_file, no_cache, rerun_finalized, 
              "have partial results")
     out.echo(f"\t{len(failed)} failed")
     out.echo(f"\t{len(ran)} ran successfully, of which {sum(o.partial for o in ran)} have partial results")
+    if failed:  # MedPerf's run goes on past a failing model and exits 0: scripts rely on it
+        out.warn(f"{len(failed)} of {len(summary.outcomes)} models failed (the error column); each one's log is "
+                 "named in its error, and `--ignore-model-errors` keeps what a failing model predicted as a partial "
+                 "result")
     out.success("Done!")
     done = [o for o in summary.outcomes if o.name and not o.error]
     if done:
         out.next_step(f"medperf-git result view {done[-1].name}", "then `medperf-git result submit --result NAME`")
-    if failed:
-        from medperf_git.errors import ContainerFailed
-
-        raise ContainerFailed(f"{len(failed)} of {len(summary.outcomes)} models failed; see the error column",
-                              hint="their logs are under the workspace; `--ignore-model-errors` keeps partial results")
 
 
 @click.command()
@@ -99,24 +98,39 @@ def run(s, benchmark, data_uid, models, models_file, no_cache, rerun_finalized, 
               help="The demo dataset tarball (with paths.yaml), for the compatibility test.")
 @click.option("--demo-hash", "--demo_hash", "demo_hash", help="Expected sha256 of the demo tarball.")
 @click.option("--demo-published-url", help="Where a local --demo-url tarball will be published.")
-@click.option("--data-preparation", "--data_preparation", "-p", "data_preparation", type=int, required=True,
+@click.option("--data-preparation-container", "--data_preparation_container", "--data-preparation",
+              "--data_preparation", "-p", "data_preparation", type=int, required=True,
               help="Id of the data preparation container.")
-@click.option("--reference-model", "--reference_model", "-m", "reference_model", type=int, required=True,
-              help="Id of the reference model container.")
-@click.option("--metrics", "-e", "metrics", type=int, required=True, help="Id of the metrics container.")
+@click.option("--reference-model", "--reference_model", "--reference-model-container", "-m", "reference_model",
+              type=int, required=True, help="Id of the reference model container.")
+@click.option("--evaluator-container", "--evaluator_container", "--metrics", "-e", "metrics", type=int,
+              required=True, help="Id of the metrics (evaluator) container.")
 @click.option("--owners", help="Other committee members' handles, comma-separated.")
 @click.option("--min-isolation", type=click.Choice(["none", "sandbox", "container"]),
               help="Refuse results made with less isolation.")
-@click.option("--skip-compatibility-tests", is_flag=True, help="Do not run the demo data through the containers.")
+@click.option("--skip-compatibility-tests", "--skip_compatibility_tests", "skip_compatibility_tests", is_flag=True,
+              help="Do not run the demo data through the containers.")
+@click.option("--skip-demo-data-preparation", "--skip_demo_data_preparation", "skip_demo_preparation", is_flag=True,
+              hidden=True, help="MedPerf's already-prepared demo data (no meaning here).")
+@click.option("--operational", is_flag=True,
+              help="MedPerf's OPERATION state: accepted; a merged benchmark is frozen here but for its policy.")
 @yes_option
 @run_options
 @pass_session
 def submit(s, name, description, docs_url, demo_url, demo_hash, demo_published_url, data_preparation,
-           reference_model, metrics, owners, min_isolation, skip_compatibility_tests, yes, runner, gpus, python,
-           timeout):
-    """Submit a benchmark for the registry admins' approval, after testing it on its demo data."""
+           reference_model, metrics, owners, min_isolation, skip_compatibility_tests, skip_demo_preparation,
+           operational, yes, runner, gpus, python, timeout):
+    """Submit a benchmark for the registry admins' approval, after testing it on its demo data.
+
+    MedPerf's `benchmark submit --name N --description D --demo-url URL --data-preparation-container 1
+    --reference-model 2 --evaluator-container 3 --operational` works as is.
+    """
     from medperf_git.flows import benchmark as flow
     from medperf_git.flows.container import ArchiveInput
+
+    if skip_demo_preparation:
+        raise click.UsageError("--skip-demo-data-preparation: here the demo data is always prepared by the "
+                               "benchmark's preparation container; publish the raw demo data with paths.yaml")
 
     outcome = flow.submit(
         s, name=name, description=description, docs_url=docs_url,
@@ -125,41 +139,36 @@ def submit(s, name, description, docs_url, demo_url, demo_hash, demo_published_u
         owners=[h.strip() for h in owners.split(",") if h.strip()] if owners else None,
         min_isolation=min_isolation, skip_compatibility_tests=skip_compatibility_tests,
         settings=settings_from(runner, gpus, python, timeout),
-        confirm=confirmer("Do you approve the submission of this benchmark?", yes))
+        confirm=confirmer("Do you approve the submission of this benchmark?", yes, medperf_asks=False))
     report(outcome, f"benchmark {outcome.record.get('id')} is registered",
            f"medperf-git benchmark view {outcome.record.get('id')}")
 
 
-def _read_allowlist(path: Path | None) -> list[str] | None:
-    if path is None:
-        return None
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise click.BadParameter(f"cannot read {path}: {exc}", param_hint="--allowlist") from None
-    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
-
-
 MODES = click.Choice(["never", "always", "allowlist"], case_sensitive=False)
+ALLOWLIST = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
 @click.command("update-associations-policy")
 @click.option("--benchmark", "-b", type=int, required=True, help="Benchmark id.")
-@click.option("--datasets", "--dataset_auto_approve_mode", "--dataset-auto-approve-mode", "datasets", type=MODES,
+@click.option("--dataset_auto_approve_mode", "--dataset-auto-approve-mode", "--datasets", "datasets", type=MODES,
               help="Which dataset associations merge without the committee.")
-@click.option("--models", "--model_auto_approve_mode", "--model-auto-approve-mode", "models", type=MODES,
+@click.option("--dataset_auto_approve_file", "--dataset-auto-approve-file", "dataset_file", type=ALLOWLIST,
+              help="For allowlist mode: the data owners, one email (as in MedPerf) or handle per line.")
+@click.option("--model_auto_approve_mode", "--model-auto-approve-mode", "--models", "models", type=MODES,
               help="Which model associations merge without the committee.")
-@click.option("--allowlist", "--dataset_auto_approve_file", "--dataset-auto-approve-file",
-              "--model_auto_approve_file", "allowlist", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A file of handles, one per line, for allowlist mode.")
+@click.option("--model_auto_approve_file", "--model-auto-approve-file", "model_file", type=ALLOWLIST,
+              help="For allowlist mode: the model owners, one email or handle per line.")
+@click.option("--allowlist", "allowlist", type=ALLOWLIST, help="One allowlist file for both kinds.")
 @yes_option
 @pass_session
-def update_policy(s, benchmark, datasets, models, allowlist, yes):
-    """Set who joins the benchmark without the committee's approval."""
+def update_policy(s, benchmark, datasets, dataset_file, models, model_file, allowlist, yes):
+    """Set who joins the benchmark without the committee's approval (emails map to people records)."""
     from medperf_git.flows import benchmark as flow
 
     outcome = flow.update_policy(s, benchmark=benchmark, datasets=datasets.lower() if datasets else None,
-                                 models=models.lower() if models else None, allowlist=_read_allowlist(allowlist),
-                                 confirm=confirmer("Do you approve this association policy?", yes))
+                                 models=models.lower() if models else None,
+                                 dataset_allowlist=dataset_file or allowlist, model_allowlist=model_file or allowlist,
+                                 confirm=confirmer("Do you approve this association policy?", yes,
+                                                   medperf_asks=False))
     report(outcome, f"benchmark {benchmark}'s association policy is changed",
            f"medperf-git benchmark view {benchmark}")

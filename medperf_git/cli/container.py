@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from medperf_git.cli._context import pass_session
-from medperf_git.cli._options import RUNNER_CHOICES, json_option, yes_option
+from medperf_git.cli._options import RUNNER_CHOICES, container_submit_options, json_option, refuse_decryption_key
 from medperf_git.cli._output import out
-from medperf_git.cli._publish import apply_no_wait, confirmer, no_wait_option, report
+from medperf_git.cli._publish import no_wait_option, submit_container
 from medperf_git.cli._read import RecordKind, read_commands, show_record, warn_all
 from medperf_git.cli._run_options import task_line
 
@@ -47,52 +46,18 @@ ls, view = read_commands(RecordKind(
     """, show=_show))
 
 
-def _warn_unchecked(confirm: Callable[[dict], bool]) -> Callable[[dict], bool]:
-    """Say, before asking, that the image pin goes out unchecked and why: the record shows it too."""
-
-    def ask(record: dict) -> bool:
-        check = record.get("image_check") or {}
-        if check.get("checked") is False:
-            out.warn(f"the image pin of {record['image']['reference']} could not be checked on this machine: "
-                     f"{check.get('detail')}. It will be published marked unchecked, and readers will see it as "
-                     "unverified; submit from a machine whose Docker engine can reach the image to have it checked.")
-        return confirm(record)
-
-    return ask
-
-
 @click.command()
-@click.option("--name", "-n", required=True, help="A unique name for the container.")
-@click.option("--config", "-m", "config_path", required=True, type=click.Path(exists=True, dir_okay=False,
-              path_type=Path), help="Its container_config.yaml (MedPerf's format) or mlcube.yaml.")
-@click.option("--parameters", "-p", "parameters_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Its parameters.yaml.")
-@click.option("--description", help="A short description.")
-@click.option("--source", metavar="URL_OR_PATH", help="Archive of its source (project, Dockerfile, config).")
-@click.option("--source-hash", metavar="H", help="Expected sha256 of the source archive.")
-@click.option("--source-url", "--url", "source_url", metavar="URL",
-              help="Where a local --source archive will be published.")
-@click.option("--additional-files", "-a", metavar="URL_OR_PATH", help="Archive of additional files (e.g. weights).")
-@click.option("--additional-hash", metavar="H", help="Expected sha256 of the additional-files archive.")
-@click.option("--additional-files-url", metavar="URL", help="Where a local --additional-files archive goes.")
-@click.option("--image", metavar="REF", help="Its container image, e.g. registry.example.org/prep:1.0.")
-@click.option("--image-hash", metavar="H", help="Image digest (sha256:...); read from a local engine if omitted.")
-@yes_option
+@container_submit_options
 @no_wait_option
 @pass_session
-def submit(s, name, config_path, parameters_path, description, source, source_hash, source_url, additional_files,
-           additional_hash, additional_files_url, image, image_hash, yes, no_wait=False):
-    """Register a container (data preparator, model or metrics) with its exact pins."""
-    apply_no_wait(s, no_wait)
-    from medperf_git.flows import container as flow
-    outcome = flow.submit(
-        s, name=name, config_path=config_path, parameters_path=parameters_path, description=description,
-        source=flow.ArchiveInput(source, source_hash, source_url) if source else None,
-        additional_files=flow.ArchiveInput(additional_files, additional_hash, additional_files_url)
-        if additional_files else None, image=image, image_hash=image_hash,
-        confirm=_warn_unchecked(confirmer("Do you approve the registration of this container?", yes)))
-    report(outcome, f"container '{name}' has id {outcome.record.get('id')}",
-           f"medperf-git container view {outcome.record.get('id')}")
+def submit(s, operational, decryption_key, **options):
+    """Register a container (data preparator, model or metrics) with its exact pins.
+
+    MedPerf's `container submit -n NAME -m container_config.yaml -p parameters.yaml -a weights.tar.gz`
+    works as is: the image the config names is pinned by its digest, read from this machine's engine.
+    """
+    refuse_decryption_key(decryption_key)
+    submit_container(s, **options)
 
 
 def _mounts(items: tuple[str, ...]) -> dict[str, Path]:
@@ -126,11 +91,12 @@ def _profile():
               help="A host path for a label the task declares (repeatable), e.g. data_path=./data.")
 @click.option("--parameters", "--parameters_file", "--parameters-file", "parameters",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="parameters.yaml to give the task [default: parameters.yaml beside the config, if any].")
+              help="parameters.yaml to give the task [default: workspace/parameters.yaml beside the config, "
+                   "as MedPerf lays it out, or parameters.yaml].")
 @click.option("--additional-files", "--additional_files", "additional_files",
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Folder mounted as the task's additional_files (e.g. model weights) "
-                   "[default: additional_files/ beside the config, if any].")
+                   "[default: workspace/additional_files/ beside the config, or additional_files/].")
 @click.option("--runner", type=click.Choice(RUNNER_CHOICES), help="How to run it [default: the profile's, or auto].")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Wall-clock limit in seconds.")
 @click.option("--gpus", help="GPUs: all, a number, or device=0,1.")
@@ -155,12 +121,8 @@ def run(config_path, task, mounts, parameters, additional_files, runner, timeout
     if timeout is None and profile and task in profile.timeouts:
         timeout = float(profile.timeouts[task])
     config = load_config(config_path)
-    if parameters is None and (config_path.parent / "parameters.yaml").is_file():
-        parameters = config_path.parent / "parameters.yaml"
-    if additional_files is None and (config_path.parent / "additional_files").is_dir():
-        additional_files = config_path.parent / "additional_files"
-    params = (load_yaml_file(parameters) or {}) if parameters else {}
-    if not isinstance(params, dict):
+    params = (load_yaml_file(parameters) or {}) if parameters else None  # None: MedPerf's workspace/ layout
+    if params is not None and not isinstance(params, dict):
         raise click.BadParameter(f"{parameters} must hold a mapping", param_hint="--parameters")
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = (output_dir or home_dir() / "runs" / f"{stamp}-{task}-{os.getpid()}").absolute()
@@ -170,7 +132,7 @@ def run(config_path, task, mounts, parameters, additional_files, runner, timeout
     out.info(f"Running task '{task}' of {config_path} (runner: {runner})")
     options = RunOptions(logs_dir=run_dir / "logs", work_dir=run_dir / "work", runner=runner, gpus=gpus,
                          timeout=timeout, python=python, on_output=task_line,
-                         cache_dir=cache_dir)
+                         cache_dir=cache_dir, shm_size=getattr(profile, "shm_size", None))
     result = run_task(container, task, _mounts(mounts), options)
     out.success(f"Task '{task}' finished in {result.duration:.1f} s under the {result.runner} runner "
                 f"(isolation: {result.isolation})")

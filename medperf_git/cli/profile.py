@@ -8,25 +8,33 @@ import click
 from medperf_git.cli._context import pass_session, pass_workspace
 from medperf_git.cli._options import RUNNER_CHOICES, json_option, with_options
 from medperf_git.cli._output import out
+from medperf_git.workspace.config import TASKS
 
 
 def _setting_options(func):
     return with_options(func, [
-        click.option("--registry", help="The registry remote: a path (stored absolute) or a URL."),
+        click.option("--registry", "--server", "registry",
+                     help="The registry remote: a path (stored absolute) or a URL (MedPerf's --server)."),
         click.option("--forge", type=click.Choice(["git", "github"]), help="How submissions are hosted."),
         click.option("--handle", help="Your handle in the registry."),
         click.option("--signing-key", help="Your SSH private key for signing commits."),
-        click.option("--runner", type=click.Choice(RUNNER_CHOICES), help="How containers run on this machine."),
+        click.option("--runner", "--platform", "runner", type=click.Choice(RUNNER_CHOICES),
+                     help="How containers run on this machine (MedPerf's --platform)."),
         click.option("--gpus", help="GPUs for containers: all, a number, or device=0,1."),
         click.option("--python", help="Interpreter for the sandbox and local runners."),
         click.option("--data-dir", "--data_dir", "data_dir", help="Where large data goes (prepared data, caches)."),
         click.option("--timeout", "timeouts", multiple=True, metavar="TASK=SECONDS",
                      help="Wall-clock limit for a task, e.g. infer=3600 (repeatable)."),
+        *(click.option(f"--{task}_timeout", f"--{task.replace('_', '-')}-timeout", f"{task}_timeout",
+                       type=click.IntRange(min=1), metavar="SECONDS", help=f"Wall-clock limit of the {task} task.")
+          for task in TASKS),
     ])
 
 
 def _split(settings: dict) -> tuple[dict, dict[str, int]]:
-    timeouts = {}
+    timeouts = {task: settings.pop(f"{task}_timeout") for task in TASKS if settings.get(f"{task}_timeout")}
+    for task in TASKS:
+        settings.pop(f"{task}_timeout", None)
     for item in settings.pop("timeouts", ()) or ():
         task, sep, seconds = item.partition("=")
         if not sep or not seconds.isdigit() or int(seconds) <= 0:
@@ -36,14 +44,17 @@ def _split(settings: dict) -> tuple[dict, dict[str, int]]:
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", required=False)
+@click.option("--name", "-n", "name_option", metavar="NAME", help="The new profile's name (MedPerf's spelling).")
 @_setting_options
 @pass_workspace
-def create(ws, name, **settings):
+def create(ws, name, name_option, **settings):
     """Create profile NAME as a copy of the active profile, with the settings given."""
     from medperf_git.flows import profile as flow
 
-    profile = flow.create(ws, name, *_split(settings))
+    if (name is None) == (name_option is None):
+        raise click.UsageError("give the profile's name once: `profile create NAME` or `profile create -n NAME`")
+    profile = flow.create(ws, name or name_option, *_split(settings))
     out.success(f"Created profile '{profile.name}'")
     out.next_step(f"medperf-git profile activate {profile.name}")
 

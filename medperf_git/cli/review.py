@@ -88,8 +88,9 @@ def reject(s, number, reason, yes):
     from medperf_git.flows.review import reject as flow
 
     if not out.confirm(f"Reject submission #{number}?", yes=yes):
-        out.info("Nothing was changed.")
-        return
+        from medperf_git.flows.dataset import Cancelled
+
+        raise Cancelled("nothing was rejected")
     sub = flow(s, number, reason)
     out.success(f"Rejected submission #{sub.number}: {sub.close_reason}")
     out.next_step("medperf-git review ls")

@@ -56,8 +56,9 @@ def withdraw(s, number, reason, yes):
     from medperf_git.flows.submission import withdraw as flow
 
     if not out.confirm(f"Withdraw submission #{number}?", yes=yes):
-        out.info("Nothing was changed.")
-        return
+        from medperf_git.flows.dataset import Cancelled
+
+        raise Cancelled("nothing was withdrawn")
     sub = flow(s, number, reason)
     out.success(f"Submission #{sub.number} is closed: {sub.close_reason}")
     out.next_step("medperf-git submission ls --mine")

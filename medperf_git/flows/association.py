@@ -14,7 +14,7 @@ from typing import Any
 
 from medperf_git.errors import PolicyDenied, RecordNotFound, UsageError
 from medperf_git.flows._containers import RunSettings
-from medperf_git.flows.dataset import Cancelled, Confirm, PublishOutcome
+from medperf_git.flows.dataset import Cancelled, Confirm, PublishOutcome, pending_request
 from medperf_git.flows.session import RegistrySession
 from medperf_git.records.layout import parse_path, record_path
 
@@ -30,11 +30,12 @@ class AssociationRow:
     must_act: list[str] = field(default_factory=list)
     reason: str | None = None
     priority: int | None = None
+    change: int | None = None  # an open submission that would change this merged association
 
     def to_dict(self) -> dict[str, Any]:
         return {"benchmark": self.benchmark, self.component: self.component_id, "status": self.status,
                 "initiated_by": self.initiated_by, "submission": self.submission, "must_act": self.must_act,
-                "reason": self.reason, "priority": self.priority}
+                "reason": self.reason, "priority": self.priority, "change_pending": self.change}
 
 
 def _row_from_record(record: dict[str, Any], component: str) -> AssociationRow:
@@ -51,7 +52,11 @@ def _component_owner(s: RegistrySession, component: str, cid: int) -> str | None
 
 def list_associations(s: RegistrySession, *, benchmark: int | None = None, component: str | None = None,
                       status: str | None = None, everyone: bool = False) -> list[AssociationRow]:
-    """Associations involving me (my benchmarks, datasets or models, or my requests), or everyone's."""
+    """Associations involving me (my benchmarks, datasets or models, or my requests), or everyone's.
+
+    The state on main comes first: an open submission that changes a merged association (its priority,
+    a revocation) is shown as a change pending on it, never as if the association itself were pending.
+    """
     from medperf_git.flows.submission import list_submissions
 
     s.fetch(tolerate=True)
@@ -72,7 +77,11 @@ def list_associations(s: RegistrySession, *, benchmark: int | None = None, compo
             if rp is None or rp.kind != "association":
                 continue
             key = (rp.benchmark, rp.component, rp.id)
-            if key in rows and rows[key].status in ("approved", "revoked") and sub.state == "closed":
+            merged = key in rows and rows[key].status in ("approved", "revoked")
+            if merged and sub.state == "open":
+                rows[key].change = sub.number
+                continue
+            if merged:
                 continue
             if sub.state == "open":
                 rows[key] = AssociationRow(rp.benchmark, rp.component, rp.id, "pending", sub.author, sub.number,
@@ -112,9 +121,9 @@ def _pending_submission(s: RegistrySession, benchmark: int, component: str, cid:
     if current is not None and not current.get("revoked"):
         raise UsageError(f"the association of {component} {cid} with benchmark {benchmark} is already approved",
                          hint="see `medperf-git association ls`")
-    for row in list_associations(s, benchmark=benchmark, component=component, status="pending", everyone=True):
-        if row.component_id == cid and row.submission is not None:
-            return row.submission
+    request = pending_request(s, benchmark, component, cid)
+    if request is not None:
+        return request.number
     raise RecordNotFound(f"there is no pending request to associate {component} {cid} with benchmark {benchmark} "
                          f"({path})", hint="see `medperf-git association ls`")
 
@@ -194,7 +203,7 @@ def revoke(s: RegistrySession, *, benchmark: int, component: str, cid: int, reas
 
 
 def associate_model(s: RegistrySession, *, benchmark: int, model: int, confirm: Confirm,
-                    settings: RunSettings | None = None) -> PublishOutcome:
+                    settings: RunSettings | None = None, no_cache: bool = False) -> PublishOutcome:
     """Test a model on the benchmark's demo data, then ask to join; the model owner or a committee member."""
     from medperf_git.flows._publish import publish
     from medperf_git.flows.benchmark import check_roles, compatibility_test
@@ -214,6 +223,9 @@ def associate_model(s: RegistrySession, *, benchmark: int, model: int, confirm: 
         raise UsageError(f"model {model} is already associated with benchmark {benchmark}")
     if model == bench["reference_model"]:
         raise UsageError(f"model {model} is benchmark {benchmark}'s reference model; it needs no association")
+    open_request = pending_request(s, benchmark, "model", model)
+    if open_request is not None:  # asked before: nothing to test or publish again
+        return open_request
     record: dict[str, Any] = {"schema_version": 1, "kind": "association", "benchmark": benchmark, "model": model,
                               "initiated_by": me}
     demo = bench.get("demo_dataset")
@@ -222,7 +234,7 @@ def associate_model(s: RegistrySession, *, benchmark: int, model: int, confirm: 
             raise UsageError(f"benchmark {benchmark} has no demo dataset to test the model on")
         result = compatibility_test(s, settings or RunSettings(), data_preparation=bench["data_preparation"],
                                     model=model, metrics=bench["metrics"],
-                                    demo=ArchiveInput(demo["url"], demo["hash"]))
+                                    demo=ArchiveInput(demo["url"], demo["hash"]), no_cache=no_cache)
         record["compatibility_test"] = {"results": result.results, "provenance": result.data["provenance"]}
     record["priority"] = 0
     if not confirm(record):

@@ -4,6 +4,7 @@ its association policy."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 from medperf_git.errors import PolicyDenied, UsageError
@@ -31,12 +32,12 @@ def check_roles(s: RegistrySession, containers: dict[str, int]) -> None:
 
 
 def compatibility_test(s: RegistrySession, settings: RunSettings, *, data_preparation: int, model: int,
-                       metrics: int, demo: ArchiveInput) -> Any:
+                       metrics: int, demo: ArchiveInput, no_cache: bool = False) -> Any:
     """The demo data through preparation, the model and the metrics (cached by what went in)."""
     from medperf_git.flows.compat import run_test
 
     return run_test(s, data_preparation=data_preparation, model=model, metrics=metrics, demo=demo,
-                    settings=settings)
+                    settings=settings, no_cache=no_cache)
 
 
 def submit(s: RegistrySession, *, name: str, description: str, docs_url: str | None, demo: ArchiveInput | None,
@@ -81,9 +82,39 @@ def submit(s: RegistrySession, *, name: str, description: str, docs_url: str | N
     return publish(s, {"benchmark": record}, title=f"Benchmark {name}", kind="benchmark")
 
 
+def read_allowlist(s: RegistrySession, path: Path) -> list[str]:
+    """The handles an allowlist file names: one email (as MedPerf's are) or handle per line; emails are matched
+    to people records. Blank lines and lines starting with # are skipped."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read the allowlist {path}: {exc}") from None
+    handles = []
+    for number, line in enumerate(lines, 1):
+        entry = line.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        where = f"{path}:{number}"
+        if "@" in entry:
+            person = s.person_by_email(entry)
+            if person is None:
+                raise UsageError(f"{where}: nobody in the registry has the email {entry}",
+                                 hint="they register with `medperf-git auth login -e EMAIL`; or write their handle")
+            handles.append(person["handle"])
+        elif s.find("person", entry) is None:
+            raise UsageError(f"{where}: nobody in the registry has the handle {entry}",
+                             hint="fix the line: an email or a handle of the registry's people/ folder")
+        else:
+            handles.append(entry)
+    if not handles:
+        raise UsageError(f"the allowlist {path} names nobody", hint="write one email or handle per line")
+    return sorted(set(handles))
+
+
 def update_policy(s: RegistrySession, *, benchmark: int, datasets: str | None, models: str | None,
-                  allowlist: list[str] | None, confirm: Confirm) -> PublishOutcome:
-    """Change who joins without the committee's approval: never, always, or an allowlist of handles."""
+                  dataset_allowlist: Path | None = None, model_allowlist: Path | None = None,
+                  confirm: Confirm) -> PublishOutcome:
+    """Change who joins without the committee's approval: never, always, or an allowlist (emails or handles)."""
     from medperf_git.flows._publish import publish
 
     s.require_identity()
@@ -93,22 +124,21 @@ def update_policy(s: RegistrySession, *, benchmark: int, datasets: str | None, m
         raise PolicyDenied(f"only benchmark {benchmark}'s owners ({', '.join(current['owners'])}) may change its "
                            "association policy")
     if datasets is None and models is None:
-        raise UsageError("give --datasets and/or --models (never, always or allowlist)")
+        raise UsageError("give --dataset_auto_approve_mode and/or --model_auto_approve_mode "
+                         "(never, always or allowlist)")
     record = copy.deepcopy(current)
     policy = record.setdefault("association_policy", {})
-    for kind, mode in (("datasets", datasets), ("models", models)):
+    for kind, mode, allowlist in (("dataset", datasets, dataset_allowlist), ("model", models, model_allowlist)):
         if mode is None:
             continue
         if mode not in POLICY_MODES:
-            raise UsageError(f"--{kind} must be one of {', '.join(POLICY_MODES)}")
+            raise UsageError(f"--{kind}_auto_approve_mode must be one of {', '.join(POLICY_MODES)}")
         entry: dict[str, Any] = {"mode": mode}
         if mode == "allowlist":
-            if not allowlist:
-                raise UsageError("allowlist mode needs --allowlist FILE with one handle per line")
-            for handle in allowlist:
-                s.record("person", handle)
-            entry["allowlist"] = sorted(set(allowlist))
-        policy[kind] = entry
+            if allowlist is None:
+                raise UsageError(f"allowlist mode needs --{kind}_auto_approve_file FILE, one email or handle a line")
+            entry["allowlist"] = read_allowlist(s, allowlist)
+        policy[f"{kind}s"] = entry
     if record == current:
         raise UsageError("the association policy is already set that way")
     if not confirm(record):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from medperf_git.errors import ConfigError
+from medperf_git.errors import ConfigError, RecordNotFound
 from medperf_git.flows.session import DEFAULT_MAX_AGE, RegistrySession
 from medperf_git.registry import queries
 from medperf_git.registry.index import Index, Progress
@@ -96,5 +96,11 @@ def list_datasets(s: RegistrySession, *, mine: bool = False, owner: str | None =
 def view(s: RegistrySession, kind: str, key: int | str, progress: Progress | None = None) -> View:
     """One record; ``kind`` "model" means a container with an infer task."""
     index = _at_main(s, progress)
-    record = queries.get_model(index, key) if kind == "model" else queries.get(index, kind, key)
+    get = queries.get_model if kind == "model" else lambda ix, k: queries.get(ix, kind, k)
+    try:
+        record = get(index, key)
+    except RecordNotFound:
+        if not s.recheck():  # "no such record" only once the remote was asked
+            raise
+        record = get(s.index_at_main(progress), key)
     return View(record, s.main, list(s.warnings))

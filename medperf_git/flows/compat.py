@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from medperf_git.errors import RecordNotFound, UnsafeArchive, UsageError
 from medperf_git.flows._containers import ContainerRunner, RunSettings
 from medperf_git.flows.session import RegistrySession
 from medperf_git.records.yamlio import YamlError, load_yaml_file
-from medperf_git.workspace.atomic import write_yaml
+from medperf_git.workspace.atomic import staged_dir, write_yaml
 from medperf_git.workspace.datasets import LocalDataset
 from medperf_git.workspace.executions import Executions
 
@@ -112,38 +111,35 @@ def run_test(s: RegistrySession, *, benchmark: int | None = None, data_preparati
         inputs["data"] = {"demo": {"url": demo_pin["url"], "hash": demo_pin["hash"]}}
         inputs["data_preparation"] = prep
         pins["data_preparation"] = {**runner.resolve(prep).pins, "source_key": runner.resolve(prep).source_key}
-    key = hashlib.sha256(json.dumps({"inputs": inputs, "pins": pins}, sort_keys=True, default=str)
-                         .encode()).hexdigest()[:24]
+    # The runner is part of what went in: a test passed under docker says nothing of the sandbox.
+    runner_name = runner.settings.runner or s.profile.runner or "auto"
+    key = hashlib.sha256(json.dumps({"inputs": inputs, "pins": pins, "runner": runner_name}, sort_keys=True,
+                                    default=str).encode()).hexdigest()[:24]
     folder = _tests_dir(s) / key
     if not no_cache and (folder / REPORT).exists():
         report = load_yaml_file(folder / REPORT)
         return TestReport(key, {**report, "cached": True})
-    shutil.rmtree(folder, ignore_errors=True)
-    work = folder.with_name(f".{key}.partial")
-    shutil.rmtree(work, ignore_errors=True)
-    try:
+    logs = s.logs_dir / "tests" / key
+    # Built under a temporary name: the previous report (--no-cache) stays until this one is complete.
+    with staged_dir(folder) as work:
         if data_uid is None:
             archive = fetch(demo_pin["url"], demo_pin["hash"], s.ws.downloads_dir, allow_file=True) \
                 if demo.location.startswith(("https://", "http://", "file://")) else Path(demo.location)
             safe_extract(archive, work / "demo")
             data_path, labels_path = _demo_paths(work / "demo")
-            prepared = prepare_into(runner, prep, data_path, labels_path, work / "prepared")
+            prepared = prepare_into(runner, prep, data_path, labels_path, work / "prepared", logs=logs)
             ds = LocalDataset(work / "prepared", {"generated_uid": prepared.hash.digest, "registry_id": None,
                                                   "preparation": {"id": prep, **prepared.run.pins}
                                                   if isinstance(prep, int) else {"config": prep,
                                                                                  **prepared.run.pins}})
         execution = execute_model(s, runner, {"id": benchmark or 0, "metrics": metrics}, model, ds,
-                                  "b0m0d0", executions=Executions(work / "executions"))
-        report = {"inputs": inputs, "generated_uid": ds.generated_uid, "results": execution.metrics(),
-                  "provenance": execution.info["provenance"],
+                                  "b0m0d0", executions=Executions(work / "executions"), logs=logs)
+        report = {"inputs": inputs, "runner": runner_name, "generated_uid": ds.generated_uid,
+                  "results": execution.metrics(), "provenance": execution.info["provenance"],
                   "created_at": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()}
         if data_uid is None:
             report["demo"] = {"url": demo_pin["url"], "hash": demo_pin["hash"], "generated_uid": ds.generated_uid}
         write_yaml(work / REPORT, report)
-        work.rename(folder)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     return TestReport(key, report)
 
 
@@ -151,7 +147,7 @@ def list_tests(s: RegistrySession) -> list[TestReport]:
     folder = _tests_dir(s)
     reports = []
     for child in sorted(folder.iterdir()) if folder.is_dir() else []:
-        if (child / REPORT).is_file():
+        if not child.name.startswith(".") and (child / REPORT).is_file():
             try:
                 reports.append(TestReport(child.name, load_yaml_file(child / REPORT)))
             except YamlError:

@@ -147,10 +147,17 @@ def image_pin_status(record: dict[str, Any]) -> tuple[str, str | None] | None:
 def container_record(s: RegistrySession, *, container_id: int, name: str, config_path: Path,
                      parameters_path: Path | None, description: str | None, source: ArchiveInput | None,
                      additional_files: ArchiveInput | None, image: str | None,
-                     image_hash: str | None) -> dict[str, Any]:
+                     image_hash: str | None, required_tasks: tuple[str, ...] = ()) -> dict[str, Any]:
     from medperf_git.runners.config import load_config
 
     config = load_config(config_path)
+    missing = [task for task in required_tasks if task not in config.tasks]
+    if missing:
+        raise UsageError(f"{config_path} has no {', '.join(missing)} task, so it is not a model",
+                         hint="a model's container_config.yaml declares an infer task; register other containers "
+                              "with `medperf-git container submit`")
+    if source is None and image is None:
+        image = config.image  # MedPerf's way: the image the config names
     parameters: dict[str, Any] = {}
     if parameters_path is not None:
         loaded = load_yaml_file(parameters_path)
@@ -158,7 +165,8 @@ def container_record(s: RegistrySession, *, container_id: int, name: str, config
             raise UsageError(f"{parameters_path}: parameters must be a mapping")
         parameters = loaded or {}
     if source is None and image is None:
-        raise UsageError("a container needs at least one pin: --source (an archive) and/or --image")
+        raise UsageError(f"{config_path} names no image, and a container needs at least one pin",
+                         hint="give --image REF (a registry image) and/or --source ARCHIVE (its project)")
     record: dict[str, Any] = {"schema_version": 1, "kind": "container", "id": container_id, "name": name,
                               "owner": s.profile.handle}
     if description:
@@ -184,7 +192,9 @@ def check_unique_name(s: RegistrySession, kind: str, name: str) -> None:
 def submit(s: RegistrySession, *, name: str, config_path: Path, parameters_path: Path | None = None,
            description: str | None = None, source: ArchiveInput | None = None,
            additional_files: ArchiveInput | None = None, image: str | None = None, image_hash: str | None = None,
-           confirm: Confirm) -> PublishOutcome:
+           required_tasks: tuple[str, ...] = (), confirm: Confirm) -> PublishOutcome:
+    """Register a container (``required_tasks=("infer",)``: a model) with its exact pins; with no ``image`` and
+    no ``source``, the image its config names is pinned, as MedPerf does."""
     from medperf_git.flows._publish import publish
     from medperf_git.flows.submission import next_record_id
 
@@ -193,7 +203,8 @@ def submit(s: RegistrySession, *, name: str, config_path: Path, parameters_path:
     check_unique_name(s, "container", name)
     record = container_record(s, container_id=next_record_id(s, "container"), name=name, config_path=config_path,
                               parameters_path=parameters_path, description=description, source=source,
-                              additional_files=additional_files, image=image, image_hash=image_hash)
+                              additional_files=additional_files, image=image, image_hash=image_hash,
+                              required_tasks=required_tasks)
     if not confirm(record):
         raise Cancelled("no container was submitted")
     return publish(s, {"container": record}, title=f"Container {name}", kind="container")

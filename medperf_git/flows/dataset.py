@@ -29,7 +29,7 @@ from medperf_git.errors import (
 from medperf_git.flows._containers import ContainerRunner, RunSettings, container_provenance
 from medperf_git.flows.execution import association_state, execute_model, registered_dataset
 from medperf_git.flows.session import RegistrySession
-from medperf_git.records.layout import result_name
+from medperf_git.records.layout import record_path, result_name
 from medperf_git.records.yamlio import YamlError, load_yaml_file
 from medperf_git.workspace.datasets import READY, LocalDataset
 
@@ -42,7 +42,19 @@ AUDIENCE = "everyone who can read the registry"
 
 
 class Cancelled(MedperfGitError):
+    """The user declined a prompt: the CLI says "Cancelled", not "Error", and exits 1."""
+
     exit_code = 1
+    cancelled = True
+
+
+@dataclass
+class AlreadyRegistered:
+    """Data this machine or the registry already knows: the dataset that holds it."""
+
+    registry_id: int | None
+    local: LocalDataset | None
+    owner: str | None = None
 
 
 @dataclass
@@ -53,9 +65,11 @@ class CreateResult:
     runner: str
     isolation: str
     statistics: dict[str, Any] = field(default_factory=dict)
+    registered: AlreadyRegistered | None = None  # the registered dataset these data already are, if any
+    prepared: bool = True  # False: already registered from the same folders, so nothing ran
 
 
-def _check_folder(path: Path, option: str) -> Path:
+def check_folder(path: Path, option: str) -> Path:
     path = Path(path).expanduser()
     if not path.exists():
         raise UsageError(f"{option} {path} does not exist")
@@ -66,7 +80,7 @@ def _check_folder(path: Path, option: str) -> Path:
     return path.absolute()
 
 
-def _check_text(value: str | None, option: str, limit: int, required: bool = False) -> str:
+def check_text(value: str | None, option: str, limit: int, required: bool = False) -> str:
     value = (value or "").strip()
     if required and not value:
         raise UsageError(f"{option} must not be empty")
@@ -75,7 +89,7 @@ def _check_text(value: str | None, option: str, limit: int, required: bool = Fal
     return value
 
 
-class _Background:
+class Background:
     """Run a read-only job (hashing) on a daemon thread while a container works, then collect it.
 
     The thread is a daemon so that an interrupted command exits at once instead of waiting for it.
@@ -102,85 +116,142 @@ class _Background:
 
 @dataclass
 class Prepared:
-    run: RunResult  # the prepare task: what ran, with its pins
+    run: RunResult | None  # the prepare task: what ran, with its pins (None when submitted as prepared)
     statistics: dict[str, Any]
     hash: TreeHash  # of the prepared data and labels
 
 
-def prepare_into(runner: ContainerRunner, prep_id: int, data_path: Path, labels_path: Path, staging: Path, *,
-                 hash_progress: Callable[[int], None] | None = None) -> Prepared:
-    """prepare, sanity_check and statistics into ``staging``; then the prepared data's tree-v1 and manifest."""
+def prepare_into(runner: ContainerRunner, prep_id: int | str, data_path: Path, labels_path: Path, staging: Path, *,
+                 logs: Path | None = None, hash_progress: Callable[[int], None] | None = None,
+                 as_prepared: bool = False, metadata_path: Path | None = None) -> Prepared:
+    """prepare, sanity_check and statistics into ``staging``; then the prepared data's tree-v1 and manifest.
+
+    ``logs`` lives outside ``staging`` so that a failed task's log stays where its error says. ``as_prepared``
+    (MedPerf's --submit-as-prepared): the raw data is copied in as prepared, and only the checks run.
+    """
     from medperf_git.hashing import dataset_hashes, write_manifest
 
     settings = runner.settings
-    logs = staging / "logs"
+    logs = logs or staging / "logs"
     prepared = {"data_path": staging / "data", "labels_path": staging / "labels"}
     metadata = {"metadata_path": staging / "metadata"}
-    settings.step(f"Preparing the data with container {prep_id} (prepare)")
-    result = runner.run(prep_id, "prepare", {"data_path": data_path, "labels_path": labels_path,
-                                             "output_path": prepared["data_path"],
-                                             "output_labels_path": prepared["labels_path"],
-                                             **metadata, "report_file": staging / "report.yaml"}, logs)
+    result = None
+    if as_prepared:
+        settings.step("Copying the data in as prepared (--submit-as-prepared)")
+        shutil.copytree(data_path, prepared["data_path"])
+        shutil.copytree(labels_path, prepared["labels_path"])
+        if metadata_path is not None:
+            shutil.copytree(metadata_path, metadata["metadata_path"])
+        else:
+            metadata["metadata_path"].mkdir()
+    else:
+        settings.step(f"Preparing the data with container {prep_id} (prepare)")
+        result = runner.run(prep_id, "prepare", {"data_path": data_path, "labels_path": labels_path,
+                                                 "output_path": prepared["data_path"],
+                                                 "output_labels_path": prepared["labels_path"],
+                                                 **metadata, "report_file": staging / "report.yaml"}, logs)
     # The checks only read the prepared data, so it is hashed meanwhile on the other core.
-    prepared_hash_job = _Background(dataset_hashes, prepared["data_path"], prepared["labels_path"],
+    prepared_hash_job = Background(dataset_hashes, prepared["data_path"], prepared["labels_path"],
                                     progress=hash_progress)
     settings.step("Checking the prepared data (sanity_check)")
-    runner.run(prep_id, "sanity_check", {**prepared, **metadata}, logs)
+    checked = runner.run(prep_id, "sanity_check", {**prepared, **metadata}, logs)
     settings.step("Computing statistics (statistics)")
     runner.run(prep_id, "statistics", {**prepared, **metadata, "output_path": staging / "statistics.yaml"}, logs)
     try:
         statistics = load_yaml_file(staging / "statistics.yaml")
     except YamlError as exc:
-        raise ContainerFailed(f"the statistics task wrote invalid YAML: {exc.message}") from None
+        raise ContainerFailed(f"the statistics task wrote invalid YAML: {exc.message}",
+                              hint=f"its log is {logs / 'statistics.log'}") from None
     if not isinstance(statistics, dict) or not statistics:
-        raise ContainerFailed("the statistics task wrote no statistics (statistics.yaml is empty)")
+        raise ContainerFailed("the statistics task wrote no statistics (statistics.yaml is empty)",
+                              hint=f"its log is {logs / 'statistics.log'}")
     settings.step("Hashing the prepared data")
     prepared_hash = prepared_hash_job.result()
     write_manifest(staging / "manifest.tree-v1", prepared_hash)
-    return Prepared(result, statistics, prepared_hash)
+    return Prepared(result or checked, statistics, prepared_hash)
+
+
+def raw_hashes(data_path: Path, labels_path: Path, progress: Callable[[int], None] | None = None) -> dict[str, str]:
+    """The raw data's tree-v1 and MedPerf's own hash of it, from one read of the files."""
+    from medperf_git.hashing import dataset_hashes, medperf_from_lines
+
+    th = dataset_hashes(data_path, labels_path, progress=progress)
+    copies = 2 if len(th.lines) and Path(data_path).resolve() == Path(labels_path).resolve() else 1
+    return {"input_data_hash": th.digest, "medperf_input_data_hash": medperf_from_lines(th.lines, copies)}
+
+
+def prepared_fields(prepared: Prepared, prep_id: int) -> dict[str, Any]:
+    """What a finished preparation adds to a local dataset's info."""
+    from medperf_git.hashing import medperf_from_lines
+
+    run = prepared.run
+    return {"generated_uid": prepared.hash.digest, "medperf_generated_uid": medperf_from_lines(prepared.hash.lines),
+            "statistics": prepared.statistics, "preparation": container_provenance(prep_id, run),
+            "runner": run.runner, "isolation": run.isolation,
+            "prepared_at": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
+            "tool_version": __version__}
+
+
+def registered_twin(s: RegistrySession, data_path: Path, labels_path: Path, prep_id: int,
+                    hash_progress: Callable[[int], None] | None = None) -> AlreadyRegistered | None:
+    """A dataset of these raw data, prepared with ``prep_id``, that is already registered (here or on main).
+
+    Only datasets made from the same folders are candidates, so new data costs no extra hashing.
+    """
+    raw = {"data_path": str(data_path), "labels_path": str(labels_path)}
+    candidates = [ds for ds in s.datasets.all() if ds.info.get("raw") == raw and ds.registry_id is not None
+                  and ds.info.get("data_preparation") == prep_id]
+    if not candidates:
+        return None
+    found = raw_hashes(data_path, labels_path, hash_progress)["input_data_hash"]
+    return next((AlreadyRegistered(ds.registry_id, ds, s.profile.handle) for ds in candidates
+                 if ds.info.get("input_data_hash") == found), None)
 
 
 def create(s: RegistrySession, *, benchmark: int, name: str, description: str = "", location: str = "",
            data_path: Path, labels_path: Path, settings: RunSettings | None = None,
            hash_progress: Callable[[int], None] | None = None) -> CreateResult:
-    """Prepare raw data with the benchmark's preparation container, then hash it; everything stays local."""
-    from medperf_git.hashing import dataset_hashes
+    """Prepare raw data with the benchmark's preparation container, then hash it; everything stays local.
 
+    Data already registered from the same folders is not prepared again: the result names that dataset.
+    """
     settings = settings or RunSettings()
-    name = _check_text(name, "--name", 128, required=True)
-    description = _check_text(description, "--description", 4096)
-    location = _check_text(location, "--location", 256)
-    data_path = _check_folder(data_path, "--data_path")
-    labels_path = _check_folder(labels_path, "--labels_path")
+    name = check_text(name, "--name", 128, required=True)
+    description = check_text(description, "--description", 4096)
+    location = check_text(location, "--location", 256)
+    data_path = check_folder(data_path, "--data_path")
+    labels_path = check_folder(labels_path, "--labels_path")
     s.fetch(tolerate=True)
     bench = s.record("benchmark", benchmark)
     if bench.get("retired"):
         raise PolicyDenied(f"benchmark {benchmark} is retired and takes no new datasets")
     prep_id = bench["data_preparation"]
     stores = s.datasets
-    staging = stores.staging_dir(hashlib.sha256(f"{data_path}\0{labels_path}".encode()).hexdigest()[:16])
+    s.sync_dataset_ids()
+    twin = registered_twin(s, data_path, labels_path, prep_id, hash_progress)
+    if twin is not None and twin.local is not None:
+        return CreateResult(twin.local, benchmark, True, twin.local.info.get("runner", ""),
+                            twin.local.info.get("isolation", ""), twin.local.info.get("statistics") or {},
+                            registered=twin, prepared=False)
+    key = hashlib.sha256(f"{data_path}\0{labels_path}".encode()).hexdigest()[:16]
+    staging = stores.staging_dir(key)
     # The raw data is hashed while the preparation container reads it (both only read it).
-    raw_job = _Background(dataset_hashes, data_path, labels_path, progress=hash_progress)
+    raw_job = Background(raw_hashes, data_path, labels_path, progress=hash_progress)
     try:
         prepared = prepare_into(ContainerRunner(s, settings), prep_id, data_path, labels_path, staging,
-                                hash_progress=hash_progress)
+                                logs=s.logs_dir / "datasets" / key, hash_progress=hash_progress)
         settings.step("Hashing the raw data")
         raw = raw_job.result()
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    result, statistics, prepared_hash = prepared.run, prepared.statistics, prepared.hash
     info = {
         "name": name, "description": description, "location": location, "benchmark": benchmark,
         "data_preparation": prep_id,
         "raw": {"data_path": str(data_path), "labels_path": str(labels_path)},
-        "input_data_hash": raw.digest, "generated_uid": prepared_hash.digest, "statistics": statistics,
-        "preparation": container_provenance(prep_id, result),
-        "runner": result.runner, "isolation": result.isolation,
-        "prepared_at": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
-        "tool_version": __version__, "registry_id": None, "submission": None,
+        **raw, **prepared_fields(prepared, prep_id), "registry_id": None, "submission": None,
     }
-    final = stores.path_for(prepared_hash.digest)
+    final = stores.path_for(prepared.hash.digest)
     reused = final.exists()
     if reused:
         existing = LocalDataset(final, load_yaml_file(final / "dataset.yaml"))
@@ -196,7 +267,11 @@ def create(s: RegistrySession, *, benchmark: int, name: str, description: str = 
         os.rename(staging, final)
         dataset = LocalDataset(final, info)
     dataset.save()
-    return CreateResult(dataset, benchmark, reused, result.runner, result.isolation, statistics)
+    s.sync_dataset_ids()
+    keys = s.index.generated_uids().get(dataset.generated_uid) or []
+    twin = AlreadyRegistered(int(keys[0]), dataset, (s.find("dataset", keys[0]) or {}).get("owner")) if keys else None
+    return CreateResult(dataset, benchmark, reused, prepared.run.runner, prepared.run.isolation,
+                        prepared.statistics, registered=twin)
 
 
 def list_local(s: RegistrySession) -> list[LocalDataset]:
@@ -277,6 +352,19 @@ class PublishOutcome:
     record: dict[str, Any]
     path: str
     waiting_for: list[str] = field(default_factory=list)
+    already_open: bool = False  # the same request was open already: it was not made again
+
+
+def pending_request(s: RegistrySession, benchmark: int, component: str, cid: int) -> PublishOutcome | None:
+    """The open submission that already asks for this association, as the outcome of asking again."""
+    from medperf_git.flows.association import list_associations
+
+    for row in list_associations(s, benchmark=benchmark, component=component, status="pending", everyone=True):
+        if row.component_id == cid and row.submission is not None:
+            record = {"benchmark": benchmark, component: cid, "initiated_by": row.initiated_by}
+            return PublishOutcome(row.submission, False, record, record_path("association", cid, benchmark, component),
+                                  row.must_act, already_open=True)
+    return None
 
 
 def dataset_record(ds: LocalDataset, dataset_id: int, owner: str) -> dict[str, Any]:
@@ -287,10 +375,16 @@ def dataset_record(ds: LocalDataset, dataset_id: int, owner: str) -> dict[str, A
         record["description"] = info["description"]
     if info.get("location"):
         record["location"] = info["location"]
-    record.update({"owner": owner, "benchmark": info["benchmark"],
-                   "data_preparation": info["data_preparation"], "input_data_hash": info["input_data_hash"],
-                   "generated_uid": info["generated_uid"], "statistics": as_published(info["statistics"]),
-                   "tool_version": info.get("tool_version", __version__)})
+    record["owner"] = owner
+    if info.get("benchmark") is not None:  # MedPerf's `dataset submit -p PREP` names no benchmark
+        record["benchmark"] = info["benchmark"]
+    record.update({"data_preparation": info["data_preparation"], "input_data_hash": info["input_data_hash"],
+                   "generated_uid": info["generated_uid"]})
+    for key in ("medperf_input_data_hash", "medperf_generated_uid"):  # to match a MedPerf registration
+        if info.get(key):
+            record[key] = info[key]
+    record["statistics"] = as_published(info["statistics"])
+    record["tool_version"] = info.get("tool_version", __version__)
     return record
 
 
@@ -304,14 +398,15 @@ def submit(s: RegistrySession, data_uid: str, confirm: Confirm) -> PublishOutcom
     ds = s.local_dataset(data_uid)
     if ds.registry_id is not None:
         raise UsageError(f"dataset {ds.uid[:12]} is already registered as dataset {ds.registry_id}",
-                         hint=f"next: `medperf-git dataset associate --benchmark_uid {ds.info['benchmark']} "
+                         hint=f"next: `medperf-git dataset associate --benchmark_uid {ds.info.get('benchmark') or 'B'} "
                               f"--data_uid {ds.registry_id}`")
+    if not ds.ready:
+        raise UsageError(f"dataset {ds.uid[:12]} is not prepared yet",
+                         hint=f"run `medperf-git dataset prepare --data_uid {ds.uid[:12]}`" if ds.info.get("uid")
+                         else "run `medperf-git dataset create` again")
     taken = s.index.generated_uids().get(ds.generated_uid)
     if taken:
         raise UsageError(f"a dataset with this UID is already registered (dataset {taken[0]}) by someone else")
-    if not ds.ready:
-        raise UsageError(f"dataset {ds.uid[:12]} was not prepared completely",
-                         hint="run `medperf-git dataset create` again")
     dataset_id = next_record_id(s, "dataset")
     record = dataset_record(ds, dataset_id, s.profile.handle)
     require_published_numbers(f"dataset {ds.uid[:12]}", "statistics", record["statistics"],
@@ -327,8 +422,11 @@ def submit(s: RegistrySession, data_uid: str, confirm: Confirm) -> PublishOutcom
 
 
 def associate(s: RegistrySession, *, benchmark: int, data_uid: str, confirm: Confirm,
-              settings: RunSettings | None = None) -> PublishOutcome:
-    """Run the reference model and the metrics on the data (the compatibility test), then ask to join."""
+              settings: RunSettings | None = None, no_cache: bool = False) -> PublishOutcome:
+    """Run the reference model and the metrics on the data (the compatibility test), then ask to join.
+
+    A request already open is not made again; ``no_cache`` runs the test again even if it ran before.
+    """
     from medperf_git.flows._publish import publish
 
     s.require_identity()
@@ -343,10 +441,13 @@ def associate(s: RegistrySession, *, benchmark: int, data_uid: str, confirm: Con
     if state == "approved":
         raise UsageError(f"dataset {record['id']} is already associated with benchmark {benchmark}",
                          hint=f"next: `medperf-git benchmark run --benchmark {benchmark} --data_uid {record['id']}`")
+    open_request = pending_request(s, benchmark, "dataset", record["id"])
+    if open_request is not None:  # asked before: nothing to run or publish again
+        return open_request
     reference = bench["reference_model"]
     name = result_name(benchmark, reference, record["id"])
     execution = s.executions.get(name)
-    if execution is None or execution.info.get("dataset_uid") != ds.generated_uid:
+    if no_cache or execution is None or execution.info.get("dataset_uid") != ds.generated_uid:
         settings.step(f"Running the compatibility test: reference model {reference}, then metrics")
         execution = execute_model(s, ContainerRunner(s, settings), bench, reference, ds, name)
     results = as_published(execution.metrics())

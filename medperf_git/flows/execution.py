@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from medperf_git import __version__
@@ -82,17 +83,21 @@ def association_state(s: RegistrySession, benchmark: int, component: str, cid: i
     return "revoked" if record.get("revoked") else "approved"
 
 
-def execute_model(s: RegistrySession, runner: ContainerRunner, benchmark: dict[str, Any], model: int,
+def execute_model(s: RegistrySession, runner: ContainerRunner, benchmark: dict[str, Any], model: int | str,
                   ds: LocalDataset, name: str, *, ignore_model_errors: bool = False,
-                  executions: Executions | None = None) -> Execution:
-    """Infer with ``model`` and evaluate with the benchmark's metrics; returns the finished execution."""
+                  executions: Executions | None = None, logs: Path | None = None) -> Execution:
+    """Infer with ``model`` and evaluate with the benchmark's metrics; returns the finished execution.
+
+    The tasks' logs go to ``logs`` (default: the registry's logs folder), outside the staging folder, so a
+    failed task's log stays where its error says.
+    """
     executions = executions or s.executions
     final = executions.root / name
     staging = executions.root / f".staging-{name}"
     shutil.rmtree(staging, ignore_errors=True)
     predictions = staging / "predictions"
     predictions.mkdir(parents=True)
-    logs = staging / "logs"
+    logs = logs or s.logs_dir / "executions" / name
     partial = False
     settings = runner.settings
     settings.step(f"Running model {model} on the dataset (infer)")
@@ -119,10 +124,12 @@ def execute_model(s: RegistrySession, runner: ContainerRunner, benchmark: dict[s
         metrics = load_yaml_file(results_file)
     except YamlError as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        raise ContainerFailed(f"the metrics container wrote an invalid results file: {exc.message}") from None
+        raise ContainerFailed(f"the metrics container wrote an invalid results file: {exc.message}",
+                              hint=f"its log is {logs / 'evaluate.log'}") from None
     if not isinstance(metrics, dict) or not metrics:
         shutil.rmtree(staging, ignore_errors=True)
-        raise ContainerFailed("the metrics container wrote no metrics (results.yaml is empty)")
+        raise ContainerFailed("the metrics container wrote no metrics (results.yaml is empty)",
+                              hint=f"its log is {logs / 'evaluate.log'}")
     ran = evaluate if infer is None else infer
     containers = {"model": container_provenance(model, infer) if infer else
                   {"id": model, **runner.resolve(model).pins},
@@ -158,48 +165,81 @@ def _models_of(s: RegistrySession, benchmark: dict[str, Any]) -> list[int]:
     return ordered
 
 
-def run_benchmark(s: RegistrySession, *, benchmark: int, data_uid: str, models: list[int] | None = None,
-                  no_cache: bool = False, rerun_finalized: bool = False, ignore_model_errors: bool = False,
-                  settings: RunSettings | None = None) -> RunSummary:
-    settings = settings or RunSettings()
+def _prepared_run(s: RegistrySession, benchmark: int, data_uid: str) -> tuple[dict[str, Any], LocalDataset, int]:
+    """The benchmark, the local dataset and its registry id, once the dataset may run the benchmark's models."""
     s.fetch(tolerate=True)
     bench = s.record("benchmark", benchmark)
     ds = s.local_dataset(data_uid)
     record = registered_dataset(s, ds, bench)
     dataset_id = record["id"]
     state = association_state(s, benchmark, "dataset", dataset_id)
-    if state != "approved":
-        why = "it was revoked" if state == "revoked" else "no approved association"
-        raise PolicyDenied(
-            f"dataset {dataset_id} is not associated with benchmark {benchmark} ({why})",
-            hint="see `medperf-git association ls`; request it with "
-                 f"`medperf-git dataset associate --benchmark_uid {benchmark} --data_uid {dataset_id}`")
+    if state == "approved":
+        return bench, ds, dataset_id
+    if state == "revoked":
+        raise PolicyDenied(f"dataset {dataset_id} is not associated with benchmark {benchmark} (it was revoked)",
+                           hint="see `medperf-git association ls`")
+    from medperf_git.flows.dataset import pending_request
+
+    request = pending_request(s, benchmark, "dataset", dataset_id)
+    if request is not None:
+        raise PolicyDenied(f"dataset {dataset_id} is not associated with benchmark {benchmark} yet: your request, "
+                           f"submission {request.number}, waits for approval by "
+                           f"{', '.join(request.waiting_for) or 'the benchmark committee'}",
+                           hint=f"see `medperf-git submission show {request.number}`; run this again once it is merged")
+    raise PolicyDenied(f"dataset {dataset_id} is not associated with benchmark {benchmark} (no approved association)",
+                       hint="request it with "
+                            f"`medperf-git dataset associate --benchmark_uid {benchmark} --data_uid {dataset_id}`")
+
+
+def _check_models(s: RegistrySession, bench: dict[str, Any], models: list[int] | None) -> list[int]:
     allowed = _models_of(s, bench)
-    if models:
-        unknown = [m for m in models if m not in allowed]
-        if unknown:
-            raise PolicyDenied(f"model{'s' if len(unknown) > 1 else ''} {', '.join(map(str, unknown))} "
-                               f"{'are' if len(unknown) > 1 else 'is'} not associated with benchmark {benchmark}",
-                               hint=f"models of benchmark {benchmark}: {', '.join(map(str, allowed))}")
-        allowed = [m for m in allowed if m in models]
-    runner = ContainerRunner(s, settings)
+    if not models:
+        return allowed
+    unknown = [m for m in models if m not in allowed]
+    if unknown:
+        raise PolicyDenied(f"model{'s' if len(unknown) > 1 else ''} {', '.join(map(str, unknown))} "
+                           f"{'are' if len(unknown) > 1 else 'is'} not associated with benchmark {bench['id']}",
+                           hint=f"models of benchmark {bench['id']}: {', '.join(map(str, allowed))}")
+    return [m for m in allowed if m in models]
+
+
+def _run_one(s: RegistrySession, runner: ContainerRunner, bench: dict[str, Any], ds: LocalDataset, dataset_id: int,
+             model: int, *, no_cache: bool, rerun_finalized: bool, ignore_model_errors: bool) -> ModelOutcome:
+    """One model, by MedPerf's caching rules: a result is reused unless --no-cache (not for submitted ones) or
+    --rerun-finalized / --new-result, which runs it again as a new result (-2, -3)."""
+    benchmark = bench["id"]
+    latest = s.executions.latest(benchmark, model, dataset_id)
+    submitted = latest is not None and latest.submitted is not None
+    if latest is not None and not rerun_finalized and (not no_cache or submitted):
+        return ModelOutcome(model, latest.name, latest.partial, cached=True)
+    name = s.executions.next_name(benchmark, model, dataset_id) if latest is None or submitted else latest.name
+    execution = execute_model(s, runner, bench, model, ds, name, ignore_model_errors=ignore_model_errors)
+    return ModelOutcome(model, execution.name, execution.partial)
+
+
+def run_benchmark(s: RegistrySession, *, benchmark: int, data_uid: str, models: list[int] | None = None,
+                  no_cache: bool = False, rerun_finalized: bool = False, ignore_model_errors: bool = False,
+                  settings: RunSettings | None = None) -> RunSummary:
+    """Every model of the benchmark (or those listed) on the dataset; a failing model is a row, not the end."""
+    bench, ds, dataset_id = _prepared_run(s, benchmark, data_uid)
+    runner = ContainerRunner(s, settings or RunSettings())
     summary = RunSummary(benchmark, dataset_id)
-    for model in allowed:
-        latest = s.executions.latest(benchmark, model, dataset_id)
-        submitted = latest is not None and latest.submitted is not None
-        if latest is not None and not rerun_finalized and (not no_cache or submitted):
-            summary.outcomes.append(ModelOutcome(model, latest.name, latest.partial, cached=True))
-            continue
-        if latest is None or submitted:
-            name = s.executions.next_name(benchmark, model, dataset_id)
-        else:
-            name = latest.name
+    for model in _check_models(s, bench, models):
         try:
-            execution = execute_model(s, runner, bench, model, ds, name, ignore_model_errors=ignore_model_errors)
+            summary.outcomes.append(_run_one(s, runner, bench, ds, dataset_id, model, no_cache=no_cache,
+                                             rerun_finalized=rerun_finalized, ignore_model_errors=ignore_model_errors))
         except (ContainerFailed, MedperfGitError) as exc:
             if isinstance(exc, RecordNotFound | UsageError):
                 raise
             summary.outcomes.append(ModelOutcome(model, None, error=exc.message.splitlines()[0]))
-            continue
-        summary.outcomes.append(ModelOutcome(model, execution.name, execution.partial))
     return summary
+
+
+def run_model(s: RegistrySession, *, benchmark: int, data_uid: str, model: int, no_cache: bool = False,
+              new_result: bool = False, ignore_model_errors: bool = False,
+              settings: RunSettings | None = None) -> ModelOutcome:
+    """One model on the dataset (MedPerf's `result create`): its first error is the command's error."""
+    bench, ds, dataset_id = _prepared_run(s, benchmark, data_uid)
+    _check_models(s, bench, [model])
+    return _run_one(s, ContainerRunner(s, settings or RunSettings()), bench, ds, dataset_id, model,
+                    no_cache=no_cache, rerun_finalized=new_result, ignore_model_errors=ignore_model_errors)

@@ -45,7 +45,11 @@ def _apply(profile: Profile, settings: dict[str, Any], timeouts: dict[str, int])
 
 
 def create(ws: Workspace, name: str, settings: dict[str, Any], timeouts: dict[str, int]) -> Profile:
-    """A new profile: a copy of the active one (as MedPerf does), with the settings given."""
+    """A new profile: a copy of the active one (as MedPerf does), with the settings given.
+
+    As MedPerf's copies leave the credentials behind, the copy signs in as nobody until `auth login`
+    (or ``--handle`` and ``--signing-key``) says who.
+    """
     check_profile_name(name)
     if name in ws.config.profiles:
         raise UsageError(f"profile '{name}' already exists", hint=f"change it with `medperf-git --profile {name} "
@@ -53,6 +57,7 @@ def create(ws: Workspace, name: str, settings: dict[str, Any], timeouts: dict[st
     base = ws.profile
     profile = Profile(name=name, **copy.deepcopy(base.to_dict()))
     profile.trust = {}
+    profile.handle = profile.signing_key = None
     _apply(profile, settings, timeouts)
     ws.config.profiles[name] = profile
     ws.config.save()

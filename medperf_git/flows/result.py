@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from medperf_git.errors import HashMismatch, PolicyDenied, UsageError
+from medperf_git.flows._containers import RunSettings
 from medperf_git.flows.dataset import (
     Cancelled,
     Confirm,
@@ -14,7 +15,7 @@ from medperf_git.flows.dataset import (
     as_published,
     require_published_numbers,
 )
-from medperf_git.flows.execution import association_state
+from medperf_git.flows.execution import ModelOutcome, association_state
 from medperf_git.flows.session import RegistrySession
 from medperf_git.records.layout import record_path
 from medperf_git.workspace.executions import Execution
@@ -113,11 +114,30 @@ def result_record(s: RegistrySession, execution: Execution) -> dict[str, Any]:
             "provenance": info["provenance"], "created_at": info["executed_at"]}
 
 
-def submit(s: RegistrySession, name: str, confirm: Confirm) -> PublishOutcome:
+def latest_name(s: RegistrySession, benchmark: int, data_uid: str, model: int) -> str:
+    """The newest local result of a model on a dataset (MedPerf's `result submit -b -d -m`)."""
+    ds = s.local_dataset(data_uid)
+    if ds.registry_id is None:
+        raise UsageError(f"dataset {ds.uid[:12]} is not registered, so it has no results",
+                         hint=f"publish it first: `medperf-git dataset set_operational --data_uid {ds.uid[:12]}`")
+    latest = s.executions.latest(benchmark, model, ds.registry_id)
+    if latest is None:
+        raise UsageError(f"model {model} has no result on dataset {ds.registry_id} for benchmark {benchmark}",
+                         hint=f"run it: `medperf-git result create -b {benchmark} -d {ds.registry_id} -m {model}`")
+    return latest.name
+
+
+def submit(s: RegistrySession, name: str | None, confirm: Confirm, *, benchmark: int | None = None,
+           data_uid: str | None = None, model: int | None = None) -> PublishOutcome:
+    """Publish one local result, named, or the newest of ``model`` on ``data_uid`` for ``benchmark``."""
     from medperf_git.flows._publish import publish
 
     s.require_identity()
     s.fetch(tolerate=True)
+    if name is None:
+        if benchmark is None or data_uid is None or model is None:
+            raise UsageError("give --result NAME, or all of --benchmark, --data_uid and --model_uid")
+        name = latest_name(s, benchmark, data_uid, model)
     execution = s.executions.require(name)
     info = execution.info
     path = record_path("result", execution.name, info["benchmark"])
@@ -144,3 +164,20 @@ def submit(s: RegistrySession, name: str, confirm: Confirm) -> PublishOutcome:
     execution.info["submitted"] = {"number": outcome.number, "state": "merged" if outcome.merged else "open"}
     execution.save()
     return outcome
+
+
+def run_and_submit(s: RegistrySession, *, benchmark: int, data_uid: str, model: int, confirm: Confirm,
+                   no_cache: bool = False, new_result: bool = False, ignore_model_errors: bool = False,
+                   settings: RunSettings | None = None) -> tuple[ModelOutcome, PublishOutcome]:
+    """MedPerf's top-level `run`: `result create`, then `result submit` of what it made.
+
+    A result submitted already is not run again without ``new_result``, so submitting it fails, as MedPerf's does.
+    """
+    from medperf_git.flows.execution import run_model
+
+    outcome = run_model(s, benchmark=benchmark, data_uid=data_uid, model=model, no_cache=no_cache,
+                        new_result=new_result, ignore_model_errors=ignore_model_errors, settings=settings)
+    if outcome.cached and s.executions.require(str(outcome.name)).submitted:
+        raise UsageError(f"result {outcome.name} is submitted already, so it was not run again; add --new-result "
+                         "to run it and submit a new result")
+    return outcome, submit(s, outcome.name, confirm)

@@ -34,6 +34,7 @@ class RegistrySession:
         self.offline_reason: str | None = "--offline" if ws.offline else None
         self._clone: RegistryClone | None = None
         self._fetched = False
+        self._checked = False  # this command asked the remote (ls-remote) at least once
         self._index: Index | None = None
         self._index_stats: UpdateStats | None = None
         self._forge = None
@@ -102,6 +103,7 @@ class RegistrySession:
         if max_age and clone.age() < max_age:
             return
         self.fetches += 1
+        self._checked = True
         try:
             clone.fetch()
             if self._forge is not None:
@@ -210,11 +212,22 @@ class RegistrySession:
     def find(self, kind: str, key: str | int) -> dict[str, Any] | None:
         return self.index.get(kind, str(key))
 
+    def recheck(self) -> bool:
+        """Before saying a record does not exist: ask the remote, if this command answered from a copy that
+        was not checked (a read within seconds of the last one). True when main may have moved since."""
+        if self._checked or not self.online:
+            return False
+        self.fetch(force=True, tolerate=True)
+        return self._checked and self.online
+
     def record(self, kind: str, key: str | int) -> dict[str, Any]:
         record = self.find(kind, key)
+        if record is None and self.recheck():
+            record = self.find(kind, key)
         if record is None:
             command = _LIST_COMMAND.get(kind, f"{kind} ls")
-            raise RecordNotFound(f"{kind} {key} does not exist in the registry", hint=f"see `medperf-git {command}`")
+            where = "in the registry" if self.online else f"in the local copy of the registry ({self.offline_reason})"
+            raise RecordNotFound(f"{kind} {key} does not exist {where}", hint=f"see `medperf-git {command}`")
         return record
 
     def settings(self) -> dict[str, Any]:
@@ -223,6 +236,16 @@ class RegistrySession:
     @property
     def allow_file_urls(self) -> bool:
         return bool(self.settings().get("allow_file_urls"))
+
+    def people(self) -> list[dict[str, Any]]:
+        """Every person record on main."""
+        rows = self.index.query("SELECT data FROM records WHERE kind = 'person' AND valid = 1 ORDER BY key")
+        return [json.loads(row[0]) for row in rows]
+
+    def person_by_email(self, email: str) -> dict[str, Any] | None:
+        """The person whose record on main has this email (compared case-insensitively), if anyone's does."""
+        wanted = email.strip().lower()
+        return next((p for p in self.people() if str(p.get("email", "")).lower() == wanted), None)
 
     def association(self, benchmark: int, component: str, component_id: int) -> dict[str, Any] | None:
         return self.find("association", f"{benchmark}/{component}-{component_id}")

@@ -4,6 +4,10 @@ A dataset folder holds ``data/``, ``labels/``, ``metadata/``, ``statistics.yaml`
 manifest and ``dataset.yaml`` (what medperf-git knows about it: its name, the raw paths, the
 hashes, and its registry id once submitted). The manifest can hold patient-derived file names, so
 it never leaves this folder.
+
+A dataset registered the MedPerf way (``dataset submit -d DATA -l LABELS``) exists here before it is
+prepared: its folder and its UID are its raw data's hash (MedPerf's ``in_uid``), kept as ``uid`` after
+preparation, so the UID the user was given keeps working until the registry gives an id.
 """
 
 from __future__ import annotations
@@ -38,8 +42,17 @@ class LocalDataset:
 
     @property
     def uid(self) -> str:
-        """The UID as users see it: bare hex."""
-        return uid_hex(self.generated_uid)
+        """The UID as users see it: bare hex (the registration UID, for a dataset registered before preparing)."""
+        return self.info.get("uid") or uid_hex(self.generated_uid)
+
+    @property
+    def state(self) -> str:
+        """development (not published yet; MedPerf's DEVELOPMENT) or operational (published)."""
+        return "development" if self.registry_id is None else "operational"
+
+    def matches(self, prefix: str) -> bool:
+        return self.uid.startswith(prefix) or bool(self.info.get("generated_uid")) and \
+            uid_hex(self.generated_uid).startswith(prefix)
 
     @property
     def registry_id(self) -> int | None:
@@ -111,7 +124,7 @@ class LocalDatasets:
         if len(prefix) < MIN_PREFIX:
             raise UsageError(f"'{text}' is too short: give at least {MIN_PREFIX} characters of the UID, "
                              "or the registry id")
-        matches = [d for d in datasets if d.uid.startswith(prefix)]
+        matches = [d for d in datasets if d.matches(prefix)]
         if not matches:
             raise RecordNotFound(f"no local dataset has a UID starting with '{prefix}'",
                                  hint="see `medperf-git dataset ls --local`")

@@ -142,10 +142,10 @@ def test_allowlist_and_always_policies(world):
     registry, actors, _, root = world
     bo, do, do2 = actors["testbo"], actors["testdo"], actors["testdo2"]
     allowlist = root / "allow.txt"
-    allowlist.write_text("testdo\n")
+    allowlist.write_text("# by email, as MedPerf's allowlists are\ntestdo@example.org\n")
     with as_(bo) as ws:
         assert benchmark_flow.update_policy(ws, benchmark=1, datasets="allowlist", models=None,
-                                            allowlist=["testdo"], confirm=YES).merged
+                                            dataset_allowlist=allowlist, confirm=YES).merged
     d1 = _prepare_and_submit(do, root, "listed")
     d2 = _prepare_and_submit(do2, root, "unlisted", seed=4)
     with as_(do) as ws:
@@ -159,8 +159,7 @@ def test_allowlist_and_always_policies(world):
         # Approving an association that is already approved fails clearly.
         with pytest.raises(UsageError, match="already approved"):
             association.find_request(ws, benchmark=1, component="dataset", cid=d1)
-        assert benchmark_flow.update_policy(ws, benchmark=1, datasets="always", models=None, allowlist=None,
-                                            confirm=YES).merged
+        assert benchmark_flow.update_policy(ws, benchmark=1, datasets="always", models=None, confirm=YES).merged
     # The pending request was made under the old policy; a new one merges at once under `always`.
     with as_(bo) as ws:
         assert review.approve(ws, pending.number).merged
