@@ -18,6 +18,7 @@ class RunSettings:
     runner: str | None = None
     gpus: str | None = None
     python: str | None = None
+    shm_size: str | None = None  # docker's --shm-size; wins over the profile's
     timeouts: dict[str, int] = field(default_factory=dict)
     on_output: Callable[[str], None] | None = None  # each line a container prints
     on_step: Callable[[str], None] | None = None  # "Running the reference model (infer)..."
@@ -61,24 +62,18 @@ class ContainerRunner:
                                  runner=self.settings.runner or profile.runner,
                                  gpus=self.settings.gpus or profile.gpus,
                                  python=self.settings.python or profile.python,
+                                 shm_size=self.settings.shm_size or getattr(profile, "shm_size", None),
                                  timeout=timeout, on_output=self.settings.on_output,
                                  cache_dir=self.s.ws.cache_dir)
             return run_task(self.resolve(container_id), task, mounts, options)
 
 
 def resolve_local(config_path: str | Path, cache_dir: Path):
-    """A container from a local config: its folder's parameters.yaml and additional_files/ come along."""
-    from medperf_git.records.yamlio import load_yaml_file
+    """A container from a local config: MedPerf's workspace/parameters.yaml and additional_files/ come along."""
     from medperf_git.runners.config import load_config
     from medperf_git.runners.resolve import resolve_container
 
-    path = Path(config_path)
-    config = load_config(path)
-    params_file = path.parent / "parameters.yaml"
-    parameters = load_yaml_file(params_file) if params_file.exists() else {}
-    extra = path.parent / "additional_files"
-    return resolve_container(config, cache_dir=cache_dir, parameters=parameters or {},
-                             additional_files_dir=extra if extra.is_dir() else None)
+    return resolve_container(load_config(Path(config_path)), cache_dir=cache_dir)
 
 
 def container_provenance(container_id: int | str, result) -> dict[str, Any]:

@@ -217,6 +217,12 @@ def build_spec(container: ResolvedContainer, task: str, mounts: Mapping[str, str
     parameters_path = work_dir / "parameters.yaml"
     write_yaml(parameters_path, container.parameters or {})
     given: dict[str, Path] = {label: Path(p) for label, p in mounts.items()}
+    if "parameters_file" in task_config.volumes and "parameters_file" not in given and container.parameters_missing:
+        raise ContainerConfigInvalid(
+            f"task '{task}' of {config.source} mounts parameters_file, but no parameters file was found "
+            f"(looked for {container.parameters_missing})",
+            hint="give one with --parameters FILE, or put it at workspace/parameters.yaml beside the config, "
+                 "as MedPerf's layout has it")
     given.setdefault("parameters_file", parameters_path)
     if "additional_files" not in given:
         extra = container.additional_files_dir or work_dir / "additional_files"

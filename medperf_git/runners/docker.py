@@ -122,6 +122,16 @@ def _plain_repository(reference: str) -> str:
     return repo
 
 
+def run_digest(image: Image, reference: str) -> str | None:
+    """The repository (manifest) digest an engine knows the image by, the reference's repository first."""
+    wanted = _plain_repository(reference)
+    pairs = [(_plain_repository(d), d.split("@", 1)[1]) for d in image.attrs.get("RepoDigests") or [] if "@" in d]
+    for repository, digest in pairs:
+        if repository == wanted:
+            return digest
+    return pairs[0][1] if pairs else None
+
+
 def _repo_digests(image: Image) -> list[str]:
     """The manifest digests an engine knows an image by (``repo@sha256:..`` -> ``sha256:..``)."""
     return [d.split("@", 1)[1] for d in image.attrs.get("RepoDigests") or [] if "@" in d]
@@ -257,6 +267,38 @@ def _check_pin(client: DockerClient, reference: str, wanted: str, engine: str) -
                       f"could not pull {repository}@{wanted}: {why}")
 
 
+_PULLING = ("initializing source", "pull access denied", "failed to resolve", "trying to pull", "error pulling",
+            "failed to pull")
+
+
+def build_failure(dockerfile: Path, error: str, base_arg: str | None) -> ContainerFailed:
+    """A failed build; for a base image not pulled, why MEDPERF_GIT_BASE_IMAGE did not help and what will."""
+    from medperf_git.runners.dockerfile import base_images
+
+    text = error.strip()
+    lowered = text.lower()
+    if not any(m in lowered for m in (*_PULLING, *_NOT_REACHED, *_NOT_THERE)):
+        return ContainerFailed(f"building the image from {dockerfile} failed: {text}",
+                               hint="the build's output is in the task's log")
+    bases = base_images(dockerfile)
+    fixed = [image for image, from_arg in bases if not from_arg]
+    ways = ("pin an image built where it can be pulled (image: REPO@sha256:...), pin an image archive made with "
+            "`docker save` (container_type: DockerArchive), or run the source without an engine: --runner sandbox")
+    if fixed:
+        return ContainerFailed(
+            f"building the image from {dockerfile} failed: its base image {fixed[0]} could not be pulled "
+            f"({text.splitlines()[0]}). MEDPERF_GIT_BASE_IMAGE cannot help: this Dockerfile names its base image "
+            "in a fixed FROM, not through ARG BASE_IMAGE", hint=ways)
+    if not base_arg:
+        return ContainerFailed(
+            f"building the image from {dockerfile} failed: its base image could not be pulled ({text.splitlines()[0]})",
+            hint="set MEDPERF_GIT_BASE_IMAGE to an image this engine has (its FROM takes ARG BASE_IMAGE), or " + ways)
+    return ContainerFailed(
+        f"building the image from {dockerfile} failed: the base image {base_arg} (MEDPERF_GIT_BASE_IMAGE) could not "
+        f"be pulled ({text.splitlines()[0]})",
+        hint=f"build or load {base_arg} on this engine first, or " + ways)
+
+
 class DockerRunner:
     name = "docker"
     isolation = ISOLATION["docker"]
@@ -351,10 +393,10 @@ class DockerRunner:
                 if "stream" in item:
                     sink.feed(item["stream"].encode())
                 if "error" in item:
-                    raise ContainerFailed(f"building the image from {container.source_dir} failed: {item['error']}")
+                    raise build_failure(container.source_dir / "Dockerfile", str(item["error"]), base)
             return client.images.get(tag)
         except docker.errors.APIError as exc:
-            raise ContainerFailed(f"building the image from {container.source_dir} failed: {exc}") from exc
+            raise build_failure(container.source_dir / "Dockerfile", str(exc.explanation or exc), base) from exc
 
     def _archived_image(self, container: ResolvedContainer, pin: dict[str, str], cache_dir: Path,
                         sink: LogSink) -> Image:
@@ -481,8 +523,12 @@ class DockerRunner:
             sink.close()
         reference = (container_ref.image or {}).get("reference") or (image.tags[0] if image.tags else image.id)
         ran = {"reference": reference, "image_id": image.id}
-        if (container_ref.image or {}).get("digest"):
-            ran["digest"] = _sha(container_ref.image["digest"])
+        # The pinned digest (a manifest's, or an archive's sha256), else the repository digest the engine
+        # knows, as MedPerf records images now; the image id stays beside it.
+        digest = (container_ref.image or {}).get("digest")
+        found = _sha(digest) if digest else run_digest(image, reference)
+        if found:
+            ran["digest"] = found
         return RunResult(runner=self.name, isolation=self.isolation, runner_version=self.version(),
                          exit_code=exit_code, log_path=spec.log_path, duration=time.monotonic() - start,
                          pins=dict(container_ref.pins), config_hash=container_ref.config.config_hash,

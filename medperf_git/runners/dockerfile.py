@@ -179,3 +179,25 @@ def parse_dockerfile(path: str | Path) -> ImageConfig:
         raise ContainerConfigInvalid(f"{path}: has no FROM; it is not a Dockerfile",
                                      hint="give a local.entrypoint in the container config instead")
     return replace(stage, source=str(path))
+
+
+def base_images(path: str | Path) -> list[tuple[str, bool]]:
+    """Each FROM's image as written, and whether it comes from an ARG (so a build argument can replace it)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    stages: set[str] = set()
+    out = []
+    for _, line in _logical_lines(text, "\\"):
+        keyword, _, rest = line.partition(" ")
+        if keyword.upper() != "FROM":
+            continue
+        words = [w for w in rest.split() if not w.startswith("--")]
+        if not words:
+            continue
+        if words[0].lower() not in stages:
+            out.append((words[0], "$" in words[0]))
+        if len(words) >= 3 and words[1].upper() == "AS":
+            stages.add(words[2].lower())
+    return out

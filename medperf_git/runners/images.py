@@ -333,6 +333,12 @@ class _Peekable:
         return self.raw.read(n)
 
 
+def _check_stored(archive: _Archive, name: str, expected: str | None, found: str) -> None:
+    if expected is not None and found != expected:
+        raise HashMismatch(f"layer {name} of the image archive {archive.path}", expected, found,
+                           hint="the archive is damaged or was altered; get it again from its publisher")
+
+
 def _apply_layer(archive: _Archive, name: str, stored_digest: str | None, diff_id: str, root: Path,
                  budget: Budget) -> int:
     stored = _HashingReader(_Peekable(archive.open(name)))  # type: ignore[arg-type]
@@ -345,10 +351,10 @@ def _apply_layer(archive: _Archive, name: str, stored_digest: str | None, diff_i
         found_plain = plain.drain()
         found_stored = stored.drain()
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        # A blob that is not what its digest names is said so, whatever broke first while reading it.
+        _check_stored(archive, name, stored_digest, stored.drain())
         raise UnsafeArchive(f"{archive.path}: layer {name} cannot be read: {exc}") from exc
-    if stored_digest is not None and found_stored != stored_digest:
-        raise HashMismatch(f"layer {name} of the image archive {archive.path}", stored_digest, found_stored,
-                           hint="the archive is damaged or was altered; get it again from its publisher")
+    _check_stored(archive, name, stored_digest, found_stored)
     if found_plain != diff_id:
         raise HashMismatch(f"the contents of layer {name} of the image archive {archive.path}", diff_id, found_plain,
                            hint="the archive is damaged or was altered; get it again from its publisher")
@@ -383,7 +389,7 @@ def _unpack(archive: _Archive, dest: Path, limits: ArchiveLimits | None,
                             f"{len(layout.layers)} layers")
     budget = Budget(path, limits)
     root = dest / "rootfs"
-    root.mkdir(mode=0o755)
+    root.mkdir(mode=0o755, parents=True)
     skipped = 0
     for (name, digest), diff_id in zip(layout.layers, diff_ids, strict=True):
         skipped += _apply_layer(archive, name, digest, str(diff_id), root, budget)

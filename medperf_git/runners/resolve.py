@@ -50,17 +50,60 @@ def _source_root(folder: Path) -> Path:
     return folder
 
 
+# Where MedPerf's layout keeps a container's run files, beside its config, then the flat layout.
+PARAMETERS_FILES = ("workspace/parameters.yaml", "parameters.yaml")
+ADDITIONAL_FILES = ("workspace/additional_files", "additional_files")
+
+
+def local_run_files(folder: Path) -> tuple[Path | None, Path | None]:
+    """The parameters file and additional-files folder of a local container, as MedPerf lays them out."""
+    params = next((folder / p for p in PARAMETERS_FILES if (folder / p).is_file()), None)
+    extra = next((folder / p for p in ADDITIONAL_FILES if (folder / p).is_dir()), None)
+    return params, extra
+
+
+def _local_parameters(folder: Path) -> tuple[dict[str, Any], str | None]:
+    """The parameters beside a local config, or ({}, where they were looked for)."""
+    from medperf_git.errors import RecordInvalid
+    from medperf_git.records.yamlio import load_yaml_file
+
+    path, _ = local_run_files(folder)
+    if path is None:
+        return {}, " and ".join(str(folder / p) for p in PARAMETERS_FILES)
+    try:
+        data = load_yaml_file(path)
+    except RecordInvalid as exc:
+        raise ContainerConfigInvalid(exc.message, hint=f"fix {path}") from exc
+    if data is not None and not isinstance(data, dict):
+        raise ContainerConfigInvalid(f"{path}: parameters must be a mapping, not {type(data).__name__}",
+                                     hint=f"fix {path}")
+    return dict(data or {}), None
+
+
 def resolve_container(record_or_config: dict[str, Any] | ContainerConfig, *, cache_dir: Path,
                       allow_file_urls: bool = False, parameters: dict[str, Any] | None = None,
                       additional_files_dir: Path | None = None) -> ResolvedContainer:
-    """A registry record (fetch and verify its archives) or a local config (its folder is the source)."""
+    """A registry record (fetch and verify its archives) or a local config (its folder is the source).
+
+    A local config given no ``parameters`` or ``additional_files_dir`` takes MedPerf's
+    ``workspace/parameters.yaml`` and ``workspace/additional_files/`` beside it (or the same names
+    without ``workspace/``); a task that mounts ``parameters_file`` when none was found is refused
+    before it runs, instead of failing inside on an empty mapping.
+    """
     cache_dir = Path(cache_dir)
     if isinstance(record_or_config, ContainerConfig):
         config = record_or_config
+        missing = None
+        folder = config.path.parent if config.path else config.source_dir
+        if parameters is None and folder is not None:
+            parameters, missing = _local_parameters(folder)
+        if additional_files_dir is None and folder is not None:
+            additional_files_dir = local_run_files(folder)[1]
         resolved = ResolvedContainer(config=config, parameters=dict(parameters or {}), source_dir=config.source_dir,
                                      additional_files_dir=Path(additional_files_dir).absolute()
                                      if additional_files_dir else None,
-                                     image={"reference": config.image} if config.image else None)
+                                     image={"reference": config.image} if config.image else None,
+                                     parameters_missing=missing)
         if config.source_dir is not None:
             resolved.source_key = tree_of(config.source_dir)
         resolved.pins = {"config_hash": config.config_hash, "parameters_hash": resolved.parameters_hash}

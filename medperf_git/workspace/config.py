@@ -39,6 +39,7 @@ class Profile:
     runner: str = "auto"
     gpus: str | None = None  # all | N | device=0,1
     python: str | None = None  # interpreter for the sandbox and local runners
+    shm_size: str | None = None  # docker's --shm-size for every container (MedPerf's setting), e.g. 2g
     data_dir: str | None = None  # where prepared data, predictions and caches go
     timeouts: dict[str, int] = field(default_factory=dict)  # per task, seconds
     github: dict[str, Any] = field(default_factory=dict)  # repository, base_url, token_env
