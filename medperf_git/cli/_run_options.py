@@ -7,6 +7,14 @@ import click
 from medperf_git.cli._options import RUNNER_CHOICES, with_options
 from medperf_git.cli._output import out
 
+SHM_SIZE = "medperf_git.shm_size"  # where --shm-size waits in the context for settings_from
+
+
+def _keep_shm_size(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    """Kept aside, so that every command taking these options need not name it in its signature."""
+    if value is not None:
+        ctx.meta[SHM_SIZE] = value
+
 
 def run_options(func):
     return with_options(func, [
@@ -15,6 +23,8 @@ def run_options(func):
         click.option("--gpus", help="GPUs for the containers: all, a number, or device=0,1."),
         click.option("--python", "python", help="Interpreter for the sandbox and local runners."),
         click.option("--timeout", "timeout", type=int, help="Wall-clock limit per task, in seconds."),
+        click.option("--shm-size", "--shm_size", metavar="SIZE", expose_value=False, callback=_keep_shm_size,
+                     help="Shared memory for docker containers, e.g. 2g (default: the profile's, else docker's)."),
     ])
 
 
@@ -27,7 +37,9 @@ def settings_from(runner, gpus, python, timeout, quiet: bool = False):
                  "and files. Use it only for code you trust; each task will say so again.")
     from medperf_git.cli._output import Heartbeat
 
-    return Heartbeat().attach(RunSettings(runner=runner, gpus=gpus, python=python, timeouts=timeouts,
+    ctx = click.get_current_context(silent=True)
+    shm_size = ctx.meta.get(SHM_SIZE) if ctx is not None else None
+    return Heartbeat().attach(RunSettings(runner=runner, gpus=gpus, python=python, shm_size=shm_size, timeouts=timeouts,
                                           on_output=None if quiet else task_line,
                                           on_step=lambda text: out.info(f"> {text}...")))
 
