@@ -356,6 +356,12 @@ class GitHubForge(ClonedForge):
             found[(head, base)] = sorted(events, key=lambda e: e[0])
         return found
 
+    def next_number(self) -> int:
+        """One above the largest pull request number the clone has fetched: GitHub numbers issues and pull
+        requests alike, so the next submission's number is at least this."""
+        refs = self.repo.out("for-each-ref", "--format=%(refname:lstrip=4)", "refs/remotes/origin/pull/")
+        return max((int(n) for n in refs.split() if n.isdigit()), default=0) + 1
+
     # Writing
     def _may_push(self) -> bool:
         """Whether the token may push branches to the registry repository (admins); others use a fork."""

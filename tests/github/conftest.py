@@ -57,14 +57,30 @@ def forge_harness(tmp_path, github_server):
 
 
 @pytest.fixture(scope="session")
-def openapi_spec():
-    """GitHub's REST description (tests/github/openapi.py), or a skip saying why it is missing."""
+def _openapi():
+    """GitHub's REST description (tests/github/openapi.py), or None and why it is missing."""
     from tests.github.openapi import load
 
-    spec, why = load()
-    if spec is None:
-        pytest.skip(f"GitHub's OpenAPI description is not available: {why}")
-    return spec
+    return load()
+
+
+@pytest.fixture(autouse=True)
+def _every_answer_is_documented(_openapi):
+    """Every fake GitHub server of a test checks each answer against GitHub's description."""
+    FakeGitHub.default_spec = _openapi[0]
+    FakeGitHub.instances.clear()
+    yield
+    invalid = [problem for server in FakeGitHub.instances for problem in server.invalid]
+    FakeGitHub.instances.clear()
+    assert invalid == [], "answers GitHub's description does not allow:\n" + "\n".join(invalid[:10])
+
+
+@pytest.fixture
+def openapi_spec(_openapi):
+    """The description itself, or a skip saying why it is missing."""
+    if _openapi[0] is None:
+        pytest.skip(f"GitHub's OpenAPI description is not available: {_openapi[1]}")
+    return _openapi[0]
 
 
 APP_ID = 77
@@ -165,5 +181,3 @@ def hosting(tmp_path, openapi_spec):
     setup = Hosting(tmp_path, openapi_spec)
     yield setup
     setup.server.stop()
-    assert setup.server.invalid == [], "answers GitHub's description does not allow:\n" + "\n".join(
-        setup.server.invalid[:10])

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlencode, urlparse
 
 PREFIX = "/api/v3"
@@ -71,7 +71,13 @@ class FakeGitHub:
     rulesets: list = field(default_factory=list)
     spec: Any = None  # tests.github.openapi.Spec: complete and check every response
 
+    default_spec: ClassVar[Any] = None  # set for the whole test session by tests/github/conftest.py
+    instances: ClassVar[list[FakeGitHub]] = []
+
     def __post_init__(self):
+        if self.spec is None:
+            self.spec = FakeGitHub.default_spec
+        FakeGitHub.instances.append(self)
         self.pulls: dict[int, dict] = {}
         self.comments: list[dict] = []
         self.statuses: dict[str, list[dict]] = {}
@@ -482,7 +488,8 @@ def _handler(server: FakeGitHub):
                                                                 next(iter(server.apps), 0)}, {})
                 if user is None:
                     return self._send(401, {"message": "Bad credentials"})
-                server.sync()
+                if "/pulls" in url.path:  # what GitHub computes in the background shows on pull requests
+                    server.sync()
                 status, data, headers = self._route(method, url.path, query, body, user)
                 if inj is not None:
                     return self._fail(inj)

@@ -117,7 +117,7 @@ def test_person_register_fills_the_github_login_and_id_and_the_bot_matches_them(
     bot_repo.git("remote", "add", "origin", str(world.path))
     outcome = run_bot(bot_repo, {"workflow_run": {"pull_requests": [{"number": sub.number}]}},
                       repository=world.server.full_name, token=BOT_TOKEN, base_url=world.server.base_url,
-                      throttle=False, sleep=lambda s: None)
+                      throttle=False, sleep=lambda s: None)[0]
     assert outcome.problems == [] and outcome.action in ("waiting", "merged"), outcome.to_dict()
 
 
