@@ -394,8 +394,10 @@ class GitHubForge(ClonedForge):
         else:
             login, url = self._fork()
             label = f"{login}:{branch}"
-        if not self._push_to(url, branch, head, None):
-            existing = self.repo.rev_parse(f"refs/remotes/origin/{branch}") if url == self.remote else None
+        if not self._push_to(url, branch, head, None):  # there already: an interrupted run's, or a race
+            listed = run_git("ls-remote", url, f"refs/heads/{branch}", cwd=self.repo.path,
+                             env=api.git_auth_env(self._token, url), check=False).stdout.split()
+            existing = listed[0] if listed else None
             if existing != head and not self._push_to(url, branch, head, existing, tries=1):
                 raise RaceLost(f"the branch {branch} is taken", hint="run the same command again")
         body = cut(pr_body(kind=kind, author=self.handle, base=base, head=head, **self._details(base, head)),

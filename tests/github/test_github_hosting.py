@@ -212,3 +212,12 @@ def test_comments_edited_by_others_are_not_believed(hosting):
     hosting.server.edit_comment(admin, event["id"], {"body": event["body"].replace("x", "changed by admin")})
     updated = [e for e in forge.get(sub.number).events if e.type == "updated"]
     assert updated and not updated[0].valid and "edited" in updated[0].problem
+
+
+def test_opening_again_from_a_fork_resumes_the_same_pull_request(hosting):
+    forge = hosting.forge("do")
+    head = commit_changes(forge.repo, forge.main, {"datasets/3.yaml": y(dataset(3, "do"))}, "d",
+                          hosting.world["do"].identity)
+    first = forge.open(head, title="d", kind="dataset", base=forge.main)
+    again = forge.open(head, title="d", kind="dataset", base=forge.main)  # an interrupted run, started again
+    assert again.number == first.number and len(hosting.server.pulls) == 1
