@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import click
 
 from medperf_git.cli._output import out
@@ -37,10 +39,11 @@ def ui(ctx: click.Context, port: int, no_browser: bool) -> None:
         out.echo(url)
         out.info("Press Ctrl-C to stop. Tasks that are running stop with it; start them again to go on.")
         if not no_browser:
-            import contextlib
             import webbrowser
 
             with contextlib.suppress(Exception):  # no browser here: the address is printed
                 webbrowser.open(url)
 
-    serve(ws.home, profile=ws.profile.name, offline=ws.offline, port=port, ready=ready)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it is meant to stop
+        serve(ws.home, profile=ws.profile.name, offline=ws.offline, port=port, ready=ready)
+    out.info("The app has stopped.")

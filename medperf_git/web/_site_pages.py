@@ -121,7 +121,7 @@ class SiteModel:
             for row in self.of(kind):
                 owners = row.data.get("owners") if kind == "benchmark" else [row.data.get("owner")]
                 for handle in owners if isinstance(owners, list) else []:
-                    self.owned[(kind, str(handle))].append(self.ref(kind, row.key))
+                    self.owned[(kind, str(handle))].append(self.ref(kind, row.id))
 
     def of(self, kind: str) -> list[Row]:
         return list(self.by_kind.get(kind, {}).values())
@@ -231,7 +231,7 @@ class SiteModel:
         items = []
         for row in self.of(kind):
             d = row.data
-            item = {"ref": self.ref(kind, row.key), "owner": d.get("owner")}
+            item = {"ref": self.ref(kind, row.id if row.id is not None else row.key), "owner": d.get("owner")}
             if kind == "container":
                 tasks = (d.get("config") or {}).get("tasks") if isinstance(d.get("config"), dict) else None
                 item["model"] = isinstance(tasks, dict) and "infer" in tasks
@@ -239,7 +239,7 @@ class SiteModel:
                 item["benchmark"] = self.ref("benchmark", d.get("benchmark"))
                 item["location"] = d.get("location")
             else:
-                item = {"ref": self.ref(kind, row.key), "name": d.get("name")}
+                item = {"ref": item["ref"], "name": d.get("name")}
             items.append(item)
         return Page(folder, "site/list.html", {"kind": f"{kind} list", "folder": folder, "items": items})
 

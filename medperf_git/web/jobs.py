@@ -186,6 +186,9 @@ class Worker:
         if context is None or context.job.state != "waiting" or context.answer.is_set():
             return False
         context.answered = (choice, digest)
+        job = context.job  # its thread waits: saved here, the page it redirects to shows the task going on
+        job.state, job.confirm = "running", None
+        self.store.save(job)
         context.answer.set()
         return True
 

@@ -57,12 +57,13 @@ def start_browser(profile: Path):
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
-def screenshot(driver, name: str) -> Path:
-    """Save a PNG of the whole page as a test artefact; copy it into docs/ when asked to."""
+def screenshot(driver, name: str, height: int | None = None) -> Path:
+    """Save a PNG of the page (its top ``height`` pixels, else all of it) as a test artefact; copy it into
+    docs/ when asked to."""
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     target = ARTEFACTS / f"{name}.png"
-    height = driver.execute_script("return Math.max(document.body.scrollHeight, 600)")
-    driver.set_window_size(1280, min(int(height) + 40, 2400))
+    height = height or int(driver.execute_script("return Math.max(document.body.scrollHeight, 600)")) + 40
+    driver.set_window_size(1280, min(height, 2400))
     driver.save_screenshot(str(target))
     driver.set_window_size(1280, 1000)
     if os.environ.get("MEDPERF_GIT_UPDATE_DOCS") == "1" and name in DOCS_SHOTS:

@@ -54,6 +54,7 @@ def publish(driver, shot: str, expected: str = "done") -> dict:
     assert "readable by everyone who can read the registry" in driver.find_element(By.CSS_SELECTOR, "main").text
     screenshot(driver, shot)
     driver.find_element(By.ID, "publish").click()
+    wait_for(lambda: driver.find_element(By.ID, "job-state").text != "waiting", 30, "the answer to be taken")
     assert settle(driver) == expected
     return record
 
@@ -124,7 +125,8 @@ def test_a_data_owner_goes_from_dataset_create_to_result_submit_by_clicking(tmp_
     d.get(owner.url + "/datasets")
     d.find_element(By.LINK_TEXT, "mytestdata").click()
     d.find_element(By.ID, "run").click()
-    assert settle(d, "app") == "done"
+    assert settle(d) == "done"
+    screenshot(d, "app", height=900)
     summary = d.find_element(By.ID, "summary").text
     assert "b1m2d1" in summary and "b1m4d1" in summary
     rows = [r.text for r in d.find_elements(By.CSS_SELECTOR, "#summary tbody tr")]

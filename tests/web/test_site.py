@@ -79,7 +79,7 @@ def test_the_leaderboard_shows_both_results_with_their_metrics_and_sorts_without
         assert [c.text for c in cells] == [shown(metrics["Accuracy"]), shown(metrics["AUC"])]
         assert all(c.find_element(By.TAG_NAME, "a").get_attribute("href").endswith(f"/results/1/{name}.html")
                    for c in cells)
-    screenshot(d, "leaderboard")
+    screenshot(d, "leaderboard", height=1000)
 
     def order() -> list[str]:
         return [r.find_elements(By.TAG_NAME, "td")[-2].text for r in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
