@@ -299,6 +299,30 @@ def build_failure(dockerfile: Path, error: str, base_arg: str | None) -> Contain
         hint=f"build or load {base_arg} on this engine first, or " + ways)
 
 
+def _ping(client: DockerClient) -> None:
+    """Ping the engine, and keep what its answer's headers say it is: podman's /version can take seconds
+    under load, its ping milliseconds (``Server: Libpod/4.3.1 (linux)`` or ``Docker/24.0.7 (linux)``)."""
+    response = client.api.get(client.api.base_url + "/_ping", timeout=API_TIMEOUT)
+    response.raise_for_status()
+    server = response.headers.get("Server", "")
+    name, _, rest = server.partition("/")
+    if name.lower() in ("libpod", "docker") and rest:
+        engine = "podman" if name.lower() == "libpod" else "docker"
+        api = response.headers.get("Api-Version", "?")
+        _VERSIONS[os.environ.get("DOCKER_HOST", "")] = f"{engine} {rest.split()[0]} (API {api})"
+
+
+def _create(client: DockerClient, kwargs: dict[str, Any]) -> Any:
+    """``containers.create`` without the inspect the SDK makes after it: one round trip per task saved."""
+    try:
+        from docker.models.containers import _create_container_args
+    except ImportError:  # another SDK version: the public call, one request more
+        return client.containers.create(**kwargs)
+    args = {**kwargs, "version": client.api._version}  # as the SDK's own create passes it
+    created = client.api.create_container(**_create_container_args(args))
+    return client.containers.prepare_model({"Id": created["Id"]})
+
+
 class DockerRunner:
     name = "docker"
     isolation = ISOLATION["docker"]
@@ -323,7 +347,7 @@ class DockerRunner:
         except ImportError:
             return f"the docker Python package is not installed ({INSTALL_HINT})"
         try:
-            _shared_client().ping()
+            _ping(_shared_client())
         except Exception as exc:  # noqa: BLE001 - any failure means "not here", with the reason
             where = os.environ.get("DOCKER_HOST", "the default socket")
             return f"no Docker engine answers at {where} ({type(exc).__name__})"
@@ -332,6 +356,8 @@ class DockerRunner:
     def version(self) -> str:
         key = os.environ.get("DOCKER_HOST", "")
         if key not in _VERSIONS:
+            _ping(self.client())
+        if key not in _VERSIONS:  # an engine whose ping does not say what it is
             info = self.client().version()
             names = [c.get("Name", "") for c in info.get("Components") or []]
             engine = "podman" if any("podman" in n.lower() for n in names) else "docker"
@@ -479,7 +505,7 @@ class DockerRunner:
             image = self.image_for(container_ref, sink, options.cache_dir)
             client = self.client()
             try:
-                created = client.containers.create(**create_kwargs(spec, image.id))
+                created = _create(client, create_kwargs(spec, image.id))
             except docker.errors.APIError as exc:
                 raise ContainerFailed(f"the engine refused to create the container: {exc.explanation or exc}") from exc
             pump = None
