@@ -24,7 +24,9 @@ def engine_param(name: str):
     why = _engine_reason(name)
     mark = pytest.mark.docker if name == "docker" else pytest.mark.bwrap
     skip = pytest.mark.skipif(why is not None, reason=f"{name}: {why}")
-    return pytest.param(name, marks=[mark, pytest.mark.slow, skip], id=name)
+    # Docker builds MedPerf's images on first use (Debian's torch alone is about 1.3 GB): minutes, once.
+    slow = pytest.mark.timeout(2400 if name == "docker" else 900)
+    return pytest.param(name, marks=[mark, pytest.mark.slow, slow, skip], id=name)
 
 
 @pytest.fixture(scope="session")

@@ -164,3 +164,31 @@ def test_a_hostile_archive_stops_before_anything_runs(tmp_path):
     with pytest.raises(UnsafeArchive, match="symbolic link"):
         _run(tmp_path, archive)
     assert not Path("/tmp/pwned").exists()
+
+
+@needs_podman
+@pytest.mark.bwrap
+def test_a_registry_record_pinning_an_archive_by_url(saved, tmp_path):
+    """As `container submit` records a DockerArchive: the archive's URL and sha256; fetched, checked, unpacked."""
+    archive = saved["oci-archive"]
+    record = {"schema_version": 1, "kind": "container", "id": 7, "name": "tiny", "owner": "someone",
+              "config": {"container_type": "DockerArchive", "image": archive.as_uri(),
+                         "tasks": {"infer": {
+                             "input_volumes": {"data_path": {"mount_path": "/mlcommons/volumes/data",
+                                                             "type": "directory"}},
+                             "output_volumes": {"output_path": {"mount_path": "/mlcommons/volumes/output",
+                                                                "type": "directory"}}}}},
+              "image": {"reference": archive.as_uri(), "digest": sha(archive.read_bytes())}}
+    container = resolve_container(record, cache_dir=tmp_path / "cache", allow_file_urls=True)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.txt").write_text("registry\n")
+    options = RunOptions(logs_dir=tmp_path / "logs", work_dir=tmp_path / "work", runner="sandbox", timeout=60,
+                         cache_dir=tmp_path / "cache")
+    result = run_task(container, "infer", {"data_path": tmp_path / "data", "output_path": tmp_path / "out"}, options)
+    assert (tmp_path / "out" / "out.txt").read_text() == "hello registry /work infer\n"
+    assert result.image == {"reference": archive.as_uri(), "digest": sha(archive.read_bytes()),
+                            "image_id": result.image["image_id"]}
+    record["image"]["digest"] = sha(b"not this archive")
+    tampered = resolve_container(record, cache_dir=tmp_path / "cache2", allow_file_urls=True)
+    with pytest.raises(HashMismatch):
+        run_task(tampered, "infer", {"data_path": tmp_path / "data", "output_path": tmp_path / "out2"}, options)
