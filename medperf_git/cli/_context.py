@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from medperf_git.workspace import Workspace
+if TYPE_CHECKING:
+    from medperf_git.workspace import Workspace
 
 
 @dataclass
@@ -22,6 +23,8 @@ class AppContext:
     @property
     def workspace(self) -> Workspace:
         if self._workspace is None:
+            from medperf_git.workspace import Workspace
+
             self._workspace = Workspace.load(self.profile_name, offline=self.offline)
             _override(self._workspace.profile, self.overrides)
         return self._workspace

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -25,6 +24,8 @@ class Output:
         click.echo(text, err=True)
 
     def json(self, data: Any) -> None:
+        import json
+
         click.echo(json.dumps(data, indent=2, sort_keys=False, default=str, ensure_ascii=False))
 
     def yaml(self, data: Any) -> None:
@@ -35,6 +36,8 @@ class Output:
     def document(self, data: Any, fmt: str = "yaml", output: str | None = None) -> None:
         """A record or a listing as YAML or JSON (MedPerf's view -f), on stdout or saved to ``output`` (-o)."""
         if fmt == "json":
+            import json
+
             text = json.dumps(data, indent=2, sort_keys=False, default=str, ensure_ascii=False)
         else:
             from medperf_git.records.yamlio import dump_yaml

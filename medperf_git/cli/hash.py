@@ -80,5 +80,10 @@ def hash_command(paths: tuple[str, ...], algorithm: str, labels: tuple[str, ...]
         return
     out.echo(digest)
     out.info(f"{files} files, {nbytes} bytes" + (f"; manifest saved to {manifest}" if manifest else ""))
-    out.next_step("compare it with the registry's value, e.g. `medperf-git dataset view ID`",
-                  "the generated UID is this digest's hex part")
+    if algorithm == "medperf":
+        out.next_step("compare it with medperf_generated_uid (prepared data) or medperf_input_data_hash (raw data) "
+                      "in `medperf-git dataset view ID`, or with MedPerf's own generated_uid",
+                      "MedPerf's hash; generated_uid and input_data_hash hold tree-v1")
+    else:
+        out.next_step("compare it with the registry's value, e.g. `medperf-git dataset view ID`",
+                      "the generated UID is this digest's hex part")

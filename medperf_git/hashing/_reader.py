@@ -10,10 +10,10 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import queue
 import stat
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import NamedTuple, TypeVar
 
 BUFFER_SIZE = 1 << 20
@@ -106,8 +106,13 @@ def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def _batches(entries: Sequence[Entry]) -> list[list[Entry]]:
-    """Large files alone, biggest first (so threads finish together); small ones grouped."""
+def _batches(entries: Sequence[Entry], workers: int) -> list[list[Entry]]:
+    """Work for the threads. With sizes known: large files alone, biggest first (so threads finish together),
+    small ones grouped. With sizes unknown (a scan without stat): groups small enough that every thread keeps
+    busy whatever the sizes turn out to be."""
+    if any(e.size < 0 for e in entries):
+        per = max(1, min(BATCH_FILES, len(entries) // (workers * 8)))
+        return [list(entries[i:i + per]) for i in range(0, len(entries), per)]
     large = sorted((e for e in entries if e.size >= LARGE_FILE), key=lambda e: -e.size)
     batches = [[e] for e in large]
     batch: list[Entry] = []
@@ -116,7 +121,7 @@ def _batches(entries: Sequence[Entry]) -> list[list[Entry]]:
         if e.size >= LARGE_FILE:
             continue
         batch.append(e)
-        size += max(e.size, 0)
+        size += e.size
         if len(batch) >= BATCH_FILES or size >= BATCH_BYTES:
             batches.append(batch)
             batch, size = [], 0
@@ -128,13 +133,17 @@ def _batches(entries: Sequence[Entry]) -> list[list[Entry]]:
 def hash_entries(entries: Sequence[Entry], result: Callable[[Entry, str, int], T], *,
                  workers: int | None = None, flags: int = NOFOLLOW,
                  progress: Callable[[int], None] | None = None) -> list[T]:
-    """``result(entry, hexdigest, size)`` for every entry, in no particular order."""
+    """``result(entry, hexdigest, size)`` for every entry, in no particular order.
+
+    Plain threads taking batches from a queue (no executor: importing concurrent.futures costs more than a
+    small tree takes to hash); the first error stops the others at their next file.
+    """
     if workers is None:
         known = [e.size for e in entries if e.size >= 0]
         mean = sum(known) / len(known) if known else 0
         workers = default_workers() if mean >= PARALLEL_MEAN_SIZE or len(known) < len(entries) else 1
     workers = max(1, workers)
-    batches = _batches(entries)
+    batches = _batches(entries, workers)
     counts: dict[int, int] = {}
 
     def advance(n: int) -> None:
@@ -153,34 +162,53 @@ def hash_entries(entries: Sequence[Entry], result: Callable[[Entry, str, int], T
             out.append(result(e, hexdigest, size))
         return out
 
+    reported = 0
+
+    def report() -> None:
+        nonlocal reported
+        done = sum(list(counts.values()))
+        if progress is not None and done > reported:
+            progress(done - reported)
+            reported = done
+
     if workers == 1 or len(batches) <= 1:
         results: list[T] = []
-        reported = 0
         for batch in batches:
             results.extend(run(batch))
-            if progress is not None:
-                done = sum(counts.values())
-                progress(done - reported)
-                reported = done
+            report()
         return results
 
-    results = []
-    reported = 0
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hash") as pool:
-        pending: set[Future] = {pool.submit(run, b) for b in batches}
-        try:
-            while pending:
-                done_set, pending = wait(pending, timeout=0.2 if progress else None, return_when=FIRST_COMPLETED)
-                for fut in done_set:
-                    results.extend(fut.result())
-                if progress is not None:
-                    done = sum(list(counts.values()))
-                    if done > reported:
-                        progress(done - reported)
-                        reported = done
-        except BaseException:
-            cancel.set()  # running batches stop at their next read; queued ones never start
-            for fut in pending:
-                fut.cancel()
-            raise
-    return results
+    todo: queue.SimpleQueue[list[Entry]] = queue.SimpleQueue()
+    for batch in batches:
+        todo.put(batch)
+    done: list[list[T]] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        while not cancel.is_set():
+            try:
+                batch = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                done.append(run(batch))  # list.append is atomic
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread below
+                errors.append(exc)
+                cancel.set()
+                return
+
+    threads = [threading.Thread(target=work, name="hash", daemon=True) for _ in range(min(workers, len(batches)))]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.2 if progress is not None else None)
+                report()
+    except BaseException:
+        cancel.set()  # running batches stop at their next read; queued ones never start
+        raise
+    report()
+    if errors:
+        raise next((e for e in errors if not isinstance(e, Cancelled)), errors[0])
+    return [item for chunk in done for item in chunk]

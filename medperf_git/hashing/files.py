@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +28,8 @@ def sha256_bytes(data: bytes) -> str:
 
 def canonical_json(obj: Any) -> bytes:
     """The bytes that are hashed: key order and YAML formatting do not matter, values do."""
+    import json
+
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 

@@ -78,8 +78,13 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def _scan(roots: Mapping[str, str | os.PathLike]) -> list[_reader.Entry]:
-    """Every regular file under the roots, as (absolute path, manifest path, size); anything else is an error."""
+def _scan(roots: Mapping[str, str | os.PathLike], sizes: bool = False) -> list[_reader.Entry]:
+    """Every regular file under the roots, as (path, manifest path, size); anything else is an error.
+
+    The kind of each entry comes from the directory listing itself (no stat per file, which a tree of
+    small files pays as much for as for reading them); ``sizes`` stats each file for its size (else -1:
+    the reader learns it when it opens the file).
+    """
     if not roots:
         raise TreeHashError("nothing to hash: give at least one folder")
     entries: list[_reader.Entry] = []
@@ -99,22 +104,24 @@ def _scan(roots: Mapping[str, str | os.PathLike]) -> list[_reader.Entry]:
                     raise TreeHashError(f"{os.fsdecode(child.path)!r}: a file name with a newline or a backslash "
                                         "cannot be hashed; rename it")
                 try:
-                    st = child.stat(follow_symlinks=False)
+                    if child.is_dir(follow_symlinks=False):
+                        stack.append((child.path, rel + name + b"/"))
+                        continue
+                    if child.is_file(follow_symlinks=False):
+                        size = child.stat(follow_symlinks=False).st_size if sizes else -1
+                        entries.append(_reader.Entry(child.path, rel + name, size))
+                        continue
+                    mode = child.stat(follow_symlinks=False).st_mode
                 except OSError as exc:
                     raise TreeHashError(f"{os.fsdecode(child.path)}: cannot read ({exc.strerror})") from exc
-                if stat.S_ISDIR(st.st_mode):
-                    stack.append((child.path, rel + name + b"/"))
-                elif stat.S_ISREG(st.st_mode):
-                    entries.append(_reader.Entry(child.path, rel + name, st.st_size))
-                else:
-                    raise TreeHashError(f"{os.fsdecode(child.path)}: {_kind(st.st_mode)}; only regular files and "
-                                        "folders may be in a hashed tree")
+                raise TreeHashError(f"{os.fsdecode(child.path)}: {_kind(mode)}; only regular files and "
+                                    "folders may be in a hashed tree")
     return entries
 
 
 def count_bytes(roots: Mapping[str, str | os.PathLike]) -> int:
     """Total size of the files tree_hash would read (stat only), to size a progress bar."""
-    return sum(e.size for e in _scan(roots))
+    return sum(e.size for e in _scan(roots, sizes=True))
 
 
 def digest_of(lines: Iterable[bytes]) -> str:
@@ -127,26 +134,23 @@ def digest_of(lines: Iterable[bytes]) -> str:
     return PREFIX + h.hexdigest()
 
 
-def _path_of(line: bytes) -> bytes:
-    return line.split(b" ", 2)[2][:-1]
-
-
 def tree_hash(roots: Mapping[str, str | os.PathLike], *, workers: int | None = None,
               progress: Callable[[int], None] | None = None) -> TreeHash:
     """Hash labelled roots ``{label: folder}`` with tree-v1, reading files in parallel threads."""
     entries = _scan(roots)
 
-    def line(entry: _reader.Entry, hexdigest: str, size: int) -> bytes:
-        return b"%s %d %s\n" % (hexdigest.encode("ascii"), size, entry.rel)
+    def line(entry: _reader.Entry, hexdigest: str, size: int) -> tuple[bytes, bytes, int]:
+        return entry.rel, b"%s %d %s\n" % (hexdigest.encode("ascii"), size, entry.rel), size
 
     try:
-        lines = _reader.hash_entries(entries, line, workers=workers, progress=progress)
+        found = _reader.hash_entries(entries, line, workers=workers, progress=progress)
     except _reader.FileChanged as exc:
         raise TreeHashError(f"{os.fsdecode(exc.path)}: {exc.reason}; hash again once nothing is writing "
                             "to the folder") from None
-    lines.sort(key=_path_of)
+    found.sort()  # by path: each path is there once, so the tuples never compare further
+    lines = [item[1] for item in found]
     return TreeHash(digest=digest_of(lines), lines=lines, files=len(lines),
-                    total_bytes=sum(e.size for e in entries))
+                    total_bytes=sum(item[2] for item in found))
 
 
 def dataset_roots(data_path: str | os.PathLike, labels_path: str | os.PathLike | None) -> dict[str, str]:

@@ -34,6 +34,14 @@ def test_hash_medperf(invoke, tmp_path):
     assert json.loads(result.stdout)["digest"] == KNOWN
 
 
+def test_hash_medperf_points_at_the_fields_that_hold_medperfs_hash(invoke, tmp_path):
+    data, labels = make_vector_tree(tmp_path)
+    result = invoke("hash", "--algorithm", "medperf", data, labels)
+    assert result.exit_code == 0 and result.stdout.strip() == KNOWN
+    assert "medperf_generated_uid" in result.stderr and "medperf_input_data_hash" in result.stderr
+    assert "the generated UID is this digest's hex part" not in result.stderr
+
+
 def test_duplicate_names_need_labels(invoke, tmp_path):
     make_vector_tree(tmp_path / "one")
     make_vector_tree(tmp_path / "two")

@@ -246,18 +246,21 @@ def test_file_growing_while_read_is_an_error(tmp_path):
         thread.join()
 
 
-def test_file_changed_between_scan_and_read(tmp_path, monkeypatch):
+def test_file_changed_while_read_is_caught(tmp_path, monkeypatch):
+    """The scan reads no sizes (a stat per file costs as much as reading a small one): a file is hashed as it is
+    when opened, and one whose size moves after that is an error."""
     root = tmp_path / "r"
     root.mkdir()
     (root / "f").write_bytes(b"12345")
-    real = _reader.hash_file
+    real = os.fstat
 
-    def truncate_then_read(path, expected_size, *args, **kwargs):
-        with open(path, "wb") as handle:
+    def truncate_after_fstat(fd):
+        st = real(fd)
+        with open(root / "f", "wb") as handle:
             handle.write(b"1")
-        return real(path, expected_size, *args, **kwargs)
+        return st
 
-    monkeypatch.setattr(_reader, "hash_file", truncate_then_read)
+    monkeypatch.setattr(_reader.os, "fstat", truncate_after_fstat)
     with pytest.raises(TreeHashError, match="f: changed size while hashing"):
         tree_hash({"r": root})
 
