@@ -42,6 +42,23 @@ class AppConfig:
     home: Path  # $MEDPERF_GIT_HOME: jobs and logs live under it
 
 
+class PageSession(RegistrySession):
+    """A page's session: it only reads, so main's commit is looked up once after its fetch, not at each
+    record it reads (each look-up is a git process, and a page reads many records)."""
+
+    _main: str | None = None
+
+    @property
+    def main(self) -> str:
+        if self._main is None:
+            self._main = super().main
+        return self._main
+
+    def fetch(self, **kwargs) -> None:
+        super().fetch(**kwargs)
+        self._main = None
+
+
 class PageError(Exception):
     """A request the app cannot answer (an unknown job, a bad form field), as a page with a status."""
 
@@ -63,8 +80,12 @@ class WebApp:
     # Plumbing
     @contextmanager
     def session(self) -> Iterator[RegistrySession]:
-        with tasks.session(self.config.profile, self.config.offline) as s:
+        """One page's registry session, as one read command has it."""
+        s = PageSession.load(self.config.profile, offline=self.config.offline)
+        try:
             yield s
+        finally:
+            s.close()
 
     def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         profile = self.config.profile
