@@ -134,9 +134,9 @@ def run_bot(repo: GitRepo, event: dict, *, repository: str, token: str, base_url
     url = repo.out("remote", "get-url", remote, check=False) or remote
     forge = GitHubForge(repo, url, None, BOT_HANDLE, repository=repository, token=token, base_url=base_url,
                         throttle=throttle, sleep=sleep)
-    forge.refresh()
-    run_git("fetch", "--quiet", "--no-tags", url, "+refs/pull/*/head:refs/medperf-git/pull/*",
-            f"+{VERDICTS}:{VERDICTS}", cwd=repo.path, env=forge._git_env(), check=False, timeout=900)
+    forge.refresh()  # main, branches and every pull request's head (a fork's lives only in refs/pull/N/head)
+    run_git("fetch", "--quiet", "--no-tags", url, f"+{VERDICTS}:{VERDICTS}", cwd=repo.path, env=forge._git_env(),
+            check=False, timeout=900)
     subs = forge.list("open")
     first = pull_number(event)
     subs.sort(key=lambda s: (s.number != first, s.number))

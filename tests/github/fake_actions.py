@@ -60,3 +60,26 @@ def run_workflow(text: str, settings: Settings, *, event: str, ref: str, from_fo
                 output.append(subprocess.run(["sh", "-c", script], capture_output=True, text=True).stdout)
         runs.append(JobRun(name, output="".join(output)))
     return runs
+
+
+@dataclass
+class ConcurrencyGroup:
+    """GitHub's concurrency group with ``cancel-in-progress: false``: one run in progress and at most one
+    pending; a newly queued run cancels the pending one and takes its place."""
+
+    running: object | None = None
+    pending: object | None = None
+    cancelled: list = field(default_factory=list)
+
+    def queue(self, run: object) -> None:
+        if self.running is None:
+            self.running = run
+            return
+        if self.pending is not None:
+            self.cancelled.append(self.pending)
+        self.pending = run
+
+    def finish(self) -> object | None:
+        """The running run ends; the pending one (if any) starts and is returned."""
+        self.running, self.pending = self.pending, None
+        return self.running

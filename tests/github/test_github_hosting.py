@@ -11,6 +11,7 @@ import pytest
 from medperf_git.errors import ForgeError
 from medperf_git.flows.bot import COMMAND
 from medperf_git.registry.commits import commit_changes
+from tests.github.fake_actions import ConcurrencyGroup
 from tests.github.fake_github import BOT_USER, comment_event
 from tests.policy.policy_world import association, dataset, y
 
@@ -82,15 +83,18 @@ def test_every_open_pull_request_gets_a_status_and_a_refusal_does_not_fail_the_r
 
 
 def test_a_cancelled_run_loses_no_verdict(hosting):
-    """GitHub keeps one running and one pending run per concurrency group, and cancels the older pending
-    one when another arrives; every run sweeps, so the one that runs judges what the cancelled ones would."""
+    """GitHub keeps one running and one pending run per concurrency group and cancels the older pending one
+    when another arrives; every run sweeps, so the one that runs judges what the cancelled one would."""
+    group = ConcurrencyGroup()
+    group.queue({"schedule": "*/10 * * * *"})  # running, before the pull requests exist
+    assert hosting.sweep(group.running) == []
     subs = [hosting.submit("do", {f"datasets/{n}.yaml": y(dataset(n, "do"))}) for n in (3, 4)]
     comment = hosting.server.add_comment(hosting.server.users[hosting.token("bo")], subs[0].number,
                                          {"body": f"{COMMAND} please"})[1]
-    pending: list[dict] = []
-    for event in (comment_event(hosting.server, subs[0].number, comment), {"schedule": "*/10 * * * *"}, {}):
-        pending[:] = [event]  # the newest pending run replaces the older one
-    outcomes = hosting.sweep(pending[0])
+    group.queue(comment_event(hosting.server, subs[0].number, comment))
+    group.queue({})  # a manual run: the comment's run is cancelled before it starts
+    assert len(group.cancelled) == 1 and "comment" in group.cancelled[0]
+    outcomes = hosting.sweep(group.finish())
     assert {o.number for o in outcomes} == {s.number for s in subs}
     assert all(hosting.server.pulls[s.number]["merged"] for s in subs)
 
