@@ -51,8 +51,13 @@ def requirement_names(container: str) -> list[str]:
     return names
 
 
+# The BLAS that numpy and torch load is chosen among Debian's alternatives by what is installed: name the
+# host's (OpenBLAS) so that the images compute with it too, down to the last bit of a float.
+BLAS = "libopenblas0-pthread"
+
+
 def debian_packages(container: str) -> list[str]:
-    return [DEBIAN[name] for name in requirement_names(container)]
+    return [DEBIAN[name] for name in requirement_names(container)] + [BLAS]
 
 
 def python_of(container: str) -> str:

@@ -3,7 +3,8 @@
 # the tests can run their scripts directly and under the sandbox (see medperf_tutorial.py for why Debian's).
 # Idempotent; as root it installs, otherwise it names what is missing.
 set -eu
-PACKAGES="python3-numpy python3-pil python3-yaml python3-tqdm python3-sklearn python3-torch python3-torchvision"
+PACKAGES="python3-numpy python3-pil python3-yaml python3-tqdm python3-sklearn python3-torch python3-torchvision
+    libopenblas0-pthread"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
