@@ -430,13 +430,16 @@ class DockerRunner:
         import docker
 
         from medperf_git.hashing import normalize_sha256
-        from medperf_git.runners.fetch import fetch
+        from medperf_git.runners.images import URL_SCHEMES, locate_archive
         from medperf_git.workspace.atomic import write_text
 
         client = self.client()
         reference, digest = pin["reference"], pin.get("digest")
-        if not digest:
+        if not digest and reference.startswith(URL_SCHEMES):
             raise ContainerFailed(f"the image archive {reference} has no sha256 pin to check it against")
+        archive = None
+        if not digest:  # a local config's archive: its sha256 is what it is now
+            archive, digest = locate_archive(container, cache_dir)
         marker = cache_dir / "loaded-images" / normalize_sha256(digest).split(":", 1)[1]
         known = pin.get("image_id") or (marker.read_text().strip() if marker.is_file() else None)
         image = None
@@ -444,8 +447,7 @@ class DockerRunner:
             with contextlib.suppress(docker.errors.ImageNotFound):
                 image = client.images.get(_sha(known))
         if image is None:
-            archive = fetch(reference, normalize_sha256(digest), cache_dir / "downloads",
-                            allow_file=container.allow_file_urls)
+            archive = archive or locate_archive(container, cache_dir)[0]
             sink.note(f"loading the image archive {reference}")
             with open(archive, "rb") as handle:
                 loaded = client.images.load(handle)
@@ -464,7 +466,9 @@ class DockerRunner:
         if container.config.container_type.startswith("Encrypted"):
             raise ContainerConfigInvalid(f"{container.config.source}: {container.config.container_type} containers "
                                          "are not supported yet", hint="publish the image unencrypted, by digest")
-        if pin.get("reference", "").startswith(("https://", "http://", "file://")):
+        from medperf_git.runners.images import image_archive
+
+        if image_archive(container) is not None:
             from medperf_git.runners._python import default_venvs_dir
 
             return self._archived_image(container, pin, cache_dir or default_venvs_dir().parent, sink)

@@ -22,12 +22,15 @@ import tarfile
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from medperf_git.errors import HashMismatch, UnsafeArchive
+from medperf_git.errors import ContainerConfigInvalid, ContainerFailed, HashMismatch, UnsafeArchive
 from medperf_git.runners.archives import CHUNK, Budget, safe_name
 from medperf_git.runners.dockerfile import ImageConfig
 from medperf_git.workspace.config import ArchiveLimits
+
+if TYPE_CHECKING:
+    from medperf_git.runners.base import ResolvedContainer
 
 MAX_JSON = 16 << 20  # a manifest, index or config larger than this is not an image's
 WHITEOUT = ".wh."
@@ -416,3 +419,40 @@ def unpacked_image(path: Path, archive_digest: str, cache_dir: Path, expected_im
                            hint="the archive holds another image than the one pinned")
     settings = ImageConfig(**{k: v for k, v in info["config"].items()})
     return UnpackedImage(dest / "rootfs", settings, info["image_id"], info.get("reference"), archive_digest)
+
+
+URL_SCHEMES = ("https://", "http://", "file://")
+
+
+def image_archive(container: ResolvedContainer) -> str | None:
+    """The image archive a container is pinned as (a URL or, for a local config, a path), if any."""
+    reference = (container.image or {}).get("reference") or ""
+    if reference.startswith(URL_SCHEMES) and not reference.endswith(".sif"):
+        return reference
+    if container.config.container_type == "DockerArchive" and reference:
+        return reference
+    return None
+
+
+def locate_archive(container: ResolvedContainer, cache_dir: Path) -> tuple[Path, str]:
+    """The archive file and its sha256: fetched and checked against the pin, or a local config's file."""
+    from medperf_git.hashing import normalize_sha256, sha256_file
+    from medperf_git.runners.fetch import fetch
+
+    pin = container.image or {}
+    reference, digest = pin["reference"], pin.get("digest")
+    if reference.startswith(URL_SCHEMES):
+        if not digest:
+            raise ContainerFailed(f"the image archive {reference} has no sha256 pin to check it against")
+        path = fetch(reference, normalize_sha256(digest), cache_dir / "downloads",
+                     allow_file=container.allow_file_urls)
+        return path, normalize_sha256(digest)
+    folder = container.config.path.parent if container.config.path else (container.source_dir or Path.cwd())
+    path = (folder / reference).absolute()
+    if not path.is_file():
+        raise ContainerConfigInvalid(f"{container.config.source}: image: the image archive {path} does not exist",
+                                     hint="save it with `docker save IMAGE -o FILE` (or podman save) beside the config")
+    found = sha256_file(path)
+    if digest and found != normalize_sha256(digest):
+        raise HashMismatch(f"the image archive {path}", normalize_sha256(digest), found)
+    return path, found

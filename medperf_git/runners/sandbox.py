@@ -209,6 +209,8 @@ class SandboxRunner:
         return _bwrap_version(self.bwrap) if self.bwrap else "bubblewrap"
 
     def run(self, spec: TaskSpec, options: RunOptions) -> RunResult:
+        from medperf_git.runners.images import image_archive
+
         if image_archive(spec.container) is not None:
             return self._run_image(spec, options)
         container = spec.container
@@ -246,42 +248,14 @@ class SandboxRunner:
                          parameters_hash=container.parameters_hash, image=ran, timed_out=outcome.timed_out)
 
 
-def image_archive(container: ResolvedContainer) -> str | None:
-    """The image archive a container is pinned as (a URL or, for a local config, a path), if any."""
-    reference = (container.image or {}).get("reference") or ""
-    if reference.startswith(("https://", "http://", "file://")) and not reference.endswith(".sif"):
-        return reference
-    if container.config.container_type == "DockerArchive" and reference:
-        return reference
-    return None
-
-
 def archived_image(container: ResolvedContainer, cache_dir: Path, sink: LogSink) -> UnpackedImage:
     """Fetch (or find) the archive, check its sha256 against the pin, and unpack it once."""
-    from medperf_git.errors import ContainerConfigInvalid, HashMismatch
-    from medperf_git.hashing import normalize_sha256, sha256_file
-    from medperf_git.runners.fetch import fetch
-    from medperf_git.runners.images import INFO, unpacked_image
+    from medperf_git.hashing import normalize_sha256
+    from medperf_git.runners.images import INFO, locate_archive, unpacked_image
 
     pin = container.image or {}
-    reference, digest = pin["reference"], pin.get("digest")
     expected_id = normalize_sha256(pin["image_id"]) if pin.get("image_id") else None
-    if reference.startswith(("https://", "http://", "file://")):
-        if not digest:
-            raise ContainerFailed(f"the image archive {reference} has no sha256 pin to check it against")
-        path = fetch(reference, normalize_sha256(digest), cache_dir / "downloads",
-                     allow_file=container.allow_file_urls)
-        found = normalize_sha256(digest)
-    else:
-        folder = container.config.path.parent if container.config.path else (container.source_dir or Path.cwd())
-        path = (folder / reference).absolute()
-        if not path.is_file():
-            raise ContainerConfigInvalid(f"{container.config.source}: image: the image archive {path} does not exist",
-                                         hint="save it with `docker save IMAGE -o FILE` (or podman save) beside "
-                                              "the config")
-        found = sha256_file(path)
-        if digest and found != normalize_sha256(digest):
-            raise HashMismatch(f"the image archive {path}", normalize_sha256(digest), found)
-    if not (cache_dir / "images" / found.split(":", 1)[1] / INFO).is_file():
-        sink.note(f"unpacking the image archive {reference} (once; later runs use the cache)")
-    return unpacked_image(path, found, cache_dir, expected_id)
+    path, digest = locate_archive(container, cache_dir)
+    if not (cache_dir / "images" / digest.split(":", 1)[1] / INFO).is_file():
+        sink.note(f"unpacking the image archive {pin['reference']} (once; later runs use the cache)")
+    return unpacked_image(path, digest, cache_dir, expected_id)

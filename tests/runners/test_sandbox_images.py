@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from image_archives import Image, docker_archive, layer, sha
-from runner_helpers import BASE_IMAGE, sandbox_reason
+from runner_helpers import BASE_IMAGE, ISOLATING, sandbox_reason
 
 from medperf_git.errors import ContainerConfigInvalid, HashMismatch
 from medperf_git.runners import RunOptions, load_config, resolve_container, run_task
@@ -26,6 +26,7 @@ ENV GREETING=hello
 WORKDIR /work
 ENTRYPOINT {json.dumps(["/bin/sh", "-c", SCRIPT])}
 """
+TINY = "localhost/medperf-git-tiny-test:1"
 CONFIG = """\
 container_type: DockerArchive
 image: {image}
@@ -70,7 +71,7 @@ def saved(tmp_path_factory) -> dict[str, Path]:
     work = tmp_path_factory.mktemp("tiny")
     _tiny_rootfs(work / "rootfs")
     (work / "Dockerfile").write_text(DOCKERFILE)
-    tag = "localhost/medperf-git-tiny-test:1"
+    tag = TINY
     env = {**os.environ}  # CONTAINERS_CONF, as scripts/setup_engines.sh exports it
     subprocess.run(["podman", "build", "-q", "-t", tag, str(work)], check=True, capture_output=True, env=env)
     out = {}
@@ -81,7 +82,7 @@ def saved(tmp_path_factory) -> dict[str, Path]:
     return out
 
 
-def _run(tmp_path, archive: Path, pin: dict | None = None, cache: Path | None = None):
+def _run(tmp_path, archive: Path, pin: dict | None = None, cache: Path | None = None, runner: str = "sandbox"):
     folder = tmp_path / "container"
     folder.mkdir(exist_ok=True)
     shutil.copy(archive, folder / archive.name)
@@ -92,22 +93,26 @@ def _run(tmp_path, archive: Path, pin: dict | None = None, cache: Path | None = 
     container = resolve_container(load_config(folder / "container_config.yaml"), cache_dir=tmp_path / "cache",
                                   parameters={})
     container.image = {**(container.image or {}), **(pin or {})}
-    options = RunOptions(logs_dir=tmp_path / "logs", work_dir=tmp_path / "work", runner="sandbox", timeout=60,
+    options = RunOptions(logs_dir=tmp_path / "logs", work_dir=tmp_path / "work", runner=runner, timeout=60,
                          cache_dir=cache or tmp_path / "cache")
     return run_task(container, "infer", {"data_path": data, "output_path": tmp_path / "out"}, options)
 
 
 @needs_podman
-@pytest.mark.bwrap
+@pytest.mark.parametrize("runner", ISOLATING)
 @pytest.mark.parametrize("fmt", ["docker-archive", "oci-archive"])
-def test_the_image_itself_runs_with_its_entrypoint_env_and_workdir(fmt, saved, tmp_path):
-    result = _run(tmp_path, saved[fmt])
+def test_the_image_itself_runs_with_its_entrypoint_env_and_workdir(fmt, runner, saved, tmp_path):
+    """The same archive under the sandbox (unpacked, no engine) and docker (loaded): the same result."""
+    result = _run(tmp_path, saved[fmt], runner=runner)
     # The image's ENTRYPOINT ran, with its ENV and WORKDIR, the volumes at the config's paths, inputs read-only.
     assert (tmp_path / "out" / "out.txt").read_text() == "hello world /work infer\n"
     assert "INPUT-WRITABLE" not in result.log_path.read_text()
-    assert result.runner == "sandbox" and result.isolation == "sandbox"
-    assert result.image["digest"] == sha(saved[fmt].read_bytes())
-    assert result.image["image_id"].startswith("sha256:")
+    assert result.runner == runner
+    config_digest = json.loads(subprocess.run(["podman", "image", "inspect", TINY], capture_output=True, text=True,
+                                              check=True).stdout)[0]["Id"]
+    assert result.image["image_id"] == "sha256:" + config_digest.removeprefix("sha256:")
+    if runner == "sandbox":
+        assert result.image["digest"] == sha(saved[fmt].read_bytes())
 
 
 @needs_podman
