@@ -15,7 +15,8 @@ pytestmark = [pytest.mark.unprivileged]
 
 def _merge_a_dataset(target, did: int) -> None:
     """Another client's merge: main moves on the remote."""
-    commit_records(target.registry, target.actors["testadmin"], {f"datasets/{did}.yaml": dataset(did, uid="0123456789"[did])}, "merged")
+    record = {f"datasets/{did}.yaml": dataset(did, uid="0123456789"[did])}
+    commit_records(target.registry, target.actors["testadmin"], record, "merged")
 
 
 def test_a_second_client_sees_a_record_merged_seconds_ago(tmp_path, invoke):

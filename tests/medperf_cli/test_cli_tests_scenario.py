@@ -15,6 +15,7 @@ The mock containers are tests/medperf_cli/mock_containers, built here with the l
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -54,10 +55,8 @@ def images():
     import docker
 
     for reference, _ in built.values():
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             client.images.remove(reference, force=True)
-        except docker.errors.NotFound:
-            pass
 
 
 class Script:
