@@ -22,9 +22,10 @@ mkdir -p "$CACHE"
 
 # 1. Packages (root only; an unprivileged user gets what is there).
 missing=""
-# chromium and its driver are for the web tests (headless, never downloaded by a test tool).
+# chromium and its driver are for the web tests (headless, never downloaded by a test tool); Slurm and munge
+# for the slurm runner's tests, which start a one-node cluster of their own (tests/slurm/cluster.py).
 for pair in podman:podman runc:runc bwrap:bubblewrap debootstrap:debootstrap newuidmap:uidmap \
-            chromium:chromium chromedriver:chromium-driver; do
+            chromium:chromium chromedriver:chromium-driver slurmctld:slurm-wlm munged:munge; do
     exe=${pair%%:*}
     pkg=${pair#*:}
     if ! command -v "$exe" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$exe" ]; then

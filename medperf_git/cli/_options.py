@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 import click
 
-RUNNER_CHOICES = ["auto", "docker", "apptainer", "singularity", "sandbox", "local"]
+RUNNER_CHOICES = ["auto", "docker", "apptainer", "singularity", "sandbox", "local", "slurm"]
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 yes_option = click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")

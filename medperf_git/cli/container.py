@@ -132,7 +132,8 @@ def run(config_path, task, mounts, parameters, additional_files, runner, timeout
     out.info(f"Running task '{task}' of {config_path} (runner: {runner})")
     options = RunOptions(logs_dir=run_dir / "logs", work_dir=run_dir / "work", runner=runner, gpus=gpus,
                          timeout=timeout, python=python, on_output=task_line,
-                         cache_dir=cache_dir, shm_size=getattr(profile, "shm_size", None))
+                         cache_dir=cache_dir, shm_size=getattr(profile, "shm_size", None),
+                         slurm=profile.slurm if profile else {})
     result = run_task(container, task, _mounts(mounts), options)
     out.success(f"Task '{task}' finished in {result.duration:.1f} s under the {result.runner} runner "
                 f"(isolation: {result.isolation})")
@@ -151,11 +152,11 @@ def runners(best, as_json):
     from medperf_git.runners.base import AUTO_ORDER, ISOLATION, runner_class
 
     rows = []
-    for name in (*AUTO_ORDER, "local"):
+    for name in (*AUTO_ORDER, "local", "slurm"):  # slurm is never picked by auto: a cluster is chosen by name
         why = runner_class(name)().available()
         rows.append({"runner": name, "isolation": ISOLATION[name], "available": why is None, "reason": why or ""})
     if best:
-        out.echo(next((r["runner"] for r in rows if r["available"] and r["runner"] != "local"), "local"))
+        out.echo(next((r["runner"] for r in rows if r["available"] and r["runner"] in AUTO_ORDER), "local"))
         return
     if as_json:
         out.json(rows)

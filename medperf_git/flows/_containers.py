@@ -64,7 +64,7 @@ class ContainerRunner:
                                  python=self.settings.python or profile.python,
                                  shm_size=self.settings.shm_size or getattr(profile, "shm_size", None),
                                  timeout=timeout, on_output=self.settings.on_output,
-                                 cache_dir=self.s.ws.cache_dir)
+                                 cache_dir=self.s.ws.cache_dir, slurm=profile.slurm)
             return run_task(self.resolve(container_id), task, mounts, options)
 
 

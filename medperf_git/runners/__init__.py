@@ -1,4 +1,4 @@
-"""Runners: one contract, four ways to run a MedPerf container (docker, apptainer, sandbox, local).
+"""Runners: one contract, five ways to run a MedPerf container (docker, apptainer, sandbox, local, slurm).
 
 Runner modules import their engines lazily, so importing this package stays cheap.
 """
@@ -18,4 +18,4 @@ from medperf_git.runners.config import (
 )
 from medperf_git.runners.resolve import resolve_container as resolve_container
 
-RUNNERS = ("docker", "apptainer", "sandbox", "local")
+RUNNERS = ("docker", "apptainer", "sandbox", "local", "slurm")

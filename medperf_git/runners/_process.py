@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import contextvars
 import os
 import signal
 import subprocess
@@ -25,6 +26,13 @@ TAIL_LINES = 200
 KILL_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
 NOTE = "[medperf-git] "  # how our own lines start in a task's log and output
 WARNING = NOTE + "warning: "  # the CLI shows such lines as warnings
+# Where a task's command runs: here, unless a runner that hands tasks to a cluster (runners/slurm.py) sets its own
+# launcher around the sandbox's or apptainer's run, which then build the command line as always.
+LAUNCHER: contextvars.ContextVar[Callable[..., ProcessOutcome] | None] = contextvars.ContextVar(
+    "medperf_git_launcher", default=None)
+# Ctrl-C reaches only the main thread: a flow running tasks side by side sets this, and each task then stops as
+# if interrupted itself (its process group killed, its cluster job cancelled).
+INTERRUPT = threading.Event()
 
 
 class LogSink:
@@ -98,9 +106,26 @@ def _kill_group(proc: subprocess.Popen, grace: float) -> None:
             continue
 
 
+def wait_interruptibly(proc: subprocess.Popen, timeout: float | None) -> int:
+    """``proc.wait(timeout)``, raising KeyboardInterrupt in this thread too when INTERRUPT is set."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        if INTERRUPT.is_set():
+            raise KeyboardInterrupt
+        step = 0.5 if deadline is None else min(0.5, max(deadline - time.monotonic(), 0))
+        try:
+            return proc.wait(timeout=step)
+        except subprocess.TimeoutExpired:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise
+
+
 def run_process(argv: Sequence[str], *, env: Mapping[str, str], cwd: str | os.PathLike | None,
                 timeout: float | None, sink: LogSink, grace: float = KILL_GRACE) -> ProcessOutcome:
     """Run ``argv`` in its own session, tee its output into ``sink``, kill the group at the deadline."""
+    launcher = LAUNCHER.get()
+    if launcher is not None:
+        return launcher(argv, env=env, cwd=cwd, timeout=timeout, sink=sink)
     start = time.monotonic()
     try:
         proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -117,7 +142,7 @@ def run_process(argv: Sequence[str], *, env: Mapping[str, str], cwd: str | os.Pa
     reader.start()
     timed_out = False
     try:
-        proc.wait(timeout=timeout)
+        wait_interruptibly(proc, timeout)
         # The task is over: whatever it left running in its process group goes too.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)

@@ -21,7 +21,8 @@ if TYPE_CHECKING:  # _spec imports this module
     from medperf_git.runners._spec import TaskSpec
     from medperf_git.runners.dockerfile import ImageConfig
 
-ISOLATION = {"docker": "container", "apptainer": "container", "sandbox": "sandbox", "local": "none"}
+ISOLATION = {"docker": "container", "apptainer": "container", "sandbox": "sandbox", "local": "none",
+             "slurm": "sandbox"}  # slurm: as its task runner (sandbox by default, or apptainer)
 AUTO_ORDER = ("docker", "apptainer", "sandbox")  # never local: it must be asked for by name
 ALIASES = {"singularity": "apptainer"}
 
@@ -73,6 +74,7 @@ class RunOptions:
     on_output: Callable[[str], None] | None = None
     cache_dir: Path | None = None  # where virtual environments and built images' markers are cached
     keep_tmp: bool = False
+    slurm: dict[str, Any] = field(default_factory=dict)  # the profile's slurm settings (runners/slurm.py)
 
 
 @dataclass
@@ -124,8 +126,11 @@ def runner_class(name: str) -> type:
         from medperf_git.runners.sandbox import SandboxRunner as cls
     elif name == "local":
         from medperf_git.runners.local import LocalRunner as cls
+    elif name == "slurm":
+        from medperf_git.runners.slurm import SlurmRunner as cls
     else:
-        raise UsageError(f"unknown runner '{name}'; choose auto, docker, apptainer (or singularity), sandbox or local")
+        raise UsageError(f"unknown runner '{name}'; choose auto, docker, apptainer (or singularity), sandbox, local "
+                         "or slurm")
     return cls
 
 

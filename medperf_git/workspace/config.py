@@ -16,7 +16,7 @@ from typing import Any
 
 from medperf_git.errors import ConfigError, UsageError
 
-RUNNERS = ("auto", "docker", "apptainer", "singularity", "sandbox", "local")
+RUNNERS = ("auto", "docker", "apptainer", "singularity", "sandbox", "local", "slurm")
 FORGES = ("git", "github")
 TASKS = ("prepare", "sanity_check", "statistics", "infer", "evaluate")
 DEFAULT_PROFILE = "default"
@@ -44,6 +44,7 @@ class Profile:
     timeouts: dict[str, int] = field(default_factory=dict)  # per task, seconds
     github: dict[str, Any] = field(default_factory=dict)  # repository, base_url, token_env
     trust: dict[str, Any] = field(default_factory=dict)  # pinned root commit and admin keys
+    slurm: dict[str, Any] = field(default_factory=dict)  # partition, account, sbatch_options, cpus, mem, ...
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
