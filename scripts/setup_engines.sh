@@ -24,8 +24,9 @@ mkdir -p "$CACHE"
 missing=""
 # chromium and its driver are for the web tests (headless, never downloaded by a test tool); Slurm and munge
 # for the slurm runner's tests, which start a one-node cluster of their own (tests/slurm/cluster.py).
+# age: the confidential-results tests open a payload with the age command-line tool, as a reader would.
 for pair in podman:podman runc:runc bwrap:bubblewrap debootstrap:debootstrap newuidmap:uidmap \
-            chromium:chromium chromedriver:chromium-driver slurmctld:slurm-wlm munged:munge; do
+            chromium:chromium chromedriver:chromium-driver slurmctld:slurm-wlm munged:munge age:age; do
     exe=${pair%%:*}
     pkg=${pair#*:}
     if ! command -v "$exe" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$exe" ]; then

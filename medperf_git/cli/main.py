@@ -39,6 +39,7 @@ COMMANDS: dict[str, object] = {
         "run": "medperf_git.cli.benchmark:run",
         "submit": "medperf_git.cli.benchmark:submit",
         "update-associations-policy": "medperf_git.cli.benchmark:update_policy",
+        "update-result-visibility": "medperf_git.cli.benchmark:update_visibility",
     }),
     "container": ("List, view, run and submit containers.", {
         "ls": "medperf_git.cli.container:ls",
@@ -78,6 +79,7 @@ COMMANDS: dict[str, object] = {
         "submit": "medperf_git.cli.result:submit",
         "create": "medperf_git.cli.result:create",
         "show-local-results": "medperf_git.cli.result:show_local_results",
+        "reencrypt": "medperf_git.cli.result:reencrypt",
     }),
     "person": ("Register yourself in a registry.", {
         "register": "medperf_git.cli.person:register",

@@ -1,4 +1,5 @@
-"""`medperf-git result ls|view|submit|create|show_local_results`: local results, and running one model."""
+"""`medperf-git result ls|view|submit|create|show_local_results|reencrypt`: local results, results on main
+(decrypted for their readers), and running one model."""
 
 from __future__ import annotations
 
@@ -25,11 +26,25 @@ from medperf_git.cli._run_options import run_options, settings_from
 @click.option("--dataset", "-d", type=int, help="Only results on this dataset (registry id).")
 @click.option("--unsubmitted", is_flag=True, help="Only results not submitted yet.")
 @click.option("--mine", "-user", "mine", is_flag=True, help="Your results (all local results are yours).")
+@click.option("--published", is_flag=True,
+              help="The results on the registry's main instead, with their metrics where you may read them.")
 @json_option
 @pass_session
-def ls(s, benchmark, model, dataset, unsubmitted, mine, as_json):
-    """List your local results and whether they are published."""
-    from medperf_git.flows.result import list_local
+def ls(s, benchmark, model, dataset, unsubmitted, mine, published, as_json):
+    """List your local results and whether they are published (--published: everyone's, on main)."""
+    from medperf_git.flows.result import list_local, list_published
+
+    if published:
+        shown = list_published(s, benchmark=benchmark, model=model, dataset=dataset)
+        if as_json:
+            out.json(shown)
+            return
+        out.table([(r["name"], r["benchmark"], r["model"], r["dataset"], r["owner"], r["partial"],
+                    r.get("encrypted") or _metrics_text(r["metrics"])) for r in shown],
+                  ["UID", "Benchmark", "Model", "Dataset", "Owner", "Partial", "Metrics"])
+        if shown:
+            out.next_step(f"medperf-git result view {shown[0]['name']}")
+        return
 
     rows = list_local(s, benchmark=benchmark, model=model, dataset=dataset, unsubmitted=unsubmitted)
     if as_json:
@@ -50,9 +65,22 @@ def ls(s, benchmark, model, dataset, unsubmitted, mine, as_json):
 @output_option
 @pass_session
 def view(s, name, as_json, fmt, output):
-    """Show a local result's metrics and state (for example `result view b1m4d1`)."""
-    from medperf_git.flows.result import show
+    """Show a result's metrics and state: yours, local, or one on main (for example `result view b1m4d1`).
 
+    A result of a committee benchmark is decrypted with your profile's key when you are one of its readers;
+    anyone else is told it is encrypted for the committee, without numbers.
+    """
+    from medperf_git.flows.result import published, show
+
+    if s.executions.get(name) is None:
+        shown = published(s, name)
+        if shown is not None:
+            out.document(shown, "json" if as_json else fmt, output)
+            if shown.get("encrypted") and not as_json:
+                out.info(f"Result {name} is {shown['encrypted']}: only {', '.join(shown.get('readers') or [])} "
+                         "can read its metrics.")
+            out.next_step(f"medperf-git benchmark view {shown['benchmark']}")
+            return
     result = show(s, name)
     out.document(result.to_dict(), "json" if as_json else fmt, output)
     if result.state == "local" and not as_json:
@@ -131,3 +159,33 @@ def submit(s, name, benchmark, data_uid, model, submit_all, yes, no_wait=False):
         return
     outcome = flow.submit(s, name, confirm, benchmark=benchmark, data_uid=data_uid, model=model)
     report(outcome, f"result {outcome.record.get('name')} is published at {outcome.path}", "medperf-git result ls")
+
+
+def _metrics_text(metrics) -> str:
+    if not isinstance(metrics, dict):
+        return ""
+    return ", ".join(f"{k}={v}" for k, v in list(metrics.items())[:4]) + (", ..." if len(metrics) > 4 else "")
+
+
+@click.command()
+@benchmark_option()
+@yes_option
+@pass_session
+def reencrypt(s, benchmark, yes):
+    """Encrypt a committee benchmark's results again to its current readers (after a key or owner change).
+
+    One submission holds every result whose recipients are stale; the plaintext (and its sha256) stays the same.
+    You must be a current reader of each result to re-encrypt it.
+    """
+    from medperf_git.flows.confidential import reencrypt as flow
+
+    done = flow(s, benchmark=benchmark, confirm=confirmer("Do you approve re-encrypting these results?", yes,
+                                                           medperf_asks=False))
+    for name in done.unreadable:
+        out.warn(f"result {name}: your key is not among its recipients; another reader re-encrypts it")
+    if done.outcome is None:
+        out.info(f"Every result of benchmark {benchmark} you can read is encrypted to its current readers.")
+        out.next_step(f"medperf-git result ls --published --benchmark {benchmark}")
+        return
+    report(done.outcome, f"{len(done.records)} result(s) of benchmark {benchmark} are re-encrypted",
+           f"medperf-git result ls --published --benchmark {benchmark}")

@@ -36,12 +36,14 @@ def _encode(record: dict[str, Any]) -> bytes:
     return text.encode()
 
 
-def publish(s: RegistrySession, records: dict[str, dict[str, Any]], *, title: str, kind: str) -> PublishOutcome:
-    """Open one submission with these records; the first one is the outcome's record."""
+def publish(s: RegistrySession, records: dict[str, dict[str, Any]], *, title: str, kind: str,
+            renumber: bool = True) -> PublishOutcome:
+    """Open one submission with these records; the first one is the outcome's record. ``renumber=False``
+    for edits of records whose path is their identity (a result re-encrypted in place)."""
     from medperf_git.flows.submission import open_submission
 
     changes = {path_of(r): _encode(r) for r in records.values()}
-    result = open_submission(s, changes, title, kind)
+    result = open_submission(s, changes, title, kind, renumber=renumber)
     primary = copy.deepcopy(next(iter(records.values())))
     path = path_of(primary)
     moved = result.renumbered.get(path)

@@ -42,8 +42,9 @@ def compatibility_test(s: RegistrySession, settings: RunSettings, *, data_prepar
 
 def submit(s: RegistrySession, *, name: str, description: str, docs_url: str | None, demo: ArchiveInput | None,
            data_preparation: int, reference_model: int, metrics: int, owners: list[str] | None = None,
-           min_isolation: str | None = None, skip_compatibility_tests: bool = False,
-           settings: RunSettings | None = None, confirm: Confirm) -> PublishOutcome:
+           min_isolation: str | None = None, result_visibility: str = "public",
+           skip_compatibility_tests: bool = False, settings: RunSettings | None = None,
+           confirm: Confirm) -> PublishOutcome:
     """Open the submission of a new benchmark; the registry admins approve it."""
     from medperf_git.flows._publish import publish
     from medperf_git.flows.submission import next_record_id
@@ -77,6 +78,11 @@ def submit(s: RegistrySession, *, name: str, description: str, docs_url: str | N
     record["approvals_required"] = 1
     if min_isolation:
         record["min_isolation"] = min_isolation
+    if result_visibility != "public":
+        from medperf_git.flows.confidential import recipients
+
+        record["result_visibility"] = result_visibility
+        recipients(s, record, None)  # every owner has a key to encrypt to
     if not confirm(record):
         raise Cancelled("no benchmark was submitted")
     return publish(s, {"benchmark": record}, title=f"Benchmark {name}", kind="benchmark")
@@ -111,18 +117,24 @@ def read_allowlist(s: RegistrySession, path: Path) -> list[str]:
     return sorted(set(handles))
 
 
+def owned(s: RegistrySession, benchmark: int, what: str) -> dict[str, Any]:
+    """The benchmark's record on main, when this profile is one of its owners (who alone change ``what``)."""
+    s.require_identity()
+    s.fetch(tolerate=True)
+    current = s.record("benchmark", benchmark)
+    if s.profile.handle not in current["owners"]:
+        raise PolicyDenied(f"only benchmark {benchmark}'s owners ({', '.join(current['owners'])}) may change "
+                           f"{what}")
+    return current
+
+
 def update_policy(s: RegistrySession, *, benchmark: int, datasets: str | None, models: str | None,
                   dataset_allowlist: Path | None = None, model_allowlist: Path | None = None,
                   confirm: Confirm) -> PublishOutcome:
     """Change who joins without the committee's approval: never, always, or an allowlist (emails or handles)."""
     from medperf_git.flows._publish import publish
 
-    s.require_identity()
-    s.fetch(tolerate=True)
-    current = s.record("benchmark", benchmark)
-    if s.profile.handle not in current["owners"]:
-        raise PolicyDenied(f"only benchmark {benchmark}'s owners ({', '.join(current['owners'])}) may change its "
-                           "association policy")
+    current = owned(s, benchmark, "its association policy")
     if datasets is None and models is None:
         raise UsageError("give --dataset_auto_approve_mode and/or --model_auto_approve_mode "
                          "(never, always or allowlist)")

@@ -65,6 +65,39 @@ def show(s: RegistrySession, name: str) -> ResultView:
     return _view(s, s.executions.require(name))
 
 
+def published(s: RegistrySession, name: str) -> dict[str, Any] | None:
+    """A result on main by name (``b1m4d1``), its metrics as this reader may see them; None if not there."""
+    import re
+
+    from medperf_git.flows.confidential import reveal
+
+    found = re.match(r"^b([1-9][0-9]*)m[1-9][0-9]*d[1-9][0-9]*(-[0-9]+)?$", name)
+    s.fetch(tolerate=True)
+    record = s.find("result", f"{found.group(1)}/{name}") if found else None
+    return None if record is None else published_view(record, reveal(s, record))
+
+
+def published_view(record: dict[str, Any], revealed) -> dict[str, Any]:
+    shown = {k: record[k] for k in ("name", "benchmark", "model", "dataset", "owner", "partial", "created_at")
+             if k in record}
+    shown.update(state="published", **revealed.to_dict("metrics"))
+    if isinstance(record.get("encrypted"), dict):
+        shown["readers"] = sorted({r.get("handle") for r in record["encrypted"].get("recipients") or []})
+    shown["provenance"] = {k: record.get("provenance", {}).get(k) for k in ("runner", "isolation")}
+    return shown
+
+
+def list_published(s: RegistrySession, *, benchmark: int | None = None, model: int | None = None,
+                   dataset: int | None = None) -> list[dict[str, Any]]:
+    """Results on main, each with its metrics when this reader may read them (decrypted locally)."""
+    from medperf_git.flows.confidential import my_key, published_results, reveal
+
+    s.fetch(tolerate=True)
+    key = my_key(s)
+    return [published_view(r, reveal(s, r, key))
+            for r in published_results(s, benchmark=benchmark, model=model, dataset=dataset)]
+
+
 def list_local(s: RegistrySession, *, benchmark: int | None = None, model: int | None = None,
                dataset: int | None = None, unsubmitted: bool = False) -> list[ResultView]:
     s.fetch(tolerate=True)
@@ -158,9 +191,12 @@ def submit(s: RegistrySession, name: str | None, confirm: Confirm, *, benchmark:
     _check_pins(s, execution)
     record = result_record(s, execution)
     require_published_numbers(f"result {name}", "metrics", record["metrics"], Origin.of_metrics(info))
-    if not confirm(record):
+    from medperf_git.flows.confidential import preview, seal_record
+
+    sealed = seal_record(s, record, bench)
+    if not confirm(preview(sealed, record["metrics"])):
         raise Cancelled("no result was submitted")
-    outcome = publish(s, {"result": record}, title=f"Result {name}", kind="result")
+    outcome = publish(s, {"result": sealed}, title=f"Result {name}", kind="result")
     execution.info["submitted"] = {"number": outcome.number, "state": "merged" if outcome.merged else "open"}
     execution.save()
     return outcome

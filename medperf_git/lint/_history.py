@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from medperf_git.lint._parse import Parsed
 from medperf_git.lint.findings import Finding
+from medperf_git.records.envelope import reencryption_problem
 from medperf_git.records.layout import RecordPath
-from medperf_git.records.permissions import PERMISSIONS, mutable_fields
+from medperf_git.records.permissions import ENVELOPE_FIELD, PERMISSIONS, frozen_record, mutable_fields
 
 _NEW_VERSION_HINT = {
     "container": "a new version of a container is a new record: submit it with the next free id",
@@ -30,11 +31,17 @@ def changed(rec: Parsed, old: dict) -> list[Finding]:
     kind, new = rec.rp.kind, rec.data
     if kind not in PERMISSIONS or old == new:
         return []
-    if not PERMISSIONS[kind].mutable:
+    fields = {f for f in {*old, *new} if old.get(f) != new.get(f) or (f in old) != (f in new)}
+    if not PERMISSIONS[kind].mutable or frozen_record(kind, fields):
         return [rec.at([], "RESULT-EDITED" if kind == "result" else "FROZEN-FIELD",
                        f"{kind} records never change once merged",
                        "submit a re-run as a new result named with -2, -3, ... instead" if kind == "result"
                        else "submit a new record instead")]
+    if ENVELOPE_FIELD in fields:
+        problem = reencryption_problem(old.get(ENVELOPE_FIELD), new.get(ENVELOPE_FIELD))
+        if problem:
+            return [rec.at([ENVELOPE_FIELD] if ENVELOPE_FIELD in new else [], "REENCRYPT-CHANGED", problem,
+                           "re-encrypt with `medperf-git result reencrypt`, which keeps the plaintext")]
     allowed = mutable_fields(kind)
     if "*" in allowed:
         return []

@@ -13,6 +13,7 @@ from medperf_git.lint._parse import Parsed
 from medperf_git.lint.facts import Facts
 from medperf_git.lint.findings import Finding
 from medperf_git.lint.tree_facts import key_path, keys_named, keys_with_uid
+from medperf_git.records import envelope
 from medperf_git.records.layout import normalize_name
 
 _PREP_TASKS = ("prepare", "sanity_check", "statistics")
@@ -177,7 +178,46 @@ def file_urls(rec: Parsed, allowed: bool) -> list[Finding]:
             for keys, url in _urls(rec.data) if url.lower().startswith("file:")]
 
 
-def cross_record(rec: Parsed, facts: Facts, checked: set[tuple[str, str]], allow_file_urls: bool) -> list[Finding]:
+_NUMBERS = {"result": "metrics", "dataset": "statistics"}
+
+
+def confidential(rec: Parsed, facts: Facts, incremental: bool) -> list[Finding]:
+    """Envelopes are checked without decrypting; numbers in clear on a committee benchmark are an error in
+    a change (a whole tree cannot tell whether they were published before the benchmark became confidential,
+    so there they are a warning); envelopes whose recipients are no longer the readers are flagged."""
+    kind, data = rec.rp.kind, rec.data
+    if kind not in _NUMBERS:
+        return []
+    found = []
+    sealed = data.get("encrypted")
+    if sealed is not None:
+        for keys, message in envelope.check(sealed):
+            found.append(rec.at(["encrypted", *keys], "ENVELOPE", f"encrypted: {message}",
+                                "encrypt again with `medperf-git result reencrypt`"))
+    bid = data.get("benchmark")
+    bench = facts.get("benchmark", str(bid)) if bid is not None else None
+    if not envelope.committee(bench):
+        return found
+    if sealed is None:
+        found.append(rec.at([_NUMBERS[kind]], "CLEAR-RESULT",
+                            f"{_NUMBERS[kind]}: benchmark {bid} keeps results among its committee, but this {kind} "
+                            "holds its numbers in clear", "submit it with medperf-git, which encrypts them",
+                            severity="error" if incremental else "warning"))
+        return found
+    expected = envelope.recipients(envelope.readers(bench, data.get("owner")), lambda h: facts.get("person", h))
+    missing, extra = envelope.stale(sealed, expected)
+    if missing or extra:
+        said = "; ".join(filter(None, [missing and f"not readable by {', '.join(missing)}'s current key",
+                                       extra and f"still encrypted to {', '.join(extra)}"]))
+        found.append(rec.at(["encrypted", "recipients"], "STALE-RECIPIENTS",
+                            f"encrypted.recipients: {said}",
+                            f"a current reader runs `medperf-git result reencrypt --benchmark_uid {bid}`",
+                            severity="warning"))
+    return found
+
+
+def cross_record(rec: Parsed, facts: Facts, checked: set[tuple[str, str]], allow_file_urls: bool,
+                 incremental: bool = False) -> list[Finding]:
     """Every cross-record rule, in the documented order, for one valid record."""
     return (references(rec, facts) + uniqueness(rec, facts, checked) + association_rules(rec, facts)
-            + file_urls(rec, allow_file_urls))
+            + file_urls(rec, allow_file_urls) + confidential(rec, facts, incremental))

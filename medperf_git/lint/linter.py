@@ -175,7 +175,7 @@ def _tightened(tree, base) -> bool:
     return _allow_file_urls(base, {}) and not _allow_file_urls(tree, {})
 
 
-def _cross(tree, parsed: dict[str, Parsed], facts: Facts) -> list[Finding]:
+def _cross(tree, parsed: dict[str, Parsed], facts: Facts, incremental: bool = False) -> list[Finding]:
     allow = _allow_file_urls(tree, parsed)
     checked = {(rec.rp.kind, rec.rp.key) for rec in parsed.values()}
     findings = []
@@ -183,7 +183,7 @@ def _cross(tree, parsed: dict[str, Parsed], facts: Facts) -> list[Finding]:
         if not rec.valid:
             continue
         try:
-            findings.extend(cross_record(rec, facts, checked, allow))
+            findings.extend(cross_record(rec, facts, checked, allow, incremental))
         except Exception as exc:  # noqa: BLE001
             findings.append(_internal(rec.path, exc))
     return findings
@@ -249,7 +249,7 @@ def _incremental(tree, base, base_facts: Facts | None, changed: set[str], base_l
     for _, rp in gone_records:
         overlay[(rp.kind, rp.key)] = None
     facts = OverlayFacts(facts_of_base, overlay, {(r.rp.kind, r.rp.key) for r in parsed.values()})
-    findings += _cross(tree, parsed, facts)
+    findings += _cross(tree, parsed, facts, incremental=True)
     if base is not None or base_facts is not None:
         base_name = base_label or getattr(base, "name", None) or "BASE"
         for path, rp in gone_records:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from medperf_git.records import envelope
 from medperf_git.records.layout import RecordPath
 from medperf_git.records.permissions import ISOLATION_LEVELS
 
@@ -133,3 +134,22 @@ def result(judge: Judge, rp: RecordPath, new: dict, path: str) -> None:
                                          and ISOLATION_LEVELS.index(level) < ISOLATION_LEVELS.index(minimum)):
         judge.deny(path, "ISOLATION", f"made with isolation '{level}'; benchmark {bid} requires at least "
                                       f"'{minimum}'", "re-run with a runner that isolates more (sandbox, docker)")
+    confidential(judge, bench, new, path, "result")
+
+
+def confidential(judge: Judge, bench: dict | None, new: dict, path: str, what: str) -> None:
+    """On a committee benchmark (as the base has it) numbers go encrypted, to every reader."""
+    if not envelope.committee(bench):
+        return
+    bid = (bench or {}).get("id")
+    sealed = new.get("encrypted")
+    if not isinstance(sealed, dict):
+        judge.deny(path, "CLEAR-RESULT", f"benchmark {bid} keeps results among its committee, but this {what} "
+                                         "is in clear", "submit it again with this version of medperf-git, "
+                                                        "which encrypts it")
+        return
+    listed = {r.get("handle") for r in sealed.get("recipients") or [] if isinstance(r, dict)}
+    missing = [h for h in envelope.readers(bench, new.get("owner")) if h not in listed]
+    if missing:
+        judge.deny(path, "RECIPIENTS", f"the {what} is not encrypted to {', '.join(missing)}",
+                   "encrypt it to every owner of the benchmark and to the data owner")

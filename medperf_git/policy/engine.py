@@ -17,8 +17,9 @@ from medperf_git.policy import _create
 from medperf_git.policy.base import BaseRecords, load_mapping
 from medperf_git.policy.lineage import Lineage
 from medperf_git.policy.verdict import Requirement, Verdict
+from medperf_git.records.envelope import reencryption_problem
 from medperf_git.records.layout import RECORD_FOLDERS, RecordPath, parse_path, path_problem, printable, record_path
-from medperf_git.records.permissions import ON_BEHALF, PERMISSIONS, field_rule
+from medperf_git.records.permissions import ENVELOPE_FIELD, ON_BEHALF, PERMISSIONS, field_rule, frozen_record
 from medperf_git.registry.git import GitRepo
 from medperf_git.registry.verify import normalize_key
 
@@ -71,10 +72,10 @@ class Judge:
             roles.add("owner")
         if author in (old.get("owners") or []):
             roles.add("owners")
-        if rp.kind == "association":
+        if rp.kind in ("association", "result"):
             if author in ((self.benchmark(rp.benchmark) or {}).get("owners") or []):
                 roles.add("benchmark_owners")
-            if author == _create.component_owner(self, rp):
+            if rp.kind == "association" and author == _create.component_owner(self, rp):
                 roles.add("component_owner")
         return roles
 
@@ -147,6 +148,8 @@ class Judge:
             if new.get("owner") != author:
                 self.deny(path, "NOT-OWNER", f"a new {kind} must name its author '{author}' as owner, "
                                              f"not '{new.get('owner')}'")
+            if kind == "dataset":
+                _create.confidential(self, self.benchmark(new.get("benchmark")), new, path, "dataset's statistics")
         elif kind == "benchmark":
             if author not in (new.get("owners") or []):
                 self.deny(path, "NOT-OWNER", f"a new benchmark must list its author '{author}' among its owners")
@@ -160,13 +163,18 @@ class Judge:
 
     def change(self, rp: RecordPath, old: dict, new: dict, path: str) -> None:
         kind = rp.kind
-        if not PERMISSIONS[kind].mutable:
+        fields = [f for f in dict.fromkeys([*old, *new]) if old.get(f) != new.get(f) or (f in old) != (f in new)]
+        if not PERMISSIONS[kind].mutable or frozen_record(kind, set(fields)):
             self.deny(path, "RESULT-EDITED" if kind == "result" else "FROZEN-FIELD",
                       f"{kind} records never change once merged",
                       "submit a re-run as a new result (-2, -3, ...)" if kind == "result" else None)
             return
+        if ENVELOPE_FIELD in fields:
+            problem = reencryption_problem(old.get(ENVELOPE_FIELD), new.get(ENVELOPE_FIELD))
+            if problem:
+                self.deny(path, "REENCRYPT-CHANGED", problem)
+                return
         roles = self.roles(rp, old)
-        fields = [f for f in dict.fromkeys([*old, *new]) if old.get(f) != new.get(f) or (f in old) != (f in new)]
         for name in fields:
             rule = field_rule(kind, name)
             if rule is None:

@@ -53,14 +53,14 @@ PERMISSIONS: dict[str, KindRule] = {
         approved_by=("admins",),
         mutable=(
             FieldRule(("description", "docs_url", "association_policy", "approvals_required",
-                       "min_isolation", "retired"), ("owners",), ("policy",)),
+                       "min_isolation", "result_visibility", "retired"), ("owners",), ("policy",)),
             FieldRule(("owners",), ("owners",), ("admins",)),
         ),
     ),
     "dataset": KindRule(
         created_by=("any",),
         approved_by=("policy",),
-        mutable=(FieldRule(("description", "location"), ("owner",), ("policy",)),),
+        mutable=(FieldRule(("description", "location", "encrypted"), ("owner",), ("policy",)),),
     ),
     "association": KindRule(
         created_by=("component_owner", "benchmark_owners"),
@@ -70,8 +70,19 @@ PERMISSIONS: dict[str, KindRule] = {
             FieldRule(("revoked",), ("benchmark_owners", "component_owner"), ("policy",)),
         ),
     ),
-    "result": KindRule(created_by=("dataset_owner",), approved_by=("policy",), mutable=()),
+    # A result's numbers never change; its envelope is re-encrypted (same plaintext_sha256) by a recipient.
+    "result": KindRule(created_by=("dataset_owner",), approved_by=("policy",),
+                       mutable=(FieldRule(("encrypted",), ("owner", "benchmark_owners"), ("policy",)),)),
 }
+
+# Envelopes (records/envelope.py) may be re-encrypted but never added, removed or given another plaintext.
+ENVELOPE_FIELD = "encrypted"
+
+
+def frozen_record(kind: str, changed: set[str]) -> bool:
+    """Whether a change to a record of ``kind`` touching ``changed`` edits a record that never changes: a
+    result changes only by re-encryption."""
+    return kind == "result" and bool(changed - mutable_fields(kind))
 
 
 def mutable_fields(kind: str) -> set[str]:
