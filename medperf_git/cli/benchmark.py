@@ -1,6 +1,6 @@
-"""`medperf-git benchmark ls|view|run|submit|update-associations-policy`: the benchmarks on the registry's
-main branch, running every model of one on your dataset (with the tutorial's summary), and the committee's
-submissions."""
+"""`medperf-git benchmark ls|view|run|submit|update-associations-policy|update-result-visibility`: the
+benchmarks on the registry's main branch, running every model of one on your dataset (with the tutorial's
+summary), and the committee's submissions."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from medperf_git.cli._options import benchmark_option, data_uid_option, yes_opti
 from medperf_git.cli._output import out
 from medperf_git.cli._publish import confirmer, report
 from medperf_git.cli._read import RecordKind, read_commands, shorten
-from medperf_git.cli._run_options import run_options, settings_from
+from medperf_git.cli._run_options import jobs_option, run_options, settings_from
 
 HEADERS = ("UID", "Name", "Description", "Data Preparation Container", "Reference Model", "Metrics", "Owners",
            "State")
@@ -61,9 +61,10 @@ def _parse_models(models: str | None, models_file: Path | None) -> list[int] | N
 @click.option("--rerun-finalized", is_flag=True, help="Also run again submitted results, as new results (-2, -3).")
 @click.option("--ignore-model-errors", is_flag=True,
               help="Evaluate whatever a failing model predicted, as a partial result.")
+@jobs_option
 @run_options
 @pass_session
-def run(s, benchmark, data_uid, models, models_file, no_cache, rerun_finalized, ignore_model_errors,
+def run(s, benchmark, data_uid, models, models_file, no_cache, rerun_finalized, ignore_model_errors, jobs,
         runner, gpus, python, timeout):
     """Run every model of a benchmark on your dataset; results stay local until you submit them."""
     from medperf_git.flows.execution import run_benchmark
@@ -71,7 +72,7 @@ def run(s, benchmark, data_uid, models, models_file, no_cache, rerun_finalized, 
     summary = run_benchmark(s, benchmark=benchmark, data_uid=data_uid, models=_parse_models(models, models_file),
                             no_cache=no_cache, rerun_finalized=rerun_finalized,
                             ignore_model_errors=ignore_model_errors,
-                            settings=settings_from(runner, gpus, python, timeout))
+                            settings=settings_from(runner, gpus, python, timeout), jobs=jobs)
     rows = [(o.model, o.name or "", o.partial, o.cached, o.error or "") for o in summary.outcomes]
     out.table(rows, ["model", "local result UID", "partial result", "from cache", "error"])
     cached, failed, ran = summary.cached, summary.failed, summary.ran
@@ -108,6 +109,9 @@ def run(s, benchmark, data_uid, models, models_file, no_cache, rerun_finalized, 
 @click.option("--owners", help="Other committee members' handles, comma-separated.")
 @click.option("--min-isolation", type=click.Choice(["none", "sandbox", "container"]),
               help="Refuse results made with less isolation.")
+@click.option("--result-visibility", "--result_visibility", "result_visibility",
+              type=click.Choice(["public", "committee"]), default="public", show_default=True,
+              help="committee: results are encrypted to the owners and each result's data owner.")
 @click.option("--skip-compatibility-tests", "--skip_compatibility_tests", "skip_compatibility_tests", is_flag=True,
               help="Do not run the demo data through the containers.")
 @click.option("--skip-demo-data-preparation", "--skip_demo_data_preparation", "skip_demo_preparation", is_flag=True,
@@ -118,8 +122,8 @@ def run(s, benchmark, data_uid, models, models_file, no_cache, rerun_finalized, 
 @run_options
 @pass_session
 def submit(s, name, description, docs_url, demo_url, demo_hash, demo_published_url, data_preparation,
-           reference_model, metrics, owners, min_isolation, skip_compatibility_tests, skip_demo_preparation,
-           operational, yes, runner, gpus, python, timeout):
+           reference_model, metrics, owners, min_isolation, result_visibility, skip_compatibility_tests,
+           skip_demo_preparation, operational, yes, runner, gpus, python, timeout):
     """Submit a benchmark for the registry admins' approval, after testing it on its demo data.
 
     MedPerf's `benchmark submit --name N --description D --demo-url URL --data-preparation-container 1
@@ -137,7 +141,8 @@ def submit(s, name, description, docs_url, demo_url, demo_hash, demo_published_u
         demo=ArchiveInput(demo_url, demo_hash, demo_published_url) if demo_url else None,
         data_preparation=data_preparation, reference_model=reference_model, metrics=metrics,
         owners=[h.strip() for h in owners.split(",") if h.strip()] if owners else None,
-        min_isolation=min_isolation, skip_compatibility_tests=skip_compatibility_tests,
+        min_isolation=min_isolation, result_visibility=result_visibility,
+        skip_compatibility_tests=skip_compatibility_tests,
         settings=settings_from(runner, gpus, python, timeout),
         confirm=confirmer("Do you approve the submission of this benchmark?", yes, medperf_asks=False))
     report(outcome, f"benchmark {outcome.record.get('id')} is registered",
@@ -172,3 +177,20 @@ def update_policy(s, benchmark, datasets, dataset_file, models, model_file, allo
                                                    medperf_asks=False))
     report(outcome, f"benchmark {benchmark}'s association policy is changed",
            f"medperf-git benchmark view {benchmark}")
+
+
+@click.command("update-result-visibility")
+@benchmark_option()
+@click.option("--visibility", type=click.Choice(["public", "committee"]), required=True,
+              help="committee: new results are encrypted to the owners and each result's data owner.")
+@yes_option
+@pass_session
+def update_visibility(s, benchmark, visibility, yes):
+    """Set who reads the benchmark's results from now on (the benchmark's owners decide it)."""
+    from medperf_git.flows.confidential import update_visibility as flow
+
+    outcome = flow(s, benchmark=benchmark, visibility=visibility,
+                   confirm=confirmer("Do you approve this result visibility?", yes, medperf_asks=False))
+    next_merged = (f"medperf-git result reencrypt --benchmark_uid {benchmark}" if visibility == "committee"
+                   else f"medperf-git benchmark view {benchmark}")
+    report(outcome, f"benchmark {benchmark}'s results are {visibility}", next_merged)
