@@ -28,6 +28,12 @@ def run_options(func):
     ])
 
 
+def jobs_option(func):
+    """``--jobs N``: models side by side, for the commands that run several (benchmark run)."""
+    return click.option("--jobs", "-j", "jobs", type=click.IntRange(min=1), default=1, show_default=True,
+                        help="Run up to N models at once (processes here; jobs with --runner slurm).")(func)
+
+
 def settings_from(runner, gpus, python, timeout, quiet: bool = False):
     from medperf_git.flows._containers import RunSettings
 

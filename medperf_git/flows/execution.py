@@ -219,19 +219,34 @@ def _run_one(s: RegistrySession, runner: ContainerRunner, bench: dict[str, Any],
 
 def run_benchmark(s: RegistrySession, *, benchmark: int, data_uid: str, models: list[int] | None = None,
                   no_cache: bool = False, rerun_finalized: bool = False, ignore_model_errors: bool = False,
-                  settings: RunSettings | None = None) -> RunSummary:
-    """Every model of the benchmark (or those listed) on the dataset; a failing model is a row, not the end."""
+                  settings: RunSettings | None = None, jobs: int = 1) -> RunSummary:
+    """Every model of the benchmark (or those listed) on the dataset; a failing model is a row, not the end.
+
+    With ``jobs`` above 1, up to that many models run at once (threads that wait on processes or cluster jobs);
+    the rows come in the same order, with the same results, as one after another.
+    """
+    if jobs < 1:
+        raise UsageError(f"--jobs must be 1 or more, not {jobs}")
     bench, ds, dataset_id = _prepared_run(s, benchmark, data_uid)
     runner = ContainerRunner(s, settings or RunSettings())
-    summary = RunSummary(benchmark, dataset_id)
-    for model in _check_models(s, bench, models):
+    chosen = _check_models(s, bench, models)
+
+    def one(model: int, runner: ContainerRunner) -> ModelOutcome:
         try:
-            summary.outcomes.append(_run_one(s, runner, bench, ds, dataset_id, model, no_cache=no_cache,
-                                             rerun_finalized=rerun_finalized, ignore_model_errors=ignore_model_errors))
+            return _run_one(s, runner, bench, ds, dataset_id, model, no_cache=no_cache,
+                            rerun_finalized=rerun_finalized, ignore_model_errors=ignore_model_errors)
         except (ContainerFailed, MedperfGitError) as exc:
             if isinstance(exc, RecordNotFound | UsageError):
                 raise
-            summary.outcomes.append(ModelOutcome(model, None, error=exc.message.splitlines()[0]))
+            return ModelOutcome(model, None, error=exc.message.splitlines()[0])
+
+    summary = RunSummary(benchmark, dataset_id)
+    if jobs == 1 or len(chosen) < 2:
+        summary.outcomes = [one(model, runner) for model in chosen]
+    else:
+        from medperf_git.flows._parallel import side_by_side
+
+        summary.outcomes = side_by_side(runner, chosen, [bench["metrics"]], one, jobs)
     return summary
 
 

@@ -60,12 +60,12 @@ def test_benchmark_run_options_and_summary(invoke, tmp_path):
     models.write_text("4,2\n")
     with mock.patch("medperf_git.flows.execution.run_benchmark", autospec=True, return_value=summary) as flow:
         result = invoke("benchmark", "run", "--benchmark", "1", "--data_uid", "1", "-f", str(models),
-                        "--no-cache", "--ignore-model-errors")
+                        "--no-cache", "--ignore-model-errors", "--jobs", "3")
     assert result.exit_code == 0, result.output
     kwargs = flow.call_args.kwargs
     kwargs.pop("settings")
     assert kwargs == {"benchmark": 1, "data_uid": "1", "models": [4, 2], "no_cache": True,
-                      "rerun_finalized": False, "ignore_model_errors": True}
+                      "rerun_finalized": False, "ignore_model_errors": True, "jobs": 3}
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["model", "local", "result", "UID", "partial", "result", "from", "cache", "error"]
     assert lines[2].split() == ["2", "b1m2d1", "False", "True"] and lines[3].split() == ["4", "b1m4d1", "False",

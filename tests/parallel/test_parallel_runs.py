@@ -1,0 +1,75 @@
+"""`benchmark run --jobs N`: models side by side give the rows, results and summary of one after another,
+and a failing model among them stops none of the others."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from medperf_git.flows import dataset as dataset_flow
+from medperf_git.flows._containers import RunSettings
+from medperf_git.flows.session import RegistrySession
+from tests.flows.test_data_owner_flows import _register
+from tests.runners.runner_helpers import sandbox_reason
+from tests.support.tutorial_registry import commit_records, container_record, make_raw_data, seed_tutorial_registry
+
+pytestmark = [pytest.mark.slow]
+BROKEN = ["python3", "-c", "import sys; print('this model is broken'); sys.exit(3)"]
+RUNNERS = [pytest.param("local", marks=pytest.mark.unprivileged, id="local"),
+           pytest.param("sandbox", marks=[pytest.mark.bwrap, pytest.mark.unprivileged,
+                                          pytest.mark.skipif(sandbox_reason() is not None,
+                                                             reason=f"sandbox: {sandbox_reason()}")], id="sandbox")]
+
+
+def add_models(registry, actors, assets, ids: range, broken: set[int] = frozenset()) -> None:
+    """More models for benchmark 1: copies of the reference model (a broken entrypoint for ``broken``), associated."""
+    records = {}
+    for cid in ids:
+        record = {**container_record(2, assets), "id": cid, "name": f"chestxray-model-{cid}", "owner": "testmo"}
+        if cid in broken:
+            record["config"] = {**record["config"], "local": {**record["config"]["local"], "entrypoint": BROKEN}}
+        records[f"containers/{cid}.yaml"] = record
+        records[f"associations/1/model-{cid}.yaml"] = {"schema_version": 1, "kind": "association", "benchmark": 1,
+                                                       "model": cid, "initiated_by": "testmo"}
+    commit_records(registry, actors["testadmin"], records, f"Models {ids.start}-{ids.stop - 1}")
+
+
+def prepared_tutorial(root, runner: str, models: range = range(5, 6), broken: set[int] = frozenset({5})):
+    """The tutorial registry with more models, the data owner's dataset prepared and registered."""
+    registry, actors, assets = seed_tutorial_registry(root)
+    add_models(registry, actors, assets, models, broken)
+    raw = make_raw_data(root / "raw")
+    with actors["testdo"].active():
+        ds = dataset_flow.create(RegistrySession.load(), benchmark=1, name="d", data_path=raw / "images",
+                                 labels_path=raw / "labels",
+                                 settings=RunSettings(runner=runner, python=sys.executable)).dataset
+    _register(registry, actors, ds)
+    return actors
+
+
+def results_of(actors, names) -> dict[str, bytes]:
+    with actors["testdo"].active():
+        executions = RegistrySession.load().executions
+        return {name: executions.require(name).results_file.read_bytes() for name in names if name}
+
+
+@pytest.mark.parametrize("engine", RUNNERS)
+def test_jobs_2_gives_the_sequential_table_and_results_with_a_failing_model(engine, tmp_path, invoke):
+    actors = prepared_tutorial(tmp_path, engine)
+    args = ["benchmark", "run", "-b", "1", "-d", "1", "--runner", engine, "--python", sys.executable, "--no-cache"]
+    with actors["testdo"].active():
+        sequential = invoke(*args)
+        before = results_of(actors, ["b1m2d1", "b1m4d1"])
+        parallel = invoke(*args, "--jobs", "2")
+        after = results_of(actors, ["b1m2d1", "b1m4d1"])
+    assert sequential.exit_code == parallel.exit_code == 0, parallel.output
+    # The summary (table and counts) is the same, byte for byte; model 5's error is a row, not the end.
+    assert parallel.stdout == sequential.stdout
+    rows = sequential.stdout.splitlines()[2:5]
+    assert [row.split()[:2] for row in rows[:2]] == [["2", "b1m2d1"], ["4", "b1m4d1"]]
+    assert rows[2].split()[0] == "5" and "task 'infer' failed" in rows[2] and "1 failed" in sequential.stdout
+    assert after == before and len(after) == 2
+    # Each model's lines say which model they come from when they run side by side.
+    assert "[model 5] this model is broken" in parallel.stderr
+    assert "[model " not in sequential.stderr
