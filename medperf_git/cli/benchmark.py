@@ -13,7 +13,7 @@ from medperf_git.cli._options import benchmark_option, data_uid_option, yes_opti
 from medperf_git.cli._output import out
 from medperf_git.cli._publish import confirmer, report
 from medperf_git.cli._read import RecordKind, read_commands, shorten
-from medperf_git.cli._run_options import run_options, settings_from
+from medperf_git.cli._run_options import jobs_option, run_options, settings_from
 
 HEADERS = ("UID", "Name", "Description", "Data Preparation Container", "Reference Model", "Metrics", "Owners",
            "State")
@@ -61,9 +61,10 @@ def _parse_models(models: str | None, models_file: Path | None) -> list[int] | N
 @click.option("--rerun-finalized", is_flag=True, help="Also run again submitted results, as new results (-2, -3).")
 @click.option("--ignore-model-errors", is_flag=True,
               help="Evaluate whatever a failing model predicted, as a partial result.")
+@jobs_option
 @run_options
 @pass_session
-def run(s, benchmark, data_uid, models, models_file, no_cache, rerun_finalized, ignore_model_errors,
+def run(s, benchmark, data_uid, models, models_file, no_cache, rerun_finalized, ignore_model_errors, jobs,
         runner, gpus, python, timeout):
     """Run every model of a benchmark on your dataset; results stay local until you submit them."""
     from medperf_git.flows.execution import run_benchmark
@@ -71,7 +72,7 @@ def run(s, benchmark, data_uid, models, models_file, no_cache, rerun_finalized, 
     summary = run_benchmark(s, benchmark=benchmark, data_uid=data_uid, models=_parse_models(models, models_file),
                             no_cache=no_cache, rerun_finalized=rerun_finalized,
                             ignore_model_errors=ignore_model_errors,
-                            settings=settings_from(runner, gpus, python, timeout))
+                            settings=settings_from(runner, gpus, python, timeout), jobs=jobs)
     rows = [(o.model, o.name or "", o.partial, o.cached, o.error or "") for o in summary.outcomes]
     out.table(rows, ["model", "local result UID", "partial result", "from cache", "error"])
     cached, failed, ran = summary.cached, summary.failed, summary.ran
