@@ -22,7 +22,8 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from medperf_git.errors import MedperfGitError, RecordNotFound
-from medperf_git.flows.session import RegistrySession
+from medperf_git.flows.session import DEFAULT_MAX_AGE, RegistrySession
+from medperf_git.registry.clone import MAIN, RegistryClone
 from medperf_git.web import tasks
 from medperf_git.web._guard import Guard, Secrets, form_fields
 from medperf_git.web._render import environment, static_files
@@ -44,19 +45,37 @@ class AppConfig:
 
 class PageSession(RegistrySession):
     """A page's session: it only reads, so main's commit is looked up once after its fetch, not at each
-    record it reads (each look-up is a git process, and a page reads many records)."""
+    record it reads nor by each part that asks (each look-up is a git process, and a page reads many records).
+
+    Like the read commands, a page uses a copy fetched less than ``DEFAULT_MAX_AGE`` seconds ago without
+    asking the remote again: going from page to page does not cost an ``ls-remote`` each time.
+    """
 
     _main: str | None = None
+    _fetching = False
 
     @property
-    def main(self) -> str:
-        if self._main is None:
-            self._main = super().main
-        return self._main
+    def clone(self) -> RegistryClone:
+        if self._clone is None:
+            clone = super().clone
+            look_up = clone.repo.rev_parse
 
-    def fetch(self, **kwargs) -> None:
-        super().fetch(**kwargs)
-        self._main = None
+            def rev_parse(rev: str) -> str | None:
+                if rev != MAIN or self._fetching:  # a fetch moves main: it and its audit look it up afresh
+                    return look_up(rev)
+                if self._main is None:
+                    self._main = look_up(rev)
+                return self._main
+
+            clone.repo.rev_parse = rev_parse  # type: ignore[method-assign] - this page's repo only
+        return super().clone
+
+    def fetch(self, *, max_age: float = 0, tolerate: bool = False, force: bool = False) -> None:
+        self._fetching = True
+        try:
+            super().fetch(max_age=max(max_age, DEFAULT_MAX_AGE), tolerate=tolerate, force=force)
+        finally:
+            self._fetching, self._main = False, None
 
 
 class PageError(Exception):

@@ -110,6 +110,8 @@ def test_a_task_goes_on_without_its_page_and_is_found_again(app):
     assert state == "done"
     page = client.request("GET", "/jobs")[2]
     assert f'href="/jobs/{job}">Prepare dataset closed-tab</a>' in page
+    status, _, page = client.request("GET", f"/jobs/{job}")  # the task's page, opened again
+    assert status == 200 and 'id="job-state" class="badge done"' in page and "Local UID" in page
     state = json.loads(client.request("GET", f"/jobs/{job}/state")[2])
     assert any("statistics" in s["text"] for s in state["steps"]) and "> done" in state["log"]
     # The dataset page answers from the flows; errors are pages with the flow's words, never a traceback.
