@@ -43,7 +43,13 @@ TASK_RUNNERS = ("sandbox", "apptainer")
 SETTINGS = ("partition", "account", "sbatch_options", "cpus", "mem", "task_runner", "shared_paths")
 ACTIVE = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING", "SIGNALING",
           "STAGE_OUT", "RESV_DEL_HOLD", "REQUEUE_HOLD", "REQUEUE_FED", "STOPPED")
-POLL_FIRST, POLL_MAX = 0.05, 1.0  # seconds between looks at the job: short at first, for short tasks
+# Seconds between looks at a job, by how long it has run: a short task is noticed ending within a tenth of a second,
+# and a long one costs the controller one question every few seconds.
+POLL = ((5, 0.1), (30, 0.25), (300, 2.0), (math.inf, 5.0))
+
+
+def poll_delay(elapsed: float) -> float:
+    return next(delay for until, delay in POLL if elapsed < until)
 SCONTROL_TIMEOUT = 30
 
 
@@ -257,7 +263,7 @@ class Job:
 
     def _follow(self, sink: LogSink, output: Path, start: float, timeout: float | None) -> ProcessOutcome:
         tail = _Tail(output, sink)
-        delay, timed_out, cancelled_at = POLL_FIRST, False, None
+        timed_out, cancelled_at = False, None
         try:
             while True:
                 if INTERRUPT.is_set():
@@ -273,8 +279,7 @@ class Job:
                     self.cancel()
                 elif cancelled_at is not None and now - cancelled_at > 60:
                     break  # cancelled a minute ago and still winding down: stop waiting for it
-                time.sleep(delay)
-                delay = min(delay * 1.5, POLL_MAX)
+                time.sleep(poll_delay(now - start))
         except BaseException:
             sink.note(f"interrupted; cancelling Slurm job {self.id}")
             self.cancel()
