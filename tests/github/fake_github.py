@@ -133,6 +133,12 @@ class FakeGitHub:
             self.permissions[uid] = permission
         return self.users[token]
 
+    def pull(self, number: int) -> dict:
+        """A pull request as GitHub shows it now: its head followed, merged once its head is in main."""
+        with self.lock:
+            self.sync()
+            return self.pulls[number]
+
     def permission(self, user: dict) -> str:
         if user.get("type") == "Bot":
             return "write"

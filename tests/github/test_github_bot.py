@@ -84,12 +84,12 @@ def test_waits_for_the_committee_then_merges_with_one_comment_edited_in_place(gh
     sub = gh.submit("do", {"associations/1/dataset-2.yaml": y(association("dataset", 2, "do"))})
     first = gh.bot(sub.number)
     assert first.action == "waiting" and "committee of benchmark 1 (bo)" in first.waiting[0]
-    assert gh.server.pulls[sub.number]["state"] == "open"
+    assert gh.server.pull(sub.number)["state"] == "open"
     gh.approve("bo", sub.number)
     main_before = gh.server.sha("refs/heads/main")
     second = gh.bot(sub.number)
     assert second.action == "merged", second.to_dict()
-    pr = gh.server.pulls[sub.number]
+    pr = gh.server.pull(sub.number)
     assert pr["merged"] and pr["merge_commit_sha"] == second.merged_commit == gh.server.sha("refs/heads/main")
     parents = gh.server.git("rev-list", "--parents", "-n1", second.merged_commit).split()[1:]
     assert parents == [main_before, pr["head"]["sha"]]
@@ -101,19 +101,19 @@ def test_waits_for_the_committee_then_merges_with_one_comment_edited_in_place(gh
 def test_a_self_service_submission_is_merged_at_once(gh):
     sub = gh.submit("do", {"datasets/3.yaml": y(dataset(3, "do"))})
     outcome = gh.bot(sub.number)
-    assert outcome.action == "merged" and gh.server.pulls[sub.number]["merged"]
+    assert outcome.action == "merged" and gh.server.pull(sub.number)["merged"]
 
 
 def test_no_merge_only_judges(gh):
     sub = gh.submit("do", {"datasets/3.yaml": y(dataset(3, "do"))})
     outcome = gh.bot(sub.number, merge=False)
-    assert outcome.action == "mergeable" and not gh.server.pulls[sub.number]["merged"]
+    assert outcome.action == "mergeable" and not gh.server.pull(sub.number)["merged"]
 
 
 def test_the_opener_must_be_the_signer_by_numeric_id(gh):
     sub = gh.submit("mo", {"datasets/3.yaml": y(dataset(3, "do"))}, signer="do")
     outcome = gh.bot(sub.number)
-    assert outcome.action == "refused" and not gh.server.pulls[sub.number]["merged"]
+    assert outcome.action == "refused" and not gh.server.pull(sub.number)["merged"]
     assert any("opened by GitHub user mo (id 202)" in p and "'do'" in p for p in outcome.problems)
 
 
@@ -132,7 +132,7 @@ def test_content_pushed_after_an_approval_voids_it(gh):
                            gh.world["do"].identity)
     forge.update(sub.number, newer, expected_head=approved.head, reason="one more dataset")
     outcome = gh.bot(sub.number)
-    assert outcome.action == "waiting" and not gh.server.pulls[sub.number]["merged"]
+    assert outcome.action == "waiting" and not gh.server.pull(sub.number)["merged"]
 
 
 def test_lint_errors_refuse_and_never_merge(gh):
@@ -141,14 +141,14 @@ def test_lint_errors_refuse_and_never_merge(gh):
     sub = gh.submit("do", {"datasets/3.yaml": y(broken)})
     outcome = gh.bot(sub.number)
     assert outcome.action == "refused" and outcome.problems
-    assert not gh.server.pulls[sub.number]["merged"]
+    assert not gh.server.pull(sub.number)["merged"]
     assert "refused" in gh.bot_comments(sub.number)[0]["body"]
 
 
 def test_changes_under_dot_github_need_an_admin(gh):
     sub = gh.submit("do", {".github/workflows/medperf-git-validate.yml": b"name: mine\non: push\njobs: {}\n"})
     outcome = gh.bot(sub.number)
-    assert outcome.action in ("waiting", "refused") and not gh.server.pulls[sub.number]["merged"]
+    assert outcome.action in ("waiting", "refused") and not gh.server.pull(sub.number)["merged"]
     text = " ".join(outcome.waiting + outcome.problems)
     assert ".github/workflows/medperf-git-validate.yml" in text
 
@@ -178,4 +178,4 @@ def test_a_pull_request_into_another_branch_is_left_alone(gh):
     status, pr = gh.server.create_pull(gh.server.users[gh.token("do")], {"title": "t", "body": "",
                                                                          "head": "medperf-git/do/x", "base": "side"})
     assert [o.number for o in gh.sweep()] == []
-    assert not gh.server.pulls[pr["number"]]["merged"]
+    assert not gh.server.pull(pr["number"])["merged"]

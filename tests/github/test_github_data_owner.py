@@ -64,7 +64,7 @@ def test_tutorial_data_owner_on_github(tmp_path, monkeypatch):
             summary = run_benchmark(do.session(), benchmark=1, data_uid="1", models=[2], settings=settings())
             name = summary.outcomes[0].name
             assert result_flow.submit(do.session(), name, confirm=YES).merged
-        merged = [pr for pr in server.pulls.values() if pr["merged"]]
+        merged = [pr for pr in map(server.pull, list(server.pulls)) if pr["merged"]]
         assert len(merged) == 3 and all(pr["state"] == "closed" for pr in server.pulls.values())
         assert [pr["user"]["login"] for pr in merged] == ["testdo", "testdo", "testdo"]
         assert merged[1]["merged_by"]["login"] == "testbo"

@@ -42,7 +42,7 @@ def test_a_submitter_without_write_access_submits_from_a_fork_and_an_approval_in
     main = hosting.server.sha("refs/heads/main")
     assert merged.merged_commit == main
     assert hosting.server.git("rev-list", "--parents", "-n1", main).split()[2] == approved.head  # approval kept
-    assert hosting.server.pulls[sub.number]["merged"]  # GitHub saw its head reach main
+    assert hosting.server.pull(sub.number)["merged"]  # GitHub saw its head reach main
     assert hosting.server.pulls[sub.number]["merged_by"]["login"] == BOT_USER["login"]
     assert hosting.status(sub.number)["state"] == "success"
     assert hosting.forge("do").get(sub.number).state == "merged"
@@ -96,7 +96,7 @@ def test_a_cancelled_run_loses_no_verdict(hosting):
     assert len(group.cancelled) == 1 and "comment" in group.cancelled[0]
     outcomes = hosting.sweep(group.finish())
     assert {o.number for o in outcomes} == {s.number for s in subs}
-    assert all(hosting.server.pulls[s.number]["merged"] for s in subs)
+    assert all(hosting.server.pull(s.number)["merged"] for s in subs)
 
 
 def test_comment_runs_need_the_command_and_the_commented_pull_request_goes_first(hosting):
@@ -144,7 +144,7 @@ def test_a_merge_answered_with_an_error_that_went_through_is_seen(hosting):
     assert hosting.server.pulls[sub.number]["head"]["repo"]["full_name"] == hosting.server.full_name
     hosting.server.inject(502, 1, after=True)
     done = forge.merge(sub.number, expected_head=sub.head)
-    assert done.state == "merged" and hosting.server.pulls[sub.number]["merged"]
+    assert done.state == "merged" and hosting.server.pull(sub.number)["merged"]
     assert hosting.server.git("rev-list", "--count", "--merges", "refs/heads/main") == "1"
 
 

@@ -45,7 +45,7 @@ def test_a_workflow_that_reads_secrets_gets_nothing_from_a_submitters_branch(hos
     outcome = hosting.sweep()[0]
     assert outcome.number == sub.number and outcome.action in ("waiting", "refused")
     assert ".github/workflows/steal.yml" in " ".join(outcome.waiting + outcome.problems)
-    assert not hosting.server.pulls[sub.number]["merged"]
+    assert not hosting.server.pull(sub.number)["merged"]
     assert hosting.status(sub.number)["state"] in ("pending", "failure")
 
 
