@@ -6,6 +6,10 @@ Builds the two synthetic trees with gen_tree.py (1 GiB in 16 files; 20,000 files
 cache, reports the best of ``--repeat`` runs of each method, then deletes the trees unless ``--keep``.
 Targets (issue 3): large tree, tree-v1 >= 1.6x MedPerf and within 1.15x of the two-thread loop; small tree,
 tree-v1 at least as fast as MedPerf.
+
+``--processes`` (issue 13) times whole processes on the small tree instead: `medperf-git hash FOLDER` against
+MedPerf's function run as a script (benchmarks/medperf_folder_hash.py) by the same Python, start-up included,
+interleaved round by round. Target: medperf-git at least 1.2x faster.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import argparse
 import hashlib
 import os
 import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -25,39 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gen_tree import make_large, make_small  # noqa: E402
+from medperf_folder_hash import medperf_get_folders_hash  # noqa: E402
 
 from medperf_git.hashing import medperf_hash, tree_hash  # noqa: E402
 
-BUF_SIZE = 65536
 MEDPERF = "MedPerf get_folders_hash (its own code)"
 TREE = "tree-v1 (default workers)"
 PLAIN = "plain sha256 loop, 2 threads"
-
-
-# MedPerf's own code (medperf/utils.py, get_file_hash and get_folders_hash), copied as the baseline.
-def medperf_get_file_hash(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            data = f.read(BUF_SIZE)
-            if not data:
-                break
-            h.update(data)
-    return h.hexdigest()
-
-
-def medperf_get_folders_hash(paths: list[str]) -> str:
-    hashes = []
-    for path in paths:
-        for root, _, files in os.walk(path, topdown=False):
-            for file in files:
-                filepath = os.path.join(root, file)
-                hashes.append(medperf_get_file_hash(filepath))
-    hashes = sorted(hashes)
-    sha = hashlib.sha256()
-    for h in hashes:
-        sha.update(h.encode("utf-8"))
-    return sha.hexdigest()
+MEDPERF_GIT = Path(sys.executable).with_name("medperf-git")
 
 
 def plain_two_threads(folder: str) -> None:
@@ -122,6 +103,49 @@ def run_case(name: str, folder: str, nbytes: int, repeat: int, with_plain: bool,
     return times
 
 
+def timed_process(argv: list[str], env: dict) -> tuple[float, float, str]:
+    """Wall and CPU seconds (user + system of the process and the children it waited for) and its stdout."""
+    before = os.times()
+    start = time.perf_counter()
+    done = subprocess.run(argv, env=env, check=True, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    after = os.times()
+    cpu = after.children_user - before.children_user + after.children_system - before.children_system
+    return wall, cpu, done.stdout.split()[0]
+
+
+def run_processes(folder: str, repeat: int) -> None:
+    """Whole process against whole process, interleaved; best and median of each."""
+    env = {**os.environ, "MEDPERF_GIT_NO_PROGRESS": "1"}
+    commands = {
+        "MedPerf get_folders_hash (python medperf_folder_hash.py)": [
+            sys.executable, str(Path(__file__).resolve().parent / "medperf_folder_hash.py"), folder],
+        "medperf-git hash (tree-v1)": [str(MEDPERF_GIT), "hash", folder],
+        "medperf-git hash --algorithm medperf": [str(MEDPERF_GIT), "hash", "--algorithm", "medperf", folder],
+    }
+    outputs = {label: timed_process(argv, env)[2] for label, argv in commands.items()}  # warm the page cache
+    medperf, _, ours = commands
+    assert outputs[medperf] == outputs[ours], outputs
+    walls: dict[str, list[float]] = {label: [] for label in commands}
+    cpus: dict[str, list[float]] = {label: [] for label in commands}
+    load = os.getloadavg()[0]
+    for _ in range(repeat):
+        for label, argv in commands.items():
+            wall, cpu, _ = timed_process(argv, env)
+            walls[label].append(wall)
+            cpus[label].append(cpu)
+    load = max(load, os.getloadavg()[0])
+    print(f"\n## whole processes, 20,000 files of 1-32 KiB (load average up to {load:.2f})")
+    print(f"| process | best wall of {repeat} (s) | median wall (s) | median CPU (s) |")
+    print("|---|---|---|---|")
+    for label in commands:
+        print(f"| {label} | {min(walls[label]):.3f} | {statistics.median(walls[label]):.3f} | "
+              f"{statistics.median(cpus[label]):.3f} |")
+    tree = "medperf-git hash (tree-v1)"
+    print(f"\nmedperf-git hash vs MedPerf: {min(walls[medperf]) / min(walls[tree]):.2f}x (bests), "
+          f"{statistics.median(walls[medperf]) / statistics.median(walls[tree]):.2f}x (medians); target >= 1.2x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=None)
@@ -130,11 +154,17 @@ def main() -> None:
     parser.add_argument("--only", choices=["large", "small"])
     parser.add_argument("--full", action="store_true", help="also time tree-v1 with exactly 2 workers")
     parser.add_argument("--large-mib", type=int, default=1024, help="size of the 16-file tree (default 1 GiB)")
+    parser.add_argument("--processes", action="store_true",
+                        help="whole processes on the small tree: medperf-git hash against MedPerf's function")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-hashing-", dir=args.workdir))
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(f"cpu_count={os.cpu_count()} python={sys.version.split()[0]} {stamp}")
     try:
+        if args.processes:
+            make_small(work / "small")
+            run_processes(str(work / "small"), args.repeat)
+            return
         if args.only in (None, "large"):
             nbytes = make_large(work / "large", total_mib=args.large_mib)
             t = run_case(f"{args.large_mib} MiB in 16 files", str(work / "large"), nbytes, args.repeat, with_plain=True,

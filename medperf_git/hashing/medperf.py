@@ -30,12 +30,13 @@ def _walk(folders: Sequence[str | os.PathLike]) -> list[_reader.Entry]:
 def medperf_hash_info(folders: Sequence[str | os.PathLike], *, workers: int | None = None,
                       progress: Callable[[int], None] | None = None) -> tuple[str, int, int]:
     """(hex digest, files, bytes) of MedPerf's folder hash; the files are read in parallel."""
-    entries = _walk(folders)
-    try:
-        pairs = _reader.hash_entries(entries, lambda e, h, size: (h, size), workers=workers,
-                                     flags=_reader.FOLLOW, progress=progress)
-    except _reader.FileChanged as exc:
-        raise TreeHashError(f"{os.fsdecode(exc.path)}: {exc.reason}") from None
+    with _reader.paused_gc():
+        entries = _walk(folders)
+        try:
+            pairs = _reader.hash_entries(entries, lambda e, h, size: (h, size), workers=workers,
+                                         flags=_reader.FOLLOW, progress=progress)
+        except _reader.FileChanged as exc:
+            raise TreeHashError(f"{os.fsdecode(exc.path)}: {exc.reason}") from None
     sha = hashlib.sha256()
     for digest in sorted(h for h, _ in pairs):
         sha.update(digest.encode("utf-8"))

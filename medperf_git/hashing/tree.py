@@ -137,17 +137,17 @@ def digest_of(lines: Iterable[bytes]) -> str:
 def tree_hash(roots: Mapping[str, str | os.PathLike], *, workers: int | None = None,
               progress: Callable[[int], None] | None = None) -> TreeHash:
     """Hash labelled roots ``{label: folder}`` with tree-v1, reading files in parallel threads."""
-    entries = _scan(roots)
-
     def line(entry: _reader.Entry, hexdigest: str, size: int) -> tuple[bytes, bytes, int]:
         return entry.rel, b"%s %d %s\n" % (hexdigest.encode("ascii"), size, entry.rel), size
 
-    try:
-        found = _reader.hash_entries(entries, line, workers=workers, progress=progress)
-    except _reader.FileChanged as exc:
-        raise TreeHashError(f"{os.fsdecode(exc.path)}: {exc.reason}; hash again once nothing is writing "
-                            "to the folder") from None
-    found.sort()  # by path: each path is there once, so the tuples never compare further
+    with _reader.paused_gc():
+        entries = _scan(roots)
+        try:
+            found = _reader.hash_entries(entries, line, workers=workers, progress=progress)
+        except _reader.FileChanged as exc:
+            raise TreeHashError(f"{os.fsdecode(exc.path)}: {exc.reason}; hash again once nothing is writing "
+                                "to the folder") from None
+        found.sort()  # by path: each path is there once, so the tuples never compare further
     lines = [item[1] for item in found]
     return TreeHash(digest=digest_of(lines), lines=lines, files=len(lines),
                     total_bytes=sum(item[2] for item in found))

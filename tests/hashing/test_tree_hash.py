@@ -21,6 +21,7 @@ from medperf_git.hashing import (
     tree_hash,
     write_manifest,
 )
+from tests.hashing.trees import many_files
 
 BOTH = "tree-v1:sha256:6fa37956ccec3f0a4790e1d5c5940dbf03e3c5ad0434345a2c78cdebc55cb87d"
 DATA_ONLY = "tree-v1:sha256:0abceaf32219ed82d973149e182d252601f0b52d6e1bd058def0c23ea7662e5c"
@@ -94,11 +95,7 @@ def test_root_order_does_not_matter(vector_tree):
 
 
 def test_independent_of_thread_count_and_batching(tmp_path, monkeypatch):
-    root = tmp_path / "many"
-    for i in range(300):
-        sub = root / f"d{i % 7}"
-        sub.mkdir(parents=True, exist_ok=True)
-        (sub / f"f{i:04d}").write_bytes(os.urandom(i * 37 % 5000))
+    root = many_files(tmp_path / "many")
     (root / "big").write_bytes(os.urandom(3 << 20))
     digests = {tree_hash({"x": root}, workers=w).digest for w in (1, 2, 3, 8)}
     # smaller batches and a lower "large file" bar give a different schedule, never a different digest
