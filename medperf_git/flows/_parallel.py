@@ -1,10 +1,11 @@
 """Models side by side: up to N at once, each in a thread that waits on its task's process or cluster job.
 
-Threads, not processes, because the work is in the tasks: a thread only waits. Containers are resolved
-(fetched, unpacked) once, before any thread starts, so no two threads unpack the same archive; one that
-fails to resolve is left to its thread, which reports it as that model's row, as a sequential run does. Each
-model's task lines say which model they come from. Ctrl-C reaches only the main thread; it sets
-``INTERRUPT``, which stops every running task as if it had been interrupted itself.
+Threads, not processes, because the work is in the tasks: a thread only waits. Whatever reads the
+registry (its index is one SQLite connection, for one thread) happens before any thread starts, and
+containers are resolved (fetched, unpacked) then too, so no two threads unpack the same archive; one
+that fails to resolve is left to its thread, which reports it as that model's row, as a sequential run
+does. Each model's task lines say which model they come from. Ctrl-C reaches only the main thread; it
+sets ``INTERRUPT``, which stops every running task as if it had been interrupted itself.
 """
 
 from __future__ import annotations
@@ -14,38 +15,33 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from medperf_git.flows._containers import ContainerRunner
+from medperf_git.flows._containers import ContainerRunner, RunSettings
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
-def _labelled(runner: ContainerRunner, model: int) -> ContainerRunner:
-    """A runner sharing the resolved containers, whose task lines start with the model's id."""
+def labelled_settings(settings: RunSettings, model: int | str) -> RunSettings:
+    """The same settings, whose task lines start with the model they come from (our own notes as they are)."""
     from medperf_git.runners._process import NOTE
 
-    output = runner.settings.on_output
+    output = settings.on_output
 
     def on_output(line: str) -> None:
         if output is not None:
             output(line if line.startswith(NOTE) else f"[model {model}] {line}")
 
-    child = ContainerRunner(runner.s, dataclasses.replace(runner.settings, on_output=on_output))
-    child._resolved = runner._resolved
-    return child
+    return dataclasses.replace(settings, on_output=on_output)
 
 
-def side_by_side(runner: ContainerRunner, models: Sequence[int], shared: Sequence[int | str],
-                 work: Callable[[int, ContainerRunner], T], jobs: int) -> list[T]:
-    """``work(model, runner)`` for every model, ``jobs`` at a time; results in the order of ``models``."""
+def in_parallel(work: Callable[[T], R], items: Sequence[T], jobs: int) -> list[R]:
+    """``work(item)`` for every item, ``jobs`` at a time, results in the order of ``items``."""
     from medperf_git.runners._process import INTERRUPT
 
-    for container in (*models, *shared):
-        try:
-            runner.resolve(container)
-        except Exception:  # noqa: BLE001 - its thread meets the same error and reports it as that model's row
-            continue
+    if jobs <= 1 or len(items) < 2:
+        return [work(item) for item in items]
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="medperf-git-model")
-    futures = [pool.submit(work, model, _labelled(runner, model)) for model in models]
+    futures = [pool.submit(work, item) for item in items]
     try:
         results = [future.result() for future in futures]
     except BaseException:
@@ -55,3 +51,31 @@ def side_by_side(runner: ContainerRunner, models: Sequence[int], shared: Sequenc
         raise
     pool.shutdown(wait=True)
     return results
+
+
+class _Resolved(ContainerRunner):
+    """A runner over containers resolved beforehand; one that failed raises its error again, without the registry."""
+
+    def __init__(self, runner: ContainerRunner, settings: RunSettings, failed: dict[int | str, Exception]):
+        super().__init__(runner.s, settings)
+        self._resolved = runner._resolved
+        self._failed = failed
+
+    def resolve(self, container: int | str):
+        if container in self._failed:
+            raise self._failed[container]
+        return super().resolve(container)
+
+
+def side_by_side(runner: ContainerRunner, models: Sequence[int], shared: Sequence[int | str],
+                 work: Callable[[int, ContainerRunner], R], jobs: int) -> list[R]:
+    """``work(model, runner)`` for every model, ``jobs`` at a time; each gets a runner over the containers
+    resolved here, with its lines labelled."""
+    failed: dict[int | str, Exception] = {}
+    for container in (*models, *shared):
+        try:
+            runner.resolve(container)
+        except Exception as exc:  # noqa: BLE001 - raised again in the threads that need it, as a sequential run would
+            failed[container] = exc
+    return in_parallel(lambda model: work(model, _Resolved(runner, labelled_settings(runner.settings, model), failed)),
+                       models, jobs)

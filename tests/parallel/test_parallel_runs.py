@@ -73,3 +73,22 @@ def test_jobs_2_gives_the_sequential_table_and_results_with_a_failing_model(engi
     # Each model's lines say which model they come from when they run side by side.
     assert "[model 5] this model is broken" in parallel.stderr
     assert "[model " not in sequential.stderr
+
+
+def test_test_run_jobs_2_tests_several_models_as_one_by_one(tmp_path, invoke):
+    actors = prepared_tutorial(tmp_path, "local")
+    args = ["test", "run", "-b", "1", "-d", "1", "-m", "2", "-m", "4", "-m", "5", "--runner", "local", "--python",
+            sys.executable, "--no-cache"]
+    with actors["testdo"].active():
+        sequential = invoke(*args)
+        parallel = invoke(*args, "--jobs", "2")
+        single = invoke("test", "run", "-b", "1", "-d", "1", "-m", "4", "--runner", "local", "--python",
+                        sys.executable)
+    assert sequential.exit_code == parallel.exit_code == 5, parallel.output
+    assert parallel.stdout == sequential.stdout
+    assert [line for line in sequential.stdout.splitlines() if line.startswith("- model:")] == [
+        "- model: 2", "- model: 4", "- model: 5"]
+    assert "  error: " in sequential.stdout and "task ''infer'' failed" in sequential.stdout
+    assert "1 of 3 compatibility tests failed (model 5)" in parallel.stderr
+    # One model is the command as it was: its report (reused from the run above) and exit 0.
+    assert single.exit_code == 0 and "reused" in single.stderr and "Accuracy" in single.stdout
