@@ -28,12 +28,14 @@ def registry_files() -> dict[str, bytes]:
     return files
 
 
-def running_requirement(version: str) -> str | None:
+def running_requirement(version: str, dist: metadata.Distribution | None = None) -> str | None:
     """The pip requirement, pinned by a hash, of the medperf-git running here, from how pip installed it
-    (PEP 610's direct_url.json): a wheel or archive with its sha256 as ``==VERSION --hash``, or a git
-    URL at its commit. None when that cannot be told (a local folder, an editable or an index install)."""
+    (PEP 610's direct_url.json): a wheel or archive fetched over https as its URL with ``#sha256=`` (a
+    runner can fetch it too), one from a local file as ``==VERSION --hash`` (an index must serve that very
+    file), or a git URL at its commit. None when that cannot be told (a local folder, an editable or an
+    index install)."""
     try:
-        text = metadata.distribution(DISTRIBUTION).read_text("direct_url.json")
+        text = (dist or metadata.distribution(DISTRIBUTION)).read_text("direct_url.json")
     except metadata.PackageNotFoundError:
         return None
     try:
@@ -48,7 +50,9 @@ def running_requirement(version: str) -> str | None:
         return f"{DISTRIBUTION}[github] @ git+{url}@{vcs['commit_id']}"
     archive = direct.get("archive_info") or {}
     sha = (archive.get("hashes") or {}).get("sha256") or str(archive.get("hash") or "").partition("sha256=")[2]
-    if sha and len(sha) == 64:
+    if sha and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha):
+        if url.startswith("https://") and "#" not in url and not any(c.isspace() for c in url):
+            return f"{DISTRIBUTION}[github] @ {url}#sha256={sha}"
         return f"{DISTRIBUTION}[github]=={version} --hash=sha256:{sha}"
     return None
 

