@@ -128,9 +128,14 @@ def test_every_workflow_installs_the_pinned_wheel_and_runs_its_command(index, tm
             "github.event.pull_request.base.sha": main, "github.event.pull_request.head.sha": head,
             "github.event.pull_request.number": "1"})
         assert "lint: valid" in validate[-1].stdout and "policy: Allowed (author: admin)" in validate[-1].stdout
-        bot = runner.job(workflows["medperf-git-policy-bot.yml"], "bot", {
-            "secrets.MEDPERF_GIT_APP_ID": str(APP_ID), "secrets.MEDPERF_GIT_APP_PRIVATE_KEY": app_key})
+        secrets = {"secrets.MEDPERF_GIT_APP_ID": str(APP_ID), "secrets.MEDPERF_GIT_APP_PRIVATE_KEY": app_key}
+        bot = runner.job(workflows["medperf-git-policy-bot.yml"], "bot", secrets)
         assert "no open pull request into main" in bot[-1].stdout
+        admin = server.add_user("ghp_installADMIN0123456789", "admin", 1, "admin")
+        assert server.create_pull(admin, {"title": "Say less", "head": "submission", "base": "main"})[0] == 201
+        bot = runner.job(workflows["medperf-git-policy-bot.yml"], "bot", secrets)  # the installed bot judges it
+        assert "pull request #1: " in bot[-1].stdout, bot[-1].stdout
+        assert server.latest_status(head, "medperf-git/policy") is not None  # its verdict, on the head
         assert app_key.splitlines()[1] not in bot[-1].stdout + bot[-1].stderr
         assert any(p.endswith("/access_tokens") for _, p, _ in server.requests)  # the token was minted in the job
         publish = runner.job(workflows["medperf-git-publish.yml"], "publish", {})
