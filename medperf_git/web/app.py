@@ -9,6 +9,7 @@ holds no logic of its own: what the flows refuse, it shows, with their hint.
 from __future__ import annotations
 
 import difflib
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -78,6 +79,33 @@ class PageSession(RegistrySession):
             self._fetching, self._main = False, None
 
 
+class RefsMemo:
+    """What a flow answered from the registry's refs alone, kept until a ref of the clone moves.
+
+    The association list and the review queue read every submission's events and judge them (a dozen
+    git processes); coming back to them while nothing moved answers from here, after the fetch a page
+    makes anyway and one ``for-each-ref`` that says whether anything moved. Offline, nothing is kept.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: dict[str, tuple[str, Any]] = {}
+
+    def answer(self, s: RegistrySession, name: str, compute: Callable[[], Any]) -> Any:
+        s.fetch(tolerate=True)
+        if not s.online:
+            return compute()
+        stamp = s.repo.out("for-each-ref", "--format=%(objectname) %(refname)", "refs/remotes/origin/", "refs/pull/")
+        with self._lock:
+            kept = self._kept.get(name)
+        if kept is not None and kept[0] == stamp:
+            return kept[1]
+        value = compute()  # refs that move meanwhile only make the next visit compute again
+        with self._lock:
+            self._kept[name] = (stamp, value)
+        return value
+
+
 class PageError(Exception):
     """A request the app cannot answer (an unknown job, a bad form field), as a page with a status."""
 
@@ -95,6 +123,7 @@ class WebApp:
         self.worker = Worker(self.store, config.home / "logs")
         self.env = environment()
         self.static = static_files()
+        self.memo = RefsMemo()
 
     # Plumbing
     @contextmanager
@@ -207,14 +236,14 @@ class WebApp:
         from medperf_git.flows.association import list_associations
 
         with self.session() as s:
-            rows = list_associations(s)
+            rows = self.memo.answer(s, "associations", lambda: list_associations(s))
         return self.render("app/associations.html", rows=rows)
 
     def review_queue(self, request: Request) -> HTMLResponse:
         from medperf_git.flows.review import awaiting_me
 
         with self.session() as s:
-            found, offline = awaiting_me(s)
+            found, offline = self.memo.answer(s, "review", lambda: awaiting_me(s))
         return self.render("app/review_list.html", found=found, offline=offline)
 
     def review(self, request: Request) -> HTMLResponse:

@@ -120,6 +120,9 @@ def test_a_data_owner_goes_from_dataset_create_to_result_submit_by_clicking(tmp_
     merged = subprocess.run(["git", "log", "-1", "--first-parent", "--format=%s", "main"], cwd=t.registry,
                             capture_output=True, text=True, check=True).stdout
     assert merged.startswith("Merge submission #2"), merged
+    approval = subprocess.run(["git", "cat-file", "commit", "refs/pull/2/head"], cwd=t.registry, capture_output=True,
+                              text=True, check=True).stdout  # signed with testbo's key; every client's audit checks it
+    assert "\ngpgsig -----BEGIN SSH SIGNATURE-----" in approval and approval.endswith("\nApproved-by: testbo\n")
 
     # Back to the data owner: benchmark run, with each model's progress and the summary table
     d.get(owner.url + "/datasets")

@@ -173,6 +173,7 @@ def test_a_committee_member_rejects_a_request_with_a_reason(tmp_path, start_app)
     running = start_app(t.actors["testbo"])
     client = Client(running)
     csrf = client.login()
+    assert "pending" in client.request("GET", "/associations")[2]  # seen once: kept until a ref moves
     queue = client.request("GET", "/review")[2]
     assert f'href="/review/{asked.number}">Dataset 1 joins benchmark 1</a>' in queue
     status, _, page = client.request("GET", f"/review/{asked.number}")
