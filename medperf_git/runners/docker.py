@@ -38,6 +38,8 @@ API_TIMEOUT = 120
 # A fixed API version spares a /version round trip per client (podman answers it slowly); 1.41 has
 # everything used here (device requests, mounts) and both Docker and podman speak it.
 API_VERSION = "1.41"
+# How long a task's state may take to show its exit once its output has ended, before waiting for it instead.
+EXIT_POLL_SECONDS = 2.0
 _CLIENTS: dict[str, Any] = {}
 _VERSIONS: dict[str, str] = {}
 
@@ -312,6 +314,55 @@ def _ping(client: DockerClient) -> None:
         _VERSIONS[os.environ.get("DOCKER_HOST", "")] = f"{engine} {rest.split()[0]} (API {api})"
 
 
+_REMOVALS: list[threading.Thread] = []
+
+
+def _remove_later(container: Any) -> None:
+    """Remove an exited container from a thread of its own: the task's result does not wait for the engine's
+    clean-up (50-100 ms with podman). Not a daemon: the interpreter waits for it before exiting."""
+
+    def remove() -> None:
+        with contextlib.suppress(Exception):
+            container.remove(force=True)
+
+    thread = threading.Thread(target=remove, name="medperf-git-remove")
+    thread.start()
+    _REMOVALS[:] = [t for t in _REMOVALS if t.is_alive()] + [thread]
+
+
+def wait_for_removals(timeout: float | None = None) -> None:
+    """Wait until the containers of finished tasks are removed."""
+    for thread in list(_REMOVALS):
+        thread.join(timeout)
+
+
+def _attach(container: Any) -> Any | None:
+    """The task's output from its first byte, attached before it starts (as `docker run` does); None when the
+    engine refuses. Its stream ends the moment the task's output closes, where podman's log stream, which
+    follows a log file by polling, ends about 0.3 s later."""
+    import docker
+
+    try:
+        return container.attach(stdout=True, stderr=True, stream=True, logs=True)
+    except docker.errors.APIError:
+        return None
+
+
+def _exit_code(container: Any) -> int:
+    """The exit code of a task whose output has ended, from its state once the engine has seen the exit: podman's
+    wait answers up to several hundred milliseconds after its inspect does. A task that closed its output and
+    runs on is waited for."""
+    deadline = time.monotonic() + EXIT_POLL_SECONDS
+    while True:
+        container.reload()
+        state = container.attrs.get("State") or {}
+        if state.get("Status") in ("exited", "stopped", "dead") and not state.get("Running"):
+            return int(state.get("ExitCode", -1))
+        if time.monotonic() > deadline:
+            return int(container.wait(timeout=None).get("StatusCode", -1))
+        time.sleep(0.02)
+
+
 def _create(client: DockerClient, kwargs: dict[str, Any]) -> Any:
     """``containers.create`` without the inspect the SDK makes after it: one round trip per task saved."""
     try:
@@ -346,6 +397,8 @@ class DockerRunner:
             import docker  # noqa: F401 - only whether it is installed
         except ImportError:
             return f"the docker Python package is not installed ({INSTALL_HINT})"
+        if os.environ.get("DOCKER_HOST", "") in _VERSIONS:
+            return None  # it answered this process once; a run that loses it says so
         try:
             _ping(_shared_client())
         except Exception as exc:  # noqa: BLE001 - any failure means "not here", with the reason
@@ -512,18 +565,11 @@ class DockerRunner:
                 created = _create(client, create_kwargs(spec, image.id))
             except docker.errors.APIError as exc:
                 raise ContainerFailed(f"the engine refused to create the container: {exc.explanation or exc}") from exc
-            pump = None
             watchdog = None
+            finished = False
             try:
+                output = _attach(created)
                 created.start()
-
-                def follow() -> None:
-                    with contextlib.suppress(docker.errors.APIError, OSError, ValueError):
-                        for chunk in created.logs(stream=True, follow=True):
-                            sink.feed(chunk)
-
-                pump = threading.Thread(target=follow, name="medperf-git-logs", daemon=True)
-                pump.start()
                 if options.timeout is not None:
                     def kill() -> None:
                         timed_out.set()
@@ -534,8 +580,11 @@ class DockerRunner:
                     watchdog = threading.Timer(options.timeout, kill)
                     watchdog.daemon = True
                     watchdog.start()
-                status = created.wait(timeout=None)
-                exit_code = int(status.get("StatusCode", -1))
+                with contextlib.suppress(docker.errors.APIError, OSError, ValueError):
+                    for chunk in output or created.logs(stream=True, follow=True):  # until the task's output ends
+                        sink.feed(chunk)
+                exit_code = _exit_code(created)
+                finished = True
             except docker.errors.APIError as exc:
                 raise ContainerFailed(f"the engine failed to run the container: {exc.explanation or exc}") from exc
             except BaseException:
@@ -545,10 +594,11 @@ class DockerRunner:
             finally:
                 if watchdog is not None:
                     watchdog.cancel()
-                if pump is not None:
-                    pump.join(timeout=10)
-                with contextlib.suppress(Exception):
-                    created.remove(force=True)
+                if finished:
+                    _remove_later(created)
+                else:
+                    with contextlib.suppress(Exception):
+                        created.remove(force=True)
         finally:
             sink.close()
         reference = (container_ref.image or {}).get("reference") or (image.tags[0] if image.tags else image.id)

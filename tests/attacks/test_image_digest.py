@@ -42,6 +42,9 @@ def image(tmp_path_factory):
         _shared_client().images.remove(built.id, force=True)
         pytest.skip("this engine gives local builds no repository digest (podman does, Docker Engine does not)")
     yield reference, built.attrs["RepoDigests"][0].split("@", 1)[1], built.id
+    from medperf_git.runners.docker import wait_for_removals
+
+    wait_for_removals(60)  # containers that ran it are removed in the background
     _shared_client().images.remove(built.id, force=True)
 
 

@@ -89,9 +89,36 @@ def test_with_only_a_source_the_image_is_built_once_and_its_id_recorded(make_con
     assert not any("building the image" in line for line in lines)
     assert first.image["image_id"] == second.image["image_id"]
     assert first.image["image_id"].startswith("sha256:")
-    from medperf_git.runners.docker import _shared_client
+    from medperf_git.runners.docker import _shared_client, wait_for_removals
 
+    wait_for_removals(60)  # the tasks' containers go first: podman refuses an image whose container is going
     _shared_client().images.remove(first.image["image_id"], force=True)  # this source is never built again
+
+
+@pytest.mark.docker
+@pytest.mark.skipif(REASON is not None, reason=f"docker: {REASON}")
+def test_output_to_the_last_line_exit_codes_and_no_container_left(make_container, run_inline, monkeypatch):
+    """The log is read to its end and the exit code taken from the container's state (no wait), and each task's
+    container is removed afterwards, from a thread of its own, whether the task passed or failed."""
+    import docker
+
+    from medperf_git.runners import docker as docker_runner
+
+    created = []
+    real = docker_runner._create
+    monkeypatch.setattr(docker_runner, "_create", lambda *a: created.append(real(*a)) or created[-1])
+    ok = make_container(SCRIPT + "import time\ntime.sleep(1.5)\nprint('the last line', flush=True)\n")
+    result, _, lines = run_inline(ok, "docker")
+    assert result.exit_code == 0 and lines[-1] == "the last line"
+    failing = make_container("print('last words')\nraise SystemExit(7)\n", name="failing")
+    with pytest.raises(ContainerFailed, match="exit code 7") as info:
+        run_inline(failing, "docker")
+    assert "last words" in info.value.message
+    docker_runner.wait_for_removals(60)
+    assert len(created) == 2
+    for container in created:
+        with pytest.raises(docker.errors.NotFound):
+            docker_runner._shared_client().containers.get(container.id)
 
 
 # GPUs: no GPU here, so only the device requests and the host config they make can be checked (a limit).
