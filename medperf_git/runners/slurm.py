@@ -121,7 +121,10 @@ def slurm_answers() -> str | None:
     text = (proc.stdout + proc.stderr).strip()
     if proc.returncode != 0 or "UP" not in proc.stdout:
         first = next((line for line in text.splitlines() if line.strip()), "no answer")
-        return f"the Slurm controller does not answer (scontrol ping: {first[:200]})"
+        found = os.environ.get("SLURM_CONF") or next(
+            (p for p in ("/etc/slurm/slurm.conf", "/etc/slurm-llnl/slurm.conf") if os.path.isfile(p)), None)
+        where = f"; {found} names it" if found else "; no slurm.conf here (set SLURM_CONF, or ask the cluster's admins)"
+        return f"the Slurm controller does not answer (scontrol ping: {first[:200]}){where}"
     return None
 
 
