@@ -23,6 +23,9 @@ def _setting_options(func):
         click.option("--gpus", help="GPUs for containers: all, a number, or device=0,1."),
         click.option("--python", help="Interpreter for the sandbox and local runners."),
         click.option("--data-dir", "--data_dir", "data_dir", help="Where large data goes (prepared data, caches)."),
+        click.option("--slurm", "slurm", multiple=True, metavar="KEY=VALUE",
+                     help="A slurm runner setting (repeatable; KEY= removes it): partition, account, cpus, mem, "
+                          "sbatch_options, task_runner (sandbox or apptainer), shared_paths (comma-separated)."),
         click.option("--timeout", "timeouts", multiple=True, metavar="TASK=SECONDS",
                      help="Wall-clock limit for a task, e.g. infer=3600 (repeatable)."),
         *(click.option(f"--{task}_timeout", f"--{task.replace('_', '-')}-timeout", f"{task}_timeout",

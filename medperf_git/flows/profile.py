@@ -25,6 +25,9 @@ def _apply(profile: Profile, settings: dict[str, Any], timeouts: dict[str, int])
     for key, value in settings.items():
         if value is None:
             continue
+        if key == "slurm":
+            changed += _apply_slurm(profile, value)
+            continue
         if key not in SETTINGS:
             raise UsageError(f"unknown setting '{key}'")
         if key == "registry":
@@ -41,6 +44,35 @@ def _apply(profile: Profile, settings: dict[str, Any], timeouts: dict[str, int])
         profile.timeouts[task] = seconds
         changed.append(f"timeouts.{task}")
     profile.validate(f"profile '{profile.name}'")
+    return changed
+
+
+def _apply_slurm(profile: Profile, items: tuple[str, ...] | list[str]) -> list[str]:
+    """``KEY=VALUE`` settings of the slurm runner, checked as the runner reads them; an empty value removes one."""
+    import shlex
+    from pathlib import Path
+
+    from medperf_git.runners.slurm import SlurmSettings
+
+    slurm = dict(profile.slurm)
+    changed = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--slurm '{item}' is not KEY=VALUE")
+        if value == "":
+            slurm.pop(key, None)
+        elif key == "cpus":
+            slurm[key] = int(value) if value.isdigit() else value
+        elif key == "sbatch_options":
+            slurm[key] = shlex.split(value)
+        elif key == "shared_paths":
+            slurm[key] = [str(Path(p).expanduser().absolute()) for p in value.split(",") if p]
+        else:
+            slurm[key] = value
+        changed.append(f"slurm.{key}")
+    SlurmSettings.parse(slurm, f"profile '{profile.name}': slurm")
+    profile.slurm = slurm
     return changed
 
 

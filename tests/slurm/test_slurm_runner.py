@@ -218,3 +218,19 @@ def _wait_idle(wait: float = 30) -> None:
         if out.strip() == "idle":
             return
         time.sleep(0.2)
+
+
+def test_profile_holds_the_slurm_settings(invoke):
+    result = invoke("profile", "set", "--runner", "slurm", "--slurm", "partition=gpu", "--slurm", "cpus=4",
+                    "--slurm", "sbatch_options=--qos=short --exclusive", "--slurm", "shared_paths=/shared,/data")
+    assert result.exit_code == 0, result.output
+    assert "slurm.partition" in result.stderr + result.stdout
+    view = json.loads(invoke("profile", "view", "--json").stdout)
+    assert view["runner"] == "slurm"
+    assert view["slurm"] == {"partition": "gpu", "cpus": 4, "sbatch_options": ["--qos=short", "--exclusive"],
+                             "shared_paths": ["/shared", "/data"]}
+    assert invoke("profile", "set", "--slurm", "partition=").exit_code == 0
+    assert "partition" not in json.loads(invoke("profile", "view", "--json").stdout)["slurm"]
+    bad = invoke("profile", "set", "--slurm", "task_runner=docker")
+    assert bad.exit_code != 0 and "task_runner must be sandbox or apptainer" in bad.stderr
+    assert invoke("profile", "set", "--slurm", "partition").exit_code != 0
