@@ -72,6 +72,12 @@ def run(writers: int, transport: str, work: Path) -> dict:
             config = Config.load(actor.home / "config.yaml")
             config.profiles["default"].registry = f"{url}/{path.name}"
             config.save()
+    exe = str(Path(sys.executable).with_name("medperf-git"))
+    for handle in handles[1:]:  # registered people have a workspace with its clone, as after `person register`
+        env = dict(os.environ, MEDPERF_GIT_HOME=str(actors[handle].home), MEDPERF_GIT_NO_PROGRESS="1")
+        warm = subprocess.run([exe, "container", "ls"], env=env, capture_output=True, text=True)
+        if warm.returncode:
+            raise SystemExit(f"{handle} could not clone the registry: {warm.stderr[-500:]}")
     try:
         start = time.monotonic()
         procs = []
@@ -94,7 +100,6 @@ def run(writers: int, transport: str, work: Path) -> dict:
             daemon.wait(timeout=10)
     latencies = sorted(r["seconds"] for r in results)
     env = dict(os.environ, MEDPERF_GIT_HOME=str(actors["admin"].home), MEDPERF_GIT_NO_PROGRESS="1")
-    exe = str(Path(sys.executable).with_name("medperf-git"))
     audit = subprocess.run([exe, "registry", "audit", str(path)], env=env, capture_output=True, text=True)
     checkout = root / "checkout"
     subprocess.run(["git", "clone", "-q", str(path), str(checkout)], check=True)

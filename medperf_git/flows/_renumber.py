@@ -1,37 +1,87 @@
 """Record ids: the next free one, and moving a new record to a free id after a collision.
 
 "The next id is one above the largest on main and in open submissions." Two people can still
-pick the same id at the same moment; the merge notices (the path exists on both sides) and the
-author, or the self-service flow on their behalf, renumbers: a new signed content commit that moves
-the record and changes its ``id`` (or its result name's re-run suffix).
+pick the same id at the same moment (on the day a benchmark opens, dozens do). Open submissions then
+settle their ids in the order of their numbers: each keeps its proposal unless main or a lower-numbered
+open submission holds it, and otherwise takes the next free id after theirs. Every client computes the
+same answer from the same refs, so N people who all proposed id 1 move once each, to N different ids,
+instead of colliding again at every merge. A move is a new signed content commit by the author (or
+the self-service flow on their behalf) that moves the record and changes its ``id`` (or its result
+name's re-run suffix).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
+from medperf_git.errors import GitError
 from medperf_git.forges.base import Submission
 from medperf_git.records.layout import parse_path, record_path
 from medperf_git.records.yamlio import dump_yaml, load_yaml
-from medperf_git.registry.git import GitRepo
+from medperf_git.registry.git import GitRepo, is_object_id
 
 ID_KINDS = {"container": "containers", "benchmark": "benchmarks", "dataset": "datasets"}
 _RERUN = re.compile(r"^(?P<base>b\d+m\d+d\d+)(?:-(?P<n>\d+))?$")
+
+
+def added_paths(repo: GitRepo, main: str, open_subs: Iterable[Submission]) -> dict[int, list[str]]:
+    """number -> the paths each open submission adds, from one git process however many are open.
+
+    A submission's fork is the main it was opened on (its summary's ``base``); one whose base this
+    clone cannot diff against falls back to its merge-base with main.
+    """
+    subs = [sub for sub in open_subs if sub.state == "open" and sub.head]
+    if not subs:
+        return {}
+    try:
+        diffs = repo.diff_commits([(sub.base if is_object_id(sub.base) else main, sub.head) for sub in subs])
+    except GitError:
+        diffs = {}
+    found: dict[int, list[str]] = {}
+    for sub in subs:
+        changes = diffs.get(sub.head)
+        if changes is None:
+            fork = repo.merge_base(main, sub.head)
+            changes = repo.diff_tree(fork, sub.head) if fork else []
+        found[sub.number] = sorted(p for status, _, _, p in changes if status == "A")
+    return found
 
 
 def taken_paths(repo: GitRepo, main: str, open_subs: Iterable[Submission], folder: str,
                 skip: int | None = None) -> set[str]:
     """Paths under ``folder`` on main or added by any open submission (but ``skip``)."""
     paths = {e.path for e in repo.ls_tree(main, [folder + "/"])}
-    for sub in open_subs:
-        if sub.number == skip or sub.state != "open" or not sub.head:
-            continue
-        fork = repo.out("merge-base", main, sub.head, check=False)
-        if fork:
-            paths |= {p for status, _, _, p in repo.diff_tree(fork, sub.head) if status == "A"
-                      and p.startswith(folder + "/")}
+    for number, added in added_paths(repo, main, open_subs).items():
+        if number != skip:
+            paths.update(p for p in added if p.startswith(folder + "/"))
     return paths
+
+
+def queue_taken(repo: GitRepo, main: str, open_subs: Iterable[Submission], number: int) -> Callable[[str], set[str]]:
+    """``folder -> taken paths`` for submission ``number``: main's, then each lower-numbered open
+    submission's new records where the queue settles them (its proposal if free, else the next free id).
+
+    Only lower numbers count, so the lowest keeps its proposal and two submissions never move for each
+    other; numbers are handed out in order, so once ``number`` exists every lower one is visible.
+    """
+    lower = [sub for sub in open_subs if sub.number < number]
+    added = added_paths(repo, main, lower)
+    cache: dict[str, set[str]] = {}
+
+    def taken(folder: str) -> set[str]:
+        if folder not in cache:
+            paths = {e.path for e in repo.ls_tree(main, [folder + "/"])}
+            for n in sorted(added):
+                for path in added[n]:
+                    if not path.startswith(folder + "/"):
+                        continue
+                    settled = free_path(path, paths) if path in paths else path
+                    paths.add(settled or path)
+            cache[folder] = paths
+        return cache[folder]
+
+    return taken
 
 
 def next_id(taken: Iterable[str], kind: str) -> int:
@@ -94,17 +144,19 @@ def is_edit(repo: GitRepo, main: str, path: str, data: bytes | None) -> bool:
     return old is not None and _identity(old, path) == _identity(data, path) is not None
 
 
-def plan_renumber(repo: GitRepo, head: str, main: str, open_subs: list[Submission], number: int | None,
+def plan_renumber(repo: GitRepo, head: str, main: str, taken_in: Callable[[str], set[str]],
                   paths: Iterable[str], *, classified: bool = False) -> dict[str, bytes | None]:
-    """Changes that move each colliding new record among ``paths`` to a free id; {} when none collides.
+    """Changes that move each new record among ``paths`` whose path ``taken_in(folder)`` holds to a free
+    id; {} when none collides.
 
     ``classified``: the caller already removed edits from ``paths`` (a submission not opened yet, built
     on main, cannot tell an edit from a collision by where it started).
     """
     changes: dict[str, bytes | None] = {}
+    paths = sorted(paths)
     claimed: set[str] = set()
-    fork = repo.out("merge-base", main, head, check=False) or main
-    for path in sorted(paths):
+    fork = repo.merge_base(main, head) or main
+    for path in paths:
         rp = parse_path(path)
         if rp is None:
             continue
@@ -113,10 +165,10 @@ def plan_renumber(repo: GitRepo, head: str, main: str, open_subs: list[Submissio
         folder = path.rsplit("/", 1)[0] if rp.kind == "result" else ID_KINDS.get(rp.kind)
         if folder is None:
             continue
-        taken = taken_paths(repo, main, open_subs, folder, skip=number) | claimed
+        taken = taken_in(folder) | claimed
         if path not in taken:
             continue
-        new = free_path(path, taken)
+        new = free_path(path, taken | set(paths))  # never onto another of its own new records
         data = repo.read_path(head, path)
         if new is None or data is None:
             continue

@@ -14,9 +14,9 @@ import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from medperf_git.errors import ForgeError, LintFailed, PolicyDenied, RemoteUnavailable, UsageError
+from medperf_git.errors import ForgeError, GitError, LintFailed, PolicyDenied, RemoteUnavailable, UsageError
 from medperf_git.flows._outbox import OutboxEntry, entry_key
-from medperf_git.flows._renumber import is_edit, next_id as _next_id, plan_renumber, taken_paths
+from medperf_git.flows._renumber import is_edit, next_id as _next_id, plan_renumber, queue_taken, taken_paths
 from medperf_git.flows.session import RegistrySession
 from medperf_git.forges.base import MergeConflict, Submission, SubmissionNotOpen
 from medperf_git.lint.findings import Finding, has_errors
@@ -84,8 +84,9 @@ def open_submission(s: RegistrySession, changes: Mapping[str, bytes | None], tit
     pre_moved: dict[str, str] = {}
     if renumber:
         new_records = [p for p, c in changes.items() if c is not None and not is_edit(repo, main, p, c)]
-        moves = plan_renumber(repo, head, main, s.forge.list("open") if s.online else [], None, new_records,
-                              classified=True)
+        open_subs = s.forge.list("open") if s.online else []
+        moves = plan_renumber(repo, head, main, lambda folder: taken_paths(repo, main, open_subs, folder),
+                              new_records, classified=True)
         if moves:  # the ids were taken meanwhile: publish the new records under free ids instead
             moved = {p: c for p, c in changes.items() if p not in moves} | {p: c for p, c in moves.items() if c}
             head = commit_changes(repo, main, moved, f"{title}\n\nKind: {kind}\n", s.identity)
@@ -97,6 +98,7 @@ def open_submission(s: RegistrySession, changes: Mapping[str, bytes | None], tit
         outbox.note_error(entry, s.offline_reason or "offline")
         raise RemoteUnavailable(f"the registry cannot be reached ({s.offline_reason}); the submission "
                                 f"'{title}' is prepared and kept", hint="run the same command again to send it")
+    first_free = s.forge.next_number()
     try:
         sub = s.forge.open(head, title=title, kind=kind, base=main)
     except (RemoteUnavailable, ForgeError) as exc:
@@ -104,6 +106,8 @@ def open_submission(s: RegistrySession, changes: Mapping[str, bytes | None], tit
         raise type(exc)(f"{exc.message}; the submission '{title}' is prepared and kept",
                         hint="run the same command again to send it") from None
     outbox.remove(key)
+    if merge and renumber and sub.number > first_free:
+        s.fetch(force=True)  # others opened the numbers below ours meanwhile: the queue needs their ids
     result = _after_open(s, sub, merge, renumber, resumed=pending is not None)
     result.renumbered = chain_moves(pre_moved, result.renumbered)
     return result
@@ -170,7 +174,7 @@ def _settle(s: RegistrySession, sub: Submission, merge: bool, renumber: bool, re
         return result
     moved: dict[str, str] = {}
     if merge and renumber and sub.author == s.handle:
-        moved = renumber_submission(s, sub.number, main_only=True)  # an id taken while it was being opened
+        moved = renumber_submission(s, sub.number, queue=True)  # others proposed the same ids meanwhile
         if moved:
             sub = result.submission = s.forge.get(sub.number)
     result.renumbered = moved
@@ -214,23 +218,32 @@ def merge_checked(s: RegistrySession, number: int):
     for _ in Contention():
         sub = s.forge.get(number)
 
-        def check(merged: str, main: str, head: str = sub.head) -> None:
+        def check(merged: str, main: str, head: str = sub.head, rider: int | None = None) -> None:
             verdict = review_submission(s.repo, main, head).verdict
             taken = [v.path for v in verdict.violations if v.code == "ID-TAKEN"]
             if taken and len(taken) == len(verdict.violations):
-                raise MergeConflict(number, taken)
-            if not verdict.mergeable:
-                raise PolicyDenied(verdict.summary())
-            findings, _ = lint_merge(s.repo, number, main, head, tree=f"{merged}^{{tree}}")
+                raise MergeConflict(rider or number, taken)
+            if not verdict.mergeable or (rider is not None and not verdict.self_service):
+                raise PolicyDenied(verdict.summary())  # others ride along only on their own self-service
+            findings, _ = lint_merge(s.repo, rider or number, main, head, tree=f"{merged}^{{tree}}")
             if has_errors(findings):
                 raise LintFailed("the merged tree does not pass lint:\n"
                                  + "\n".join(f.text() for f in findings if f.severity == "error"))
 
+        trains = {"riders": lambda: _riders(s, number)} if s.forge.merges_trains else {}
         try:
-            return s.forge.merge(number, expected_head=sub.head, check=check)
+            return s.forge.merge(number, expected_head=sub.head, check=check, **trains)
         except RaceLost:
             s.fetch(force=True)
     raise RaceLost(f"submission #{number} kept changing while it was being merged", hint="run the same command again")
+
+
+TRAIN_RIDERS = 15  # other waiting submissions a merge may carry in the same push
+
+
+def _riders(s: RegistrySession, number: int) -> list[int]:
+    """The open submissions waiting longest, to merge along with ``number`` if they pass their checks."""
+    return [sub.number for sub in s.forge.list("open") if sub.number != number][:TRAIN_RIDERS]
 
 
 def merge_with_renumber(s: RegistrySession, number: int, *, renumber: bool = True) -> tuple[Submission, dict[str, str]]:
@@ -244,7 +257,7 @@ def merge_with_renumber(s: RegistrySession, number: int, *, renumber: bool = Tru
         except MergeConflict as exc:
             if not renumber:
                 raise
-            step = renumber_submission(s, number, paths=exc.paths, main_only=True)
+            step = renumber_submission(s, number, paths=exc.paths, queue=True)
             if not step:
                 raise
             moved = chain_moves(moved, step)
@@ -252,11 +265,12 @@ def merge_with_renumber(s: RegistrySession, number: int, *, renumber: bool = Tru
 
 
 def renumber_submission(s: RegistrySession, number: int, paths: list[str] | None = None, *,
-                        main_only: bool = False) -> dict[str, str]:
+                        queue: bool = False) -> dict[str, str]:
     """Move the submission's colliding new records to free ids with a new signed content commit.
 
-    ``main_only``: collide only with main (what blocks a merge), not with other open submissions;
-    flows that merge on their own use it, so two racing submissions do not keep moving each other.
+    ``queue``: the ids the queue of open submissions assigns it (main and lower numbers hold theirs,
+    see :mod:`medperf_git.flows._renumber`); flows that merge on their own use it, so that N racing
+    submissions settle on N ids in one move each. Otherwise: clear of main and of every open submission.
     """
     sub = s.forge.get(number)
     if sub.state != "open":
@@ -264,11 +278,16 @@ def renumber_submission(s: RegistrySession, number: int, paths: list[str] | None
     if sub.author != s.handle:
         raise PolicyDenied(f"submission #{number} is by '{sub.author}'; only its author can renumber it")
     main = s.main
-    fork = s.repo.out("merge-base", main, sub.head)
+    fork = s.repo.merge_base(main, sub.head)
+    if fork is None:
+        raise GitError(f"submission #{number} shares no history with main", hint="open it again from main")
     added = [p for status, _, _, p in s.repo.diff_tree(fork, sub.head) if status == "A"]
     if paths is not None:
         added = [p for p in added if p in paths]
-    moves = plan_renumber(s.repo, sub.head, main, [] if main_only else s.forge.list("open"), number, added)
+    open_subs = s.forge.list("open")
+    taken = (queue_taken(s.repo, main, open_subs, number) if queue else
+             lambda folder: taken_paths(s.repo, main, open_subs, folder, skip=number))
+    moves = plan_renumber(s.repo, sub.head, main, taken, added)
     if not moves:
         return {}
     # A child of the head: the net change since the fork no longer touches the taken path.

@@ -18,7 +18,7 @@ STATES = ("open", "merged", "closed")
 EVENT_TYPES = ("opened", "updated", "approved", "closed", "merged")
 
 # Called with (merged commit, main commit it was computed on) before a merge is published; raises to refuse.
-MergeCheck = Callable[[str, str], None]
+MergeCheck = Callable[..., None]  # (merged commit, main it lands on[, head, submission number])
 
 
 class SubmissionNotFound(ForgeError, LookupError):
@@ -165,6 +165,7 @@ class ClonedForge:
     """What every forge reads from the workspace clone (``self.repo``) rather than from its host."""
 
     repo: GitRepo
+    merges_trains = False  # does merge() take riders (other submissions merged in the same push)?
 
     @property
     def main(self) -> str:

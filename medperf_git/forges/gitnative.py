@@ -9,9 +9,9 @@ together, so a crash or a race cannot merge one submission twice.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from medperf_git.errors import ForgeError, GitError, RemoteUnavailable
+from medperf_git.errors import ForgeError, GitError, MedperfGitError, RemoteUnavailable
 from medperf_git.forges._merge import merge_commit
 from medperf_git.forges.base import (
     MAIN,
@@ -38,6 +38,7 @@ class GitNativeForge(ClonedForge):
     """A forge over a registry remote and the workspace's bare clone of it."""
 
     name = "git"
+    merges_trains = True  # merge() takes riders: see there
 
     def __init__(self, repo: GitRepo, remote: str, identity: Identity, handle: str,
                  judge: EventJudge | None = None, fetch: Callable[[], None] | None = None):
@@ -211,7 +212,14 @@ class GitNativeForge(ClonedForge):
             raise RaceLost(f"submission #{number} changed while approving it", hint="run the same command again")
         return self.get(number)
 
-    def merge(self, number: int, *, expected_head: str | None = None, check: MergeCheck | None = None) -> Submission:
+    def merge(self, number: int, *, expected_head: str | None = None, check: MergeCheck | None = None,
+              riders: Callable[[], Sequence[int]] | None = None) -> Submission:
+        """Merge by compare-and-swap on main; ``riders`` names other submissions to merge in the same push.
+
+        A train: when many wait to be merged at once, whoever wins the race merges every rider that
+        ``check`` accepts (each judged on the main it lands on, as the audit will judge it), so N
+        waiting submissions need a few rounds, not N. A rider that fails its check is left for later.
+        """
         for _ in Contention(self.contention):
             sub = self._open_sub(number)
             if expected_head and sub.head != expected_head:
@@ -220,16 +228,31 @@ class GitNativeForge(ClonedForge):
             merged = merge_commit(self.repo, number, sub.title, main, sub.head, self.identity)
             if check is not None:
                 check(merged, main)
-            old_meta = self._meta_tip(number)
-            meta = self._meta_commit(sub, old_meta, self._summary(sub, "merged"), "merged", commit=merged,
-                                     head=sub.head)
-            if self._push({"refs/heads/main": (merged, main), f"refs/pull/{number}/meta": (meta, old_meta)}):
+            updates = {f"refs/pull/{number}/meta": self._merged_event(sub, merged)}
+            tip = merged
+            for rider in riders() if riders is not None else ():
+                try:
+                    other = self._open_sub(rider)
+                    carried = merge_commit(self.repo, rider, other.title, tip, other.head, self.identity)
+                    if check is not None:
+                        check(carried, tip, other.head, rider)
+                except MedperfGitError:
+                    continue  # not mergeable now: its author's own command tells them why
+                updates[f"refs/pull/{rider}/meta"] = self._merged_event(other, carried)
+                tip = carried
+            if self._push({"refs/heads/main": (tip, main), **updates}):
                 done = self.get(number)
                 done.state, done.merged_commit, done.merged_by = "merged", merged, self.handle  # we just did it
                 return done
             self.refresh()
         raise RaceLost(f"main kept moving; submission #{number} is not merged yet",
                        hint=f"run `medperf-git review approve {number}` again")
+
+    def _merged_event(self, sub: Submission, merged: str) -> tuple[str, str | None]:
+        """(new meta tip, old meta tip): the signed event that records ``merged`` as the submission's merge."""
+        old_meta = self._meta_tip(sub.number)
+        return self._meta_commit(sub, old_meta, self._summary(sub, "merged"), "merged", commit=merged,
+                                 head=sub.head), old_meta
 
     def close(self, number: int, reason: str) -> Submission:
         for _ in Contention(self.contention):

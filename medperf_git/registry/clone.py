@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from medperf_git.errors import ConfigError, GitError, RemoteUnavailable
-from medperf_git.registry.git import GitRepo, init_bare, is_local_remote, is_network_failure, run_git
+from medperf_git.registry.git import GitRepo, init_bare, is_local_remote, is_network_failure
 from medperf_git.workspace.atomic import write_text
 from medperf_git.workspace.workspace import Workspace
 
@@ -205,6 +205,9 @@ def fetch_remote(repo: GitRepo, remote: str, *, max_object_bytes: int | Callable
     heads = {ref: sha for ref, sha in theirs.items() if not ref.startswith("refs/pull/")}
     if heads != {ref: sha for ref, sha in mine.items() if not ref.startswith("refs/pull/")}:
         _git_fetch(repo, remote, ["+refs/heads/*:refs/remotes/origin/*"], env, options=["--prune"])
+        # Main may have moved again since the listing, together with the merged events of its new merges:
+        # list the submissions afresh, so that none is older than the main just fetched.
+        theirs = _remote_refs(repo, remote, env, "refs/pull/*")
     pulls = {ref: sha for ref, sha in theirs.items() if ref.startswith("refs/pull/")}
     moved = {ref: sha for ref, sha in pulls.items() if mine.get(ref) != sha}
     if moved:
@@ -216,8 +219,10 @@ def fetch_remote(repo: GitRepo, remote: str, *, max_object_bytes: int | Callable
     return report
 
 
-def _remote_refs(repo: GitRepo, remote: str, env: dict[str, str] | None) -> dict[str, str]:
-    out = _git(repo, ["ls-remote", remote, "refs/heads/*", "refs/pull/*"], env, f"cannot reach the registry {remote}")
+def _remote_refs(repo: GitRepo, remote: str, env: dict[str, str] | None,
+                 *patterns: str) -> dict[str, str]:
+    out = _git(repo, ["ls-remote", remote, *(patterns or ("refs/heads/*", "refs/pull/*"))], env,
+               f"cannot reach the registry {remote}")
     refs = {}
     for line in out.splitlines():
         sha, _, ref = line.partition("\t")
@@ -347,7 +352,7 @@ def _git_fetch(repo: GitRepo, remote: str, refspecs: list[str], env: dict[str, s
 
 def _git(repo: GitRepo, args: list[str], env: dict[str, str] | None, what: str, stdin: str | None = None) -> str:
     try:
-        return run_git(*args, cwd=repo.path, env=env, input=stdin, timeout=600, what=what).stdout
+        return repo.git(*args, env=env, input=stdin, timeout=600, what=what).stdout
     except GitError as exc:
         if is_network_failure(exc) and not isinstance(exc, RemoteUnavailable):
             raise RemoteUnavailable(exc.message, hint="check the registry address and your network; "

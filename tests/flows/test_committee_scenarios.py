@@ -23,6 +23,7 @@ from medperf_git.flows._containers import RunSettings
 from medperf_git.flows.container import ArchiveInput
 from medperf_git.flows.execution import run_benchmark
 from medperf_git.flows.session import RegistrySession
+from medperf_git.forges.base import SubmissionNotOpen
 from medperf_git.runners.archives import make_archive
 from tests.support.actors import seed_registry
 from tests.support.tutorial_registry import EXAMPLES, build_assets, make_raw_data
@@ -160,9 +161,13 @@ def test_allowlist_and_always_policies(world):
         with pytest.raises(UsageError, match="already approved"):
             association.find_request(ws, benchmark=1, component="dataset", cid=d1)
         assert benchmark_flow.update_policy(ws, benchmark=1, datasets="always", models=None, confirm=YES).merged
-    # The pending request was made under the old policy; a new one merges at once under `always`.
+    # The pending request was made under the old policy; under `always` it needs no approval, so the
+    # policy change's merge carries it along (a merge train) and it is approved on main at once.
     with as_(bo) as ws:
-        assert review.approve(ws, pending.number).merged
+        rows = {(r.component_id, r.status) for r in association.list_associations(ws, component="dataset")}
+        assert (d2, "approved") in rows
+        with pytest.raises(SubmissionNotOpen, match="already merged"):
+            review.approve(ws, pending.number)
 
 
 def test_committee_initiated_model_association_waits_for_the_model_owner(world):

@@ -94,3 +94,32 @@ def test_a_new_record_whose_id_was_taken_meanwhile_is_no_edit_of_the_other(tmp_p
     same = world.submit("mo", {"containers/6.yaml": y(container(6, "mo", "infer"))})
     world.direct({"containers/6.yaml": y(container(6, "mo", "infer"))}, "the same record, merged meanwhile")
     assert review_submission(world.repo, "refs/heads/main", same).verdict.violations == []
+
+
+def test_a_merge_landing_between_listing_and_fetching_is_fetched_with_its_merged_event(tmp_path, monkeypatch):
+    """The remote moves main and a submission's meta together after the fetch listed its refs: the
+    merged event must come along with the main it records, or the audit would see a merge nobody
+    recorded and refuse a perfectly good registry."""
+    from medperf_git.flows.session import RegistrySession
+    from medperf_git.registry import clone
+
+    path, actors = seed_registry(tmp_path, ["admin", "al", "bo"])
+    bo = actors["bo"]
+    assert _start(bo, "-m", "medperf_git", "benchmark", "ls").wait(timeout=120) == 0
+    first = _start(actors["al"], "-c", SUBMIT, "al", "1").communicate(timeout=300)  # main moves once...
+    assert first[0].split()[1] == "True", first
+    listing, moved = clone._remote_refs, []
+
+    def someone_merges_right_after(*args, **kwargs):
+        refs = listing(*args, **kwargs)
+        if not moved:  # ... and again, right after bo's fetch listed the remote's refs
+            moved.append(_start(actors["al"], "-c", SUBMIT, "al", "2").communicate(timeout=300))
+        return refs
+
+    monkeypatch.setattr(clone, "_remote_refs", someone_merges_right_after)
+    with bo.active():
+        session = RegistrySession.load()
+        session.fetch()
+        assert moved and moved[0][0].split()[1] == "True", moved
+        assert [session.forge.get(n).state for n in (1, 2)] == ["merged", "merged"]
+        assert session.repo.rev_parse("refs/remotes/origin/main") == GitRepo(path).rev_parse("refs/heads/main")
