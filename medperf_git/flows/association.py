@@ -69,7 +69,7 @@ def list_associations(s: RegistrySession, *, benchmark: int | None = None, compo
     for sub in subs:
         if sub.kind != "association" or sub.state == "merged":
             continue
-        fork = repo.out("merge-base", s.commit, sub.head, check=False)
+        fork = repo.merge_base(s.commit, sub.head)
         if not fork:
             continue
         for _, _, _, path in repo.diff_tree(fork, sub.head):

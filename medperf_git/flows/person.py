@@ -68,7 +68,7 @@ def register(session: RegistrySession, *, handle: str, name: str, email: str, ke
     if session.repo.read_path(session.main, path) is not None:
         raise IdConflict(f"the handle '{handle}' is taken in this registry", hint="choose another --handle")
     for sub in session.forge.list("open"):
-        fork = session.repo.out("merge-base", session.main, sub.head, check=False)
+        fork = session.repo.merge_base(session.main, sub.head)
         if fork and any(p == path for _, _, _, p in session.repo.diff_tree(fork, sub.head)):
             raise IdConflict(f"the handle '{handle}' is already requested in submission #{sub.number}",
                              hint="choose another --handle")

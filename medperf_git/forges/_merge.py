@@ -18,7 +18,7 @@ def _changes(repo: GitRepo, old: str, new: str) -> dict[str, str | None]:
 
 def merged_tree(repo: GitRepo, number: int, main: str, head: str) -> str:
     """The tree of main with the head's changes since their merge base; refuses on a conflict."""
-    base = repo.out("merge-base", main, head, check=False) or None
+    base = repo.merge_base(main, head)
     theirs = _changes(repo, base, head) if base else {e.path: e.sha for e in repo.ls_tree(head)}
     ours = _changes(repo, base, main) if base else {}
     conflicts = sorted(p for p, blob in theirs.items() if p in ours and ours[p] != blob)
@@ -73,7 +73,7 @@ def merge_commit(repo: GitRepo, number: int, title: str, main: str, head: str, i
 def taken_new_paths(repo: GitRepo, main: str, head: str) -> list[str]:
     """Paths the head adds since its fork that main now holds with other contents: new records whose ids
     someone else took meanwhile (their author renumbers them)."""
-    base = repo.out("merge-base", main, head, check=False)
+    base = repo.merge_base(main, head)
     if not base:
         return []
     added = {path: blob for status, _, blob, path in repo.diff_tree(base, head) if status == "A"}

@@ -63,7 +63,7 @@ def lineages(repo: GitRepo, base: str, heads: Iterable[str]) -> dict[str, Lineag
         elif not edge:
             fork = None  # unrelated history
         else:
-            fork = repo.out("merge-base", base, head, check=False) or None
+            fork = repo.merge_base(base, head)
         walked[head] = (fork, own)
     diffs = repo.diff_commits([(fork, head) for head, (fork, commits) in walked.items() if fork and commits])
     return {name: Lineage(base, full[name], *walked[full[name]], tuple(diffs.get(full[name], ()))) for name in given}

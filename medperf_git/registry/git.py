@@ -13,14 +13,16 @@ import functools
 import os
 import re
 import subprocess
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from medperf_git.errors import GitError, RemoteUnavailable
 from medperf_git.registry._catfile import CatFile
 
 MIN_GIT = (2, 34)
+T = TypeVar("T")
 _SHA = re.compile(r"[0-9a-f]{40}")
 _CANONICAL_TREE_LINE = re.compile(rb"tree [0-9a-f]{40}\n")
 _HEADER_IDS = re.compile(rb"^(?:tree|parent) ([0-9a-f]{40})$", re.M)
@@ -31,6 +33,10 @@ SAFE_RECEIVE_PACK = "git -c core.hooksPath=/dev/null receive-pack"
 _KEEP_ENV = ("GIT_SSH", "GIT_SSH_COMMAND", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL",
              "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE",
              "GIT_TERMINAL_PROMPT", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL")
+# Commands that never move a ref: after any other, the remembered answers of ``rev_parse`` are dropped.
+_REF_NEUTRAL = frozenset({"rev-parse", "cat-file", "for-each-ref", "log", "rev-list", "diff-tree", "ls-tree",
+                          "merge-base", "ls-remote", "grep", "show", "hash-object", "mktree", "read-tree",
+                          "write-tree", "update-index", "commit-tree", "--version", "verify-commit"})
 # What git says, after "fatal: ", when it cannot reach a remote at all (git exits with 128 then). A
 # message merely containing "not found" (a missing ref, a missing object) is no network failure.
 _NETWORK_FAILURE = re.compile(
@@ -70,6 +76,14 @@ def run_git(*args: str, cwd: str | os.PathLike | None = None, input: bytes | str
         message = (what or f"git {args[0]} failed") + (f": {last_line(stderr)}" if stderr.strip() else "")
         raise GitError(message, stderr=stderr, returncode=proc.returncode)
     return proc
+
+
+def _command(args: Sequence[str]) -> str:
+    """The git command in ``args``, past any leading ``-c name=value``."""
+    i = 0
+    while i < len(args) and args[i] == "-c":
+        i += 2
+    return args[i] if i < len(args) else ""
 
 
 def last_line(text: str) -> str:
@@ -122,8 +136,12 @@ class GitRepo:
         self._asked: dict[str, int] = {}
         self._prefetched: dict[str, bytes] = {}
         self._types: dict[str, str] = {}  # object id -> type, for objects whose type was asked or seen
+        self._refs: dict[str, tuple[object, str | None]] = {}  # ref -> (its files' state, commit)
+        self.derived: dict[tuple, object] = {}  # answers that depend on object ids only, kept for reuse
 
     def git(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
+        if self._refs and _command(args) not in _REF_NEUTRAL:
+            self._refs.clear()
         return run_git(*args, cwd=self.path, **kwargs)
 
     def locked(self):
@@ -186,8 +204,32 @@ class GitRepo:
     def rev_parse(self, rev: str) -> str | None:
         if is_object_id(rev) and self.object_type(rev) == "commit":
             return rev  # asked of every head and base: answered by the object reader, not a new git
+        state = self._ref_state(rev)
+        if state is not None and self._refs.get(rev, (None,))[0] == state:
+            return self._refs[rev][1]
         proc = self.git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
-        return proc.stdout.strip() or None
+        found = proc.stdout.strip() or None
+        if state is not None:
+            self._refs[rev] = (state, found)
+        return found
+
+    def _ref_state(self, ref: str) -> tuple | None:
+        """What git would read a full ref name from: its loose file and ``packed-refs``. Git replaces
+        either by a rename whenever the ref moves, so an unchanged state means an unchanged answer;
+        git itself still resolves the ref. None (never remembered) for anything but a plain ref name."""
+        if not ref.startswith("refs/") or ".." in ref or not re.fullmatch(r"[A-Za-z0-9._/-]+", ref):
+            return None
+        state = []
+        for file in (self.path / ref, self.path / "packed-refs"):
+            try:
+                st = file.stat()
+            except FileNotFoundError:
+                state.append(None)
+            except OSError:
+                return None
+            else:
+                state.append((st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+        return tuple(state)
 
     def object_type(self, sha: str) -> str | None:
         """"blob", "tree", "commit" or "tag"; None when the object is missing (read in-process)."""
@@ -276,8 +318,11 @@ class GitRepo:
 
     def diff_tree(self, old: str, new: str) -> list[tuple[str, str, str, str]]:
         """(status, old blob, new blob, path) for every path that differs; renames are off."""
-        out = self.git("diff-tree", "-r", "-z", "--no-renames", "--raw", old, new).stdout
-        return [change[:4] for change in _raw_diff(out.split("\0")).get(None, [])]
+        def changes() -> list[tuple[str, str, str, str]]:
+            out = self.git("diff-tree", "-r", "-z", "--no-renames", "--raw", old, new).stdout
+            return [change[:4] for change in _raw_diff(out.split("\0")).get(None, [])]
+
+        return list(self._by_ids(("diff_tree", old, new), changes))
 
     def diff_commits(self, pairs: Sequence[tuple[str, str]]) -> dict[str, list[tuple[str, str, str, str]]]:
         """``new -> diff_tree(old, new)`` for many (old, new) commit pairs, in one git process.
@@ -299,7 +344,23 @@ class GitRepo:
         return self.out("rev-list", "--max-parents=0", rev).split()
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
-        return self.git("merge-base", "--is-ancestor", ancestor, descendant, check=False).returncode == 0
+        if ancestor == descendant and is_object_id(ancestor):
+            return True
+        return self._by_ids(("is_ancestor", ancestor, descendant), lambda: self.git(
+            "merge-base", "--is-ancestor", ancestor, descendant, check=False).returncode == 0)
+
+    def merge_base(self, one: str, other: str) -> str | None:
+        """The best common ancestor of two commits (None when they share none)."""
+        return self._by_ids(("merge_base", one, other),
+                            lambda: self.out("merge-base", one, other, check=False) or None)
+
+    def _by_ids(self, key: tuple[str, ...], answer: Callable[[], T]) -> T:
+        """``answer()``, kept when the question names object ids only (objects never change)."""
+        if not all(map(is_object_id, key[1:])):
+            return answer()
+        if key not in self.derived:
+            self.derived[key] = answer()
+        return self.derived[key]  # type: ignore[return-value]
 
     def hash_object(self, data: bytes) -> str:
         return self.git("hash-object", "-w", "--stdin", input=data).stdout.decode().strip()

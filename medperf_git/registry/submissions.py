@@ -97,9 +97,14 @@ def walk_meta(repo: GitRepo, tips: list[str]) -> dict[str, MetaCommit]:
 def load_raw(repo: GitRepo, main: str | None, numbers: set[int] | None = None) -> list[RawSubmission]:
     """Every submission's refs and meta chain (only ``numbers`` when given), oldest first."""
     refs = pull_refs(repo, numbers)
-    merged = merged_heads(repo, main, numbers)
-    metas = sorted({r["meta"] for r in refs.values() if "meta" in r})
-    commits = walk_meta(repo, metas)
+    # Which heads are in main and what the chains hold follow from these object ids alone (objects never
+    # change), so a command that lists the same refs again (a submission, then its merge) asks git once.
+    key = (main, tuple(sorted((n, r.get("head"), r.get("meta")) for n, r in refs.items())))
+    known = repo.derived.get(("load_raw", key))
+    if known is None:
+        metas = sorted({r["meta"] for r in refs.values() if "meta" in r})
+        known = repo.derived[("load_raw", key)] = (merged_heads(repo, main, numbers), walk_meta(repo, metas))
+    merged, commits = known
     result = []
     for number in sorted(refs):
         r = refs[number]
