@@ -191,7 +191,8 @@ def test_a_task_gets_none_of_the_callers_secret_variables(victim, tmp_path):
     """Variables a caller hands to run_task are filtered too: a key's path or an agent never reaches a task."""
     from medperf_git.runners._spec import build_spec
 
-    container = resolve_container(load_config(hostile_container(tmp_path / "hostile")), cache_dir=tmp_path / "c")
+    container = resolve_container(load_config(hostile_container(tmp_path / "hostile")), cache_dir=tmp_path / "c",
+                                 parameters={})
     (tmp_path / "data").mkdir()
     spec = build_spec(container, "infer", {"data_path": tmp_path / "data", "output_path": tmp_path / "out"},
                       RunOptions(logs_dir=tmp_path / "logs", work_dir=tmp_path / "work",

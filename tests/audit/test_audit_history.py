@@ -104,7 +104,8 @@ def test_root_must_be_signed_by_an_admin_it_lists(tmp_path):
     key = generate_key(tmp_path / "k" / "id_ed25519", "k")
     from medperf_git.registry.signing import public_key
 
-    records = {"registry.yaml": b"schema_version: 1\nkind: registry\nname: r\nadmins: [boss]\nmedperf_git: x\n",
+    registry = b"schema_version: 1\nkind: registry\nname: r\nadmins: [boss]\nmedperf_git: medperf-git==0.1.0\n"
+    records = {"registry.yaml": registry,
                "people/mallory.yaml": y({"schema_version": 1, "kind": "person", "handle": "mallory", "name": "M",
                                          "email": "m@x.org", "keys": [public_key(key)]})}
     root = commit_changes(repo, None, records, "root", Identity("M", "m@x.org", str(key)))

@@ -195,7 +195,7 @@ def test_benchmark_submit_as_medperf_spells_it(invoke):
     kwargs = _kwargs(flow, "confirm", "settings", "demo")
     assert kwargs == {"name": "bmk", "description": "bmk", "docs_url": None, "data_preparation": 1,
                       "reference_model": 2, "metrics": 3, "owners": None, "min_isolation": None,
-                      "skip_compatibility_tests": False}
+                      "skip_compatibility_tests": False, "result_visibility": "public"}
     assert flow.call_args.kwargs["demo"].location == "https://example.org/demo.tar.gz"
 
 
