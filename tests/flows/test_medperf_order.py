@@ -109,13 +109,17 @@ def test_export_import_in_development_carries_the_raw_data(tutorial, tmp_path):
         ds = dataset_prepare.register(s, name="a", data_path=raw / "images", labels_path=raw / "labels",
                                       benchmark=1).dataset
         dataset_prepare.prepare(RegistrySession.load(), ds.uid[:8], settings=settings())
-        exported = dataset_transfer.export(RegistrySession.load(), ds.uid[:8], tmp_path / "out")
+        sent, received = [], []  # the progress bars' counts
+        exported = dataset_transfer.export(RegistrySession.load(), ds.uid[:8], tmp_path / "out", progress=sent.append)
         assert exported.raw_included and exported.path == tmp_path / "out" / f"{ds.uid[:12]}.tar"
+        files = [p for p in ds.path.rglob("*") if p.is_file()] + [p for p in raw.rglob("*") if p.is_file()]
+        assert sum(sent) >= sum(p.stat().st_size for p in files) > 0
         subprocess.run(["rm", "-rf", str(ds.path)], check=True)
         with pytest.raises(UsageError, match="--raw_dataset_path"):
             dataset_transfer.import_(RegistrySession.load(), ds.uid[:8], exported.path)
         imported = dataset_transfer.import_(RegistrySession.load(), ds.uid[:8], exported.path,
-                                            raw_dataset_path=tmp_path / "new_raw")
+                                            raw_dataset_path=tmp_path / "new_raw", progress=received.append)
+        assert sum(received) > 0
         assert imported.dataset.ready and imported.raw_paths["data_path"] == str(tmp_path / "new_raw" / "images")
         # The moved raw data still hashes as registered, so it can be published.
         outcome = dataset_prepare.set_operational(RegistrySession.load(), ds.uid[:8], YES)
