@@ -427,6 +427,12 @@ class SlurmRunner:
     def run(self, spec: Any, options: RunOptions) -> RunResult:
         settings = SlurmSettings.parse(options.slurm)
         inner = self.task_runner(settings.task_runner)
+        # The command line is built here, with this machine's paths to the tool: the nodes must have it there too.
+        if not (getattr(inner, "bwrap", None) or getattr(inner, "exe", None)):
+            raise RunnerUnavailable(f"the slurm runner's task runner, {settings.task_runner}, is not installed on this "
+                                    f"machine ({inner.available()})",
+                                    hint="install it here and on the nodes, at the same path, or set "
+                                         "slurm.task_runner to the other (sandbox or apptainer)")
         check_shared(_task_paths(spec, options), settings, spec.work_dir)
         job = Job(settings, spec.work_dir, spec.task.name, spec.gpus)
         token = LAUNCHER.set(job.launch)

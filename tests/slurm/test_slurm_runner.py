@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -234,3 +235,10 @@ def test_profile_holds_the_slurm_settings(invoke):
     bad = invoke("profile", "set", "--slurm", "task_runner=docker")
     assert bad.exit_code != 0 and "task_runner must be sandbox or apptainer" in bad.stderr
     assert invoke("profile", "set", "--slurm", "partition").exit_code != 0
+
+
+@pytest.mark.skipif(shutil.which("apptainer") or shutil.which("singularity"), reason="apptainer is installed here")
+def test_a_task_runner_missing_here_is_named(run_slurm):
+    with pytest.raises(RunnerUnavailable, match="task runner, apptainer, is not installed on this machine "
+                                                r"\(neither apptainer nor singularity is installed\)"):
+        run_slurm("print('x')\n", slurm_settings={"task_runner": "apptainer"})
