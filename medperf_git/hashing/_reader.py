@@ -13,7 +13,6 @@ import gc
 import hashlib
 import mmap
 import os
-import queue
 import stat
 import sys
 import threading
@@ -210,6 +209,8 @@ def _threaded(entries: Sequence[Entry], batches: list[list[int]], result: Callab
             results.extend(run(batch))
             report()
         return results
+
+    import queue  # here: a forked reader or a single thread needs none (heapq and _queue cost a start-up 5 ms)
 
     todo: queue.SimpleQueue[list[int]] = queue.SimpleQueue()
     for batch in batches:
