@@ -43,6 +43,11 @@ def in_parallel(work: Callable[[T], R], items: Sequence[T], jobs: int) -> list[R
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="medperf-git-model")
     futures = [pool.submit(work, item) for item in items]
     try:
+        pending = set(futures)
+        while pending:  # in short waits, so that Ctrl-C is seen at once
+            _, pending = concurrent.futures.wait(pending, timeout=0.5, return_when=concurrent.futures.FIRST_EXCEPTION)
+            if any(f.done() and f.exception() is not None for f in futures):
+                break
         results = [future.result() for future in futures]
     except BaseException:
         INTERRUPT.set()  # every running task stops; the pool then winds down

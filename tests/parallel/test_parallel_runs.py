@@ -92,3 +92,29 @@ def test_test_run_jobs_2_tests_several_models_as_one_by_one(tmp_path, invoke):
     assert "1 of 3 compatibility tests failed (model 5)" in parallel.stderr
     # One model is the command as it was: its report (reused from the run above) and exit 0.
     assert single.exit_code == 0 and "reused" in single.stderr and "Accuracy" in single.stdout
+
+
+def test_ctrl_c_stops_every_task_running_side_by_side(tmp_path):
+    """Ctrl-C reaches only the main thread; each thread's task is then killed as if interrupted itself."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from medperf_git.flows._parallel import in_parallel
+    from medperf_git.runners._process import INTERRUPT, LogSink, run_process
+
+    def task(n: int) -> int:
+        sink = LogSink(tmp_path / f"{n}.log")
+        try:
+            return run_process(["sleep", "60"], env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path, timeout=None,
+                               sink=sink).exit_code
+        finally:
+            sink.close()
+
+    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()  # what Ctrl-C sends
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        in_parallel(task, [1, 2, 3], 2)
+    assert time.monotonic() - started < 10  # not the 60 s the tasks would take
+    assert not INTERRUPT.is_set()
