@@ -21,13 +21,24 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+THREADS = "medperf-git-model"
+
+
 def labelled_settings(settings: RunSettings, model: int | str) -> RunSettings:
-    """The same settings, whose task lines start with the model they come from (our own notes as they are)."""
-    from medperf_git.runners._process import NOTE
+    """The same settings, whose task lines start with the model they come from (our own notes as they are).
+
+    After Ctrl-C, a line reaching the model's own thread raises KeyboardInterrupt there: that is how a runner
+    that reads its task's output in that thread (docker) learns of it and kills its container.
+    """
+    import threading
+
+    from medperf_git.runners._process import INTERRUPT, NOTE
 
     output = settings.on_output
 
     def on_output(line: str) -> None:
+        if INTERRUPT.is_set() and threading.current_thread().name.startswith(THREADS):
+            raise KeyboardInterrupt
         if output is not None:
             output(line if line.startswith(NOTE) else f"[model {model}] {line}")
 
@@ -40,7 +51,7 @@ def in_parallel(work: Callable[[T], R], items: Sequence[T], jobs: int) -> list[R
 
     if jobs <= 1 or len(items) < 2:
         return [work(item) for item in items]
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="medperf-git-model")
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix=THREADS)
     futures = [pool.submit(work, item) for item in items]
     try:
         pending = set(futures)
