@@ -15,8 +15,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
-# Container engines: podman (Docker Engine API) and bubblewrap. Their tests skip, with the reason,
-# where these cannot be set up.
+# Container engines: podman (Docker Engine API) and bubblewrap; Slurm and munge, from which the slurm
+# tests start a one-node cluster of their own. Their tests skip, with the reason, where these cannot
+# be set up.
 if [ -f scripts/setup_engines.sh ]; then
     if engines=$(sh scripts/setup_engines.sh); then
         eval "$engines"
