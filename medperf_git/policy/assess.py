@@ -51,6 +51,8 @@ class MetaJudge:
         self._sigs.update({sha: v for sha, v in saved.items() if isinstance(v, list) and len(v) == 2})
         self._saved = len(self._sigs)
         self._owners_by_tree: dict[str, dict[str, str | None]] = data.get("owners", {})
+        self._saved_history = data.get("keys")
+        self._history = None
 
     @property
     def base(self):
@@ -90,7 +92,10 @@ class MetaJudge:
             return
         owners = {self._people_tree: self._owners_by_tree.get(self._people_tree or "", {})} if self._people_tree else {}
         sigs = dict(list(self._sigs.items())[-KEEP_SIGNATURES:])
-        write_text(self.cache_file, json.dumps({_SIGS: sigs, "owners": owners}))
+        saved: dict = {_SIGS: sigs, "owners": owners}
+        if self._history is not None:
+            saved["keys"] = self._history.to_dict()
+        write_text(self.cache_file, json.dumps(saved))
         self._dirty, self._saved = False, len(self._sigs)
 
     def candidates(self, sub: Submission) -> set[str]:
@@ -103,20 +108,47 @@ class MetaJudge:
                 self._candidates[key] = set()
         return self._candidates[key]
 
+    @property
+    def history(self):
+        """When each key joined each record on main (built on first need, then kept in the cache file)."""
+        if self._history is None:
+            from medperf_git.policy.key_history import KeyHistory
+
+            self._history = KeyHistory(self.repo, self.main or "", self._saved_history)
+            self._dirty = True
+        return self._history
+
     def signer(self, sub: Submission, event: Event) -> tuple[str | None, str | None]:
-        """(handle, None) for a valid signature by a known key, else (None, why)."""
+        """(handle, None) for a valid signature by a key its signer had when the event was made, else (None, why).
+
+        Keys are judged at the event's time: a key rotated away since still counts for what it signed
+        before, and a key that joined a record after the event's time never does (no back-dating).
+        """
+        from medperf_git.policy.key_history import event_time, stamp
         from medperf_git.registry.verify import normalize_key
 
         key, error = self._signature(event.commit or "")
         if key is None:
             return None, f"not validly signed ({error})"
-        owner = self._owner(key) if self.main else None
-        if owner is None and event.type == "opened" and sub.kind == "person":
+        if event.by == sub.author and sub.kind == "person":
             # A newcomer's own registration: signed by the key their new record lists.
             record = _person_in(self.repo, sub.head, event.by)
             if record and normalize_key(key) in {normalize_key(k) for k in record.get("keys") or ()}:
-                owner = event.by
-        return owner, None if owner else "signed by a key that no registered person lists"
+                return event.by, None
+        if not self.main:
+            return None, "signed by a key that no registered person lists"
+        when = event_time(event.at)
+        if when is None:
+            return None, f"its time ({event.at!r}) is not YYYY-MM-DDTHH:MM:SSZ, so its key cannot be judged"
+        owners = self.history.owners_at(key, when)
+        if len(owners) == 1:
+            return owners[0], None
+        current = self._owner(key)
+        since = self.history.first_listed(current, key) if current else None
+        if since is not None and since > when:
+            return None, (f"signed with a key that '{current}' has listed only since {stamp(since)}, after the "
+                          f"event's time ({event.at})")
+        return None, "signed by a key that no person listed at the event's time"
 
     def __call__(self, sub: Submission, event: Event) -> str | None:
         owner, problem = self.signer(sub, event)
