@@ -123,10 +123,19 @@ class Cluster:
         self.processes.clear()
 
 
+def _die_with_parent() -> None:
+    """A daemon gets SIGTERM when the test session that started it dies, even by SIGKILL: no cluster is left behind."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _start(cluster: Cluster, name: str, argv: list[str]) -> None:
     out = open(cluster.root / f"{name}.out", "wb")  # noqa: SIM115 - the daemon keeps it
     cluster.processes[name] = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                               env={**os.environ, **cluster.env}, start_new_session=True)
+                                               env={**os.environ, **cluster.env}, start_new_session=True,
+                                               preexec_fn=_die_with_parent)
     out.close()
 
 
