@@ -48,6 +48,9 @@ def container_submit_options(func: Callable) -> Callable:
         click.option("--additional-hash", "--additional_hash", metavar="H",
                      help="Expected sha256 of the additional-files archive."),
         click.option("--additional-files-url", metavar="URL", help="Where a local --additional-file archive goes."),
+        click.option("--private-weights", "--private_weights", "private_weights", is_flag=True,
+                     help="Encrypt the --additional-file archive (age) and keep its key here; publish the .age file "
+                          "it writes, and release the key with `container grant-access`."),
         click.option("--image", metavar="REF", help="Its image [default: the image its config names, as MedPerf]."),
         click.option("--image-hash", "--image_hash", metavar="H",
                      help="Image digest (sha256:...); read from a local engine if omitted."),

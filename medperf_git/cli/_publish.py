@@ -73,7 +73,8 @@ def warn_unchecked(confirm: Callable[[dict], bool]) -> Callable[[dict], bool]:
 
 def submit_container(s, *, required_tasks: tuple[str, ...] = (), what: str = "container", name, config_path,
                      parameters_path, additional_files, additional_hash, additional_files_url, image, image_hash,
-                     source, source_hash, source_url, description, yes, no_wait=False) -> None:
+                     source, source_hash, source_url, description, yes, no_wait=False,
+                     private_weights: bool = False) -> None:
     """`container submit` and `model submit`: one flow call, the same report."""
     apply_no_wait(s, no_wait)
     from medperf_git.flows import container as flow
@@ -83,7 +84,7 @@ def submit_container(s, *, required_tasks: tuple[str, ...] = (), what: str = "co
         source=flow.ArchiveInput(source, source_hash, source_url) if source else None,
         additional_files=flow.ArchiveInput(additional_files, additional_hash, additional_files_url)
         if additional_files else None, image=image, image_hash=image_hash, required_tasks=required_tasks,
-        confirm=warn_unchecked(confirmer(f"Do you approve the registration of this {what}?", yes,
-                                         medperf_asks=False)))
+        private_weights=private_weights,
+        confirm=warn_unchecked(confirmer(f"Do you approve the registration of this {what}?", yes, medperf_asks=False)))
     report(outcome, f"{what} '{name}' has id {outcome.record.get('id')}",
            f"medperf-git {what} view {outcome.record.get('id')}")

@@ -11,7 +11,13 @@ from pathlib import Path
 import click
 
 from medperf_git.cli._context import pass_session
-from medperf_git.cli._options import RUNNER_CHOICES, container_submit_options, json_option, refuse_decryption_key
+from medperf_git.cli._options import (
+    RUNNER_CHOICES,
+    container_submit_options,
+    json_option,
+    refuse_decryption_key,
+    yes_option,
+)
 from medperf_git.cli._output import out
 from medperf_git.cli._publish import no_wait_option, submit_container
 from medperf_git.cli._read import RecordKind, read_commands, show_record, warn_all
@@ -28,6 +34,9 @@ def _show(shown, as_json: bool) -> None:
     else:
         warn_all(shown.warnings)
         out.json({**shown.record.data, "image_pin_status": status[0]})
+    if shown.record.data.get("additional_files", {}).get("private") and not as_json:
+        out.info("Weights: private (encrypted with age); their key reaches a data owner only through an approved "
+                 "association (`medperf-git container grant-access`)")
     if status is not None and status[1] is not None:
         out.warn(f"image pin unverified: {status[1]}")
     elif status is not None and not as_json:
@@ -163,3 +172,31 @@ def runners(best, as_json):
         return
     out.table([(r["runner"], r["isolation"], "yes" if r["available"] else "no", r["reason"]) for r in rows],
               ["runner", "isolation", "available", "why not"])
+
+
+@click.command("grant-access")
+@click.option("--benchmark_uid", "--benchmark-uid", "--benchmark", "-b", "benchmark", type=int, required=True,
+              help="The benchmark the model is associated with.")
+@click.option("--model_uid", "--model-uid", "--model", "-m", "model", type=int, required=True,
+              help="Your private model's id.")
+@click.option("--data_uid", "--data-uid", "--dataset", "-d", "datasets", type=int, multiple=True,
+              help="Only these datasets (repeatable) [default: every associated dataset that lacks the key].")
+@yes_option
+@pass_session
+def grant_access(s, benchmark, model, datasets, yes):
+    """Release a private model's key to the owners of the datasets associated with the benchmark.
+
+    The key is encrypted to each data owner's SSH key in the model's association (one submission);
+    a run decrypts it, and the weights, only inside the task.
+    """
+    from medperf_git.cli._publish import confirmer, report
+    from medperf_git.flows.weights import grant_access as flow
+
+    done = flow(s, benchmark=benchmark, model=model, datasets=list(datasets) or None,
+                confirm=confirmer(f"Release model {model}'s key to these data owners?", yes, medperf_asks=False))
+    if done.outcome is None:
+        out.info("Every associated dataset already has the key" if done.already else "No dataset to release it to")
+        out.next_step(f"medperf-git association ls --benchmark {benchmark}", "see which datasets are associated")
+        return
+    report(done.outcome, f"dataset(s) {', '.join(map(str, done.released))} can run model {model}",
+           f"medperf-git container view {model}")

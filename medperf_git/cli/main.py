@@ -47,6 +47,7 @@ COMMANDS: dict[str, object] = {
         "run": "medperf_git.cli.container:run",
         "runners": "medperf_git.cli.container:runners",
         "submit": "medperf_git.cli.container:submit",
+        "grant-access": "medperf_git.cli.container:grant_access",
     }),
     "model": ("List and view models (containers with an infer task) and associate them.", {
         "ls": "medperf_git.cli.model:ls",
@@ -132,8 +133,9 @@ REGROUPED = {"web-ui": {"run": "ui"}}
 
 _TRAINING = ("federated training has no meaning in medperf-git, which benchmarks models where the data is; "
              "use `medperf-git benchmark run`")
-_PRIVATE = ("private (encrypted) models have no meaning here: a registered container's pins are readable by "
-            "everyone who can read the registry; register a model with `medperf-git model submit`")
+_PRIVATE = ("private (encrypted) models work differently here: register one with `medperf-git model submit "
+            "--private-weights`, and release its key to an associated data owner with `medperf-git container "
+            "grant-access`")
 _PKI = ("medperf-git needs no certificates: every submission is a commit signed with your SSH key "
         "(`medperf-git auth login`, `medperf-git person register`)")
 _UI = "the web UI's properties have no meaning here; run the local web app with `medperf-git ui`"
@@ -150,8 +152,8 @@ UNSUPPORTED: dict[str, object] = {
     "get_webui_properties": _UI,
     "dataset": {"train": _TRAINING},
     "auth": {"synapse_login": "synapse: resources have no meaning here; pin archives by their https:// URL"},
-    "container": {name: _PRIVATE for name in ("grant_access", "auto_grant_access", "check_access",
-                                              "revoke_user_access", "delete_keys")}
+    "container": {name: _PRIVATE for name in ("auto_grant_access", "check_access", "revoke_user_access",
+                                              "delete_keys")}
     | {"create": "there are no container templates; start from a container of the medperf-git repository's "
                  "examples/chestxray (a container_config.yaml, a Dockerfile and a project folder)"},
     "model": {name: _PRIVATE for name in ("grant_access", "auto_grant_access", "check_access",

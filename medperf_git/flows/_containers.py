@@ -35,6 +35,7 @@ class ContainerRunner:
         self.s = s
         self.settings = settings
         self._resolved: dict[int, Any] = {}
+        self._keys: dict[int, str] = {}  # private weights' keys, in memory for this flow only
 
     def resolve(self, container: int | str):
         """A registered container by id, or a local container_config.yaml (for `test run`)."""
@@ -57,7 +58,17 @@ class ContainerRunner:
         timeout = self.settings.timeouts.get(task) or profile.timeouts.get(task)
         scratch = self.s.ws.data_root / "tmp"
         scratch.mkdir(parents=True, exist_ok=True)
+        resolved = self.resolve(container_id)
+        if resolved.private_archive is not None and container_id not in self._keys:
+            from medperf_git.flows.weights import release_key
+
+            self._keys[container_id] = release_key(self.s, container_id, self.s.record("container", container_id))
+        # Removed on success, failure and Ctrl-C alike, with the private weights unpacked in it.
         with tempfile.TemporaryDirectory(prefix=f"{task}-", dir=scratch) as work:
+            if resolved.private_archive is not None:
+                from medperf_git.runners.resolve import open_private
+
+                resolved = open_private(resolved, self._keys[container_id], Path(work) / "private")
             options = RunOptions(logs_dir=logs_dir, work_dir=Path(work),
                                  runner=self.settings.runner or profile.runner,
                                  gpus=self.settings.gpus or profile.gpus,
@@ -65,7 +76,7 @@ class ContainerRunner:
                                  shm_size=self.settings.shm_size or getattr(profile, "shm_size", None),
                                  timeout=timeout, on_output=self.settings.on_output,
                                  cache_dir=self.s.ws.cache_dir, slurm=profile.slurm)
-            return run_task(self.resolve(container_id), task, mounts, options)
+            return run_task(resolved, task, mounts, options)
 
 
 def resolve_local(config_path: str | Path, cache_dir: Path):

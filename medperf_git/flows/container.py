@@ -37,6 +37,16 @@ def _is_url(text: str) -> bool:
     return text.startswith(("https://", "http://", "file://"))
 
 
+def _published_url(s: RegistrySession, what: str, local: Path, url: str | None) -> str:
+    """Where a local archive will be published: the URL given, else its file:// URL where the registry allows it."""
+    if url:
+        return url
+    if s.allow_file_urls:
+        return local.as_uri()
+    raise UsageError(f"{what}: {local} is a local file; say where it will be published",
+                     hint="add its https:// URL, e.g. --source-url or --additional-files-url")
+
+
 def pin_archive(s: RegistrySession, what: str, given: ArchiveInput) -> dict[str, Any]:
     """{url, hash, tree} for an archive; refuses a hash mismatch and a local path without a URL."""
     from medperf_git.hashing import normalize_sha256, sha256_file, tree_hash
@@ -57,13 +67,7 @@ def pin_archive(s: RegistrySession, what: str, given: ArchiveInput) -> dict[str,
         found = sha256_file(local)
         if expected and expected != found:
             raise HashMismatch(f"{what} {local}", expected, found)
-        if given.url:
-            url = given.url
-        elif s.allow_file_urls:
-            url = local.as_uri()
-        else:
-            raise UsageError(f"{what}: {local} is a local file; say where it will be published",
-                             hint="add its https:// URL, e.g. --source-url or --additional-files-url")
+        url = _published_url(s, what, local, given.url)
     with tempfile.TemporaryDirectory(prefix="pin-", dir=s.ws.data_root if s.ws.data_root.exists()
                                      else None) as tmp:
         safe_extract(local, Path(tmp) / "x")
@@ -147,7 +151,8 @@ def image_pin_status(record: dict[str, Any]) -> tuple[str, str | None] | None:
 def container_record(s: RegistrySession, *, container_id: int, name: str, config_path: Path,
                      parameters_path: Path | None, description: str | None, source: ArchiveInput | None,
                      additional_files: ArchiveInput | None, image: str | None,
-                     image_hash: str | None, required_tasks: tuple[str, ...] = ()) -> dict[str, Any]:
+                     image_hash: str | None, required_tasks: tuple[str, ...] = (),
+                     private_weights: bool = False) -> dict[str, Any]:
     from medperf_git.runners.config import load_config
 
     config = load_config(config_path)
@@ -177,9 +182,33 @@ def container_record(s: RegistrySession, *, container_id: int, name: str, config
         record["image"], record["image_check"] = pin_image(s, image, image_hash)
     if source:
         record["source"] = pin_archive(s, "--source", source)
-    if additional_files:
+    if additional_files and private_weights:
+        record["additional_files"] = pin_private_archive(s, additional_files)
+    elif additional_files:
         record["additional_files"] = pin_archive(s, "--additional-files", additional_files)
+    elif private_weights:
+        raise UsageError("--private-weights needs --additional-file: the archive of weights to encrypt")
     return record
+
+
+def pin_private_archive(s: RegistrySession, given: ArchiveInput) -> dict[str, Any]:
+    """Encrypt a local weights archive (flows/weights.py) and pin the ciphertext: {url, hash, private}."""
+    from medperf_git.flows.weights import seal_archive
+    from medperf_git.hashing import normalize_sha256, sha256_file
+    from medperf_git.records.weights import PRIVATE_FORMAT
+    from medperf_git.runners.archives import safe_extract
+
+    local = Path(given.location).expanduser().absolute()
+    if _is_url(given.location) or not local.is_file():
+        raise UsageError(f"--private-weights: {given.location} must be a local archive (it is encrypted here, "
+                         "then you publish the encrypted file)")
+    if given.expected and normalize_sha256(given.expected) != sha256_file(local):
+        raise HashMismatch(f"--additional-files {local}", normalize_sha256(given.expected), sha256_file(local))
+    with tempfile.TemporaryDirectory(prefix="pin-", dir=s.ws.data_root if s.ws.data_root.exists() else None) as tmp:
+        safe_extract(local, Path(tmp) / "x")  # refuse now what no runner could unpack later
+    sealed, recipient = seal_archive(s, local)
+    url = _published_url(s, "--private-weights", sealed, given.url)
+    return {"url": url, "hash": sha256_file(sealed), "private": {"format": PRIVATE_FORMAT, "recipient": recipient}}
 
 
 def check_unique_name(s: RegistrySession, kind: str, name: str) -> None:
@@ -192,9 +221,10 @@ def check_unique_name(s: RegistrySession, kind: str, name: str) -> None:
 def submit(s: RegistrySession, *, name: str, config_path: Path, parameters_path: Path | None = None,
            description: str | None = None, source: ArchiveInput | None = None,
            additional_files: ArchiveInput | None = None, image: str | None = None, image_hash: str | None = None,
-           required_tasks: tuple[str, ...] = (), confirm: Confirm) -> PublishOutcome:
+           required_tasks: tuple[str, ...] = (), private_weights: bool = False, confirm: Confirm) -> PublishOutcome:
     """Register a container (``required_tasks=("infer",)``: a model) with its exact pins; with no ``image`` and
-    no ``source``, the image its config names is pinned, as MedPerf does."""
+    no ``source``, the image its config names is pinned, as MedPerf does. ``private_weights`` encrypts the
+    additional-files archive and keeps its key here (flows/weights.py)."""
     from medperf_git.flows._publish import publish
     from medperf_git.flows.submission import next_record_id
 
@@ -204,7 +234,7 @@ def submit(s: RegistrySession, *, name: str, config_path: Path, parameters_path:
     record = container_record(s, container_id=next_record_id(s, "container"), name=name, config_path=config_path,
                               parameters_path=parameters_path, description=description, source=source,
                               additional_files=additional_files, image=image, image_hash=image_hash,
-                              required_tasks=required_tasks)
+                              required_tasks=required_tasks, private_weights=private_weights)
     if not confirm(record):
         raise Cancelled("no container was submitted")
     return publish(s, {"container": record}, title=f"Container {name}", kind="container")

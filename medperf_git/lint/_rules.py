@@ -216,8 +216,52 @@ def confidential(rec: Parsed, facts: Facts, incremental: bool) -> list[Finding]:
     return found
 
 
+def private_weights(rec: Parsed, facts: Facts) -> list[Finding]:
+    """A private archive names an age recipient; a released key is an envelope (checked without decrypting)
+    for the data owner of an associated dataset, of a model whose weights are private."""
+    from medperf_git.records import weights
+
+    data, found = rec.data, []
+    if rec.rp.kind == "container":
+        for name in ("image", "source"):
+            if weights.private_pin(data.get(name)) is not None:
+                found.append(rec.at([name, "private"], "PRIVATE-PIN", f"{name}.private: only additional_files "
+                                    "may be private (encrypted weights)"))
+        private = weights.private_pin(data.get("additional_files"))
+        for message in weights.check_private(private) if private is not None else []:
+            found.append(rec.at(["additional_files", "private"], "PRIVATE-PIN", f"additional_files.private: {message}"))
+        return found
+    if rec.rp.kind != "association" or "model" not in data or weights.GRANTS not in data:
+        return found
+    model = facts.get("container", str(data["model"]))
+    if model is not None and not weights.is_private(model):
+        found.append(rec.at([weights.GRANTS], "WEIGHTS-KEY", f"{weights.GRANTS}: model {data['model']}'s weights are "
+                            "not private, so there is no key to release"))
+    seen: set = set()
+    for i, grant in enumerate(weights.grants(data)):
+        where = [weights.GRANTS, i]
+        for keys, message in envelope.check(grant.get("encrypted")):
+            found.append(rec.at([*where, "encrypted", *keys], "ENVELOPE", f"{weights.GRANTS}[{i}].encrypted: "
+                                f"{message}", "release the key again with `medperf-git container grant-access`"))
+        did = grant.get("dataset")
+        if did in seen:
+            found.append(rec.at([*where, "dataset"], "WEIGHTS-KEY", f"dataset {did} is given the key twice"))
+        seen.add(did)
+        dataset = facts.get("dataset", str(did))
+        if dataset is None:
+            continue  # references() reports a missing dataset
+        owner = dataset.get("owner")
+        handles = {r.get("handle") for r in (grant.get("encrypted") or {}).get("recipients") or []
+                   if isinstance(r, dict)}
+        if handles != {owner}:
+            found.append(rec.at([*where, "encrypted", "recipients"], "WEIGHTS-KEY",
+                                f"{weights.GRANTS}[{i}]: the key for dataset {did} must be encrypted to its owner "
+                                f"'{owner}' alone, not to {', '.join(sorted(map(str, handles))) or 'nobody'}"))
+    return found
+
+
 def cross_record(rec: Parsed, facts: Facts, checked: set[tuple[str, str]], allow_file_urls: bool,
                  incremental: bool = False) -> list[Finding]:
     """Every cross-record rule, in the documented order, for one valid record."""
     return (references(rec, facts) + uniqueness(rec, facts, checked) + association_rules(rec, facts)
-            + file_urls(rec, allow_file_urls) + confidential(rec, facts, incremental))
+            + file_urls(rec, allow_file_urls) + confidential(rec, facts, incremental) + private_weights(rec, facts))

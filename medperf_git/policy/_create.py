@@ -153,3 +153,31 @@ def confidential(judge: Judge, bench: dict | None, new: dict, path: str, what: s
     if missing:
         judge.deny(path, "RECIPIENTS", f"the {what} is not encrypted to {', '.join(missing)}",
                    "encrypt it to every owner of the benchmark and to the data owner")
+
+
+def weights_keys(judge: Judge, rp: RecordPath, old: dict | None, new: dict, path: str) -> None:
+    """A private model's key is released by the model's owner alone, only to the owner of a dataset whose
+    association with the benchmark is approved on the base, encrypted to that owner's current keys."""
+    from medperf_git.records import weights
+
+    before = {(g.get("dataset"), str(g.get("encrypted"))) for g in weights.grants(old)}
+    added = [g for g in weights.grants(new) if (g.get("dataset"), str(g.get("encrypted"))) not in before]
+    if not added:
+        return
+    owner = component_owner(judge, rp)
+    if rp.component != "model" or judge.author != owner:
+        judge.deny(path, "NOT-PERMITTED", f"only the owner of model {rp.id} ('{owner}') may release its key "
+                                          f"({weights.GRANTS})")
+        return
+    for grant in added:
+        did = grant.get("dataset")
+        if not _approved(judge, rp.benchmark, "dataset", did, path):
+            continue
+        holder = (judge.base.record("dataset", did) or {}).get("owner")
+        expected = {envelope.fingerprint(k) for k in envelope.ed25519_keys(judge.base.record("person", holder))}
+        listed = {r.get("key") for r in (grant.get("encrypted") or {}).get("recipients") or []
+                  if isinstance(r, dict)}
+        if not expected or listed != expected:
+            judge.deny(path, "WEIGHTS-KEY", f"the key released for dataset {did} must be encrypted to the current "
+                                            f"SSH ed25519 keys of its owner '{holder}' and nobody else",
+                       "release it again with `medperf-git container grant-access`")

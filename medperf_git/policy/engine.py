@@ -156,6 +156,7 @@ class Judge:
             self.need_admins(path)
         elif kind == "association":
             _create.association(self, rp, new, path)
+            _create.weights_keys(self, rp, None, new, path)
         elif kind == "result":
             _create.result(self, rp, new, path)
         else:  # registry.yaml missing on the base: only admins may set a registry up
@@ -191,6 +192,8 @@ class Judge:
                                                  f"(only the {who} may)")
         if kind == "person" and "keys" in fields:
             self.check_new_keys(new, path, old)
+        if kind == "association" and "weights_keys" in fields:
+            _create.weights_keys(self, rp, old, new, path)
         if kind == "association" and "revoked" in fields and isinstance(new.get("revoked"), dict) \
                 and new["revoked"].get("by") != self.author:
             self.deny(path, "NOT-PERMITTED", f"revoked.by must name the person revoking ('{self.author}')")
@@ -231,6 +234,9 @@ def evaluate(repo: GitRepo, line: Lineage, *, author: str | None,
     elif not judge.base.exists(record_path("person", author)) and record_path("person", author) not in paths:
         judge.deny(".", "NOT-REGISTERED", f"'{author}' is not a registered person on the base",
                    "register first with `medperf-git person register`")
+    # Both sides of every changed record, read with one cat-file round trip instead of one per file.
+    repo.prefetch([blob for status, _, blob, _ in line.changes if status != "D"] +
+                  [blob for _, _, _, path in line.changes if (blob := judge.base.blob(path))])
     for status, _, new_blob, path in line.changes:
         judge.path(status, new_blob, path)
     return judge.verdict(approvals, line.base, line.head)

@@ -68,6 +68,8 @@ PERMISSIONS: dict[str, KindRule] = {
         mutable=(
             FieldRule(("priority",), ("benchmark_owners",), ("policy",)),
             FieldRule(("revoked",), ("benchmark_owners", "component_owner"), ("policy",)),
+            # A private model's key, released to data owners (records/weights.py): its owner alone.
+            FieldRule(("weights_keys",), ("component_owner",), ("policy",)),
         ),
     ),
     # A result's numbers never change; its envelope is re-encrypted (same plaintext_sha256) by a recipient.

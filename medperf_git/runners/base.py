@@ -41,6 +41,7 @@ class ResolvedContainer:
     allow_file_urls: bool = False  # whether the registry allows file:// (for images fetched at run time, e.g. SIFs)
     image_config: ImageConfig | None = None  # the unpacked image's own settings, once the sandbox has it
     parameters_missing: str | None = None  # where a parameters file was looked for and not found
+    private_archive: Path | None = None  # private weights: the verified ciphertext, opened per run (resolve.py)
     _dockerfile: ImageConfig | None = field(default=None, repr=False)
 
     def image_settings(self) -> ImageConfig | None:

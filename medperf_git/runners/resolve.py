@@ -119,14 +119,43 @@ def resolve_container(record_or_config: dict[str, Any] | ContainerConfig, *, cac
         source_dir = _source_root(_extracted(record["source"], "source", cache_dir, allow_file_urls))
         source_key = record["source"]["hash"]
     config = parse_config(record["config"], f"{where} (config)", source_dir=source_dir)
-    extra = None
-    if record.get("additional_files"):
-        extra = _extracted(record["additional_files"], "additional files", cache_dir, allow_file_urls)
+    extra = private = None
+    pin = record.get("additional_files")
+    if pin and pin.get("private"):  # encrypted weights: only the verified ciphertext is cached
+        from medperf_git.runners.fetch import fetch
+
+        private = fetch(pin["url"], pin["hash"], cache_dir / "downloads", allow_file=allow_file_urls)
+    elif pin:
+        extra = _extracted(pin, "additional files", cache_dir, allow_file_urls)
     params = dict(record.get("parameters") or {}) if parameters is None else dict(parameters)
     image = dict(record["image"]) if record.get("image") else None
     resolved = ResolvedContainer(config=config, parameters=params, source_dir=source_dir,
                                  additional_files_dir=extra, image=image, source_key=source_key,
-                                 allow_file_urls=allow_file_urls)
+                                 allow_file_urls=allow_file_urls, private_archive=private)
     resolved.pins = {"config_hash": config.config_hash, "parameters_hash": resolved.parameters_hash}
     resolved.pins.update({k: dict(record[k]) for k in PIN_FIELDS if record.get(k)})
     return resolved
+
+
+def open_private(resolved: ResolvedContainer, identity: str, scratch: Path) -> ResolvedContainer:
+    """The container with its private weights decrypted and unpacked into ``scratch`` (the task's private
+    folder, removed with it): the archive in clear lives there only until it is unpacked."""
+    import dataclasses
+
+    from medperf_git.errors import PolicyDenied
+    from medperf_git.records.weights import WeightsError, decrypt_archive
+    from medperf_git.runners.archives import safe_extract
+
+    if resolved.private_archive is None:
+        return resolved
+    scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
+    clear = scratch / "weights.archive"
+    dest = scratch / "additional_files"
+    try:
+        decrypt_archive(resolved.private_archive, clear, identity)
+        safe_extract(clear, dest)
+    except WeightsError as exc:
+        raise PolicyDenied(str(exc), hint="ask the model's owner to release the key again") from None
+    finally:
+        clear.unlink(missing_ok=True)
+    return dataclasses.replace(resolved, additional_files_dir=dest, private_archive=None)

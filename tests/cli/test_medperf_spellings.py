@@ -35,7 +35,8 @@ def test_model_submit_as_medperf_spells_it(invoke, tmp_path):
     assert result.exit_code == 0, result.output
     kwargs = _kwargs(flow, "confirm", "source", "additional_files")
     assert kwargs == {"name": "model1", "config_path": config, "parameters_path": params, "description": None,
-                      "image": None, "image_hash": "sha256:" + "b" * 64, "required_tasks": ("infer",)}
+                      "image": None, "image_hash": "sha256:" + "b" * 64, "required_tasks": ("infer",),
+                      "private_weights": False}
     extra = flow.call_args.kwargs["additional_files"]
     assert (extra.location, extra.expected) == ("https://example.org/w.tar.gz", "a" * 64)
     assert "model 'model1' has id 2" in result.stderr
