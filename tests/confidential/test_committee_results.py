@@ -207,6 +207,10 @@ def test_key_rotation_then_reencrypt(committee, invoke, tmp_path):
         assert json.loads(invoke("result", "view", "b1m4d1", "--json").stdout)["metrics"] == local
     with do.active():  # nothing stale any more
         assert confidential.reencrypt(RegistrySession.load(), benchmark=1, confirm=YES).outcome is None
+        # testbo's events signed with the old key (approvals, the visibility change) are judged by the keys
+        # testbo had then: the audit stays clean after the rotation.
+        audit = invoke("registry", "audit", str(registry))
+        assert audit.exit_code == 0, audit.output
 
 
 def _set_signing_key(actor, key):
