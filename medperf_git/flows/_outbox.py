@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medperf_git.registry.git import GitRepo
-from medperf_git.workspace.atomic import staged_dir, write_bytes, write_yaml
+from medperf_git.workspace.atomic import staged_dir, write_yaml
 
 
 def entry_key(title: str, kind: str, changes: Mapping[str, bytes | None]) -> str:
@@ -73,12 +73,14 @@ class Outbox:
         if final.exists():
             write_yaml(final / "entry.yaml", entry.to_dict())
             return
+        # A copy for the person to find; the commit under refs/outbox/ is what a re-run publishes, so these
+        # files need no fsync of their own, and the folder appears whole or not at all.
         with staged_dir(final) as tmp:
             for path, content in changes.items():
                 if content is not None:
                     target = tmp / "files" / path
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    write_bytes(target, content)
+                    target.write_bytes(content)
             write_yaml(tmp / "entry.yaml", entry.to_dict())
 
     def note_error(self, entry: OutboxEntry, error: str) -> None:

@@ -22,7 +22,7 @@ from medperf_git.lint.facts import Facts
 from medperf_git.lint.findings import Finding
 from medperf_git.lint.tree_facts import OverlayFacts, TreeFacts
 from medperf_git.records.layout import ADMIN_ONLY_PREFIXES, REGISTRY_FILE, case_twins, parse_path, printable
-from medperf_git.records.yamlio import load_yaml
+from medperf_git.records.yamlio import load_record, load_yaml
 
 
 @dataclass(frozen=True)
@@ -229,7 +229,7 @@ def _base_record(base, base_facts: Facts | None, path: str, kind: str, key: str)
         if not _exists(base, path):
             return False, None
         try:
-            data = load_yaml(base.read(path) or b"", path)
+            data = load_record(base.read(path) or b"", path)
             return True, data if isinstance(data, dict) else None
         except Exception:  # noqa: BLE001 - a broken base record cannot be compared
             return True, None
@@ -241,6 +241,9 @@ def _base_record(base, base_facts: Facts | None, path: str, kind: str, key: str)
 def _incremental(tree, base, base_facts: Facts | None, changed: set[str], base_label: str | None) -> LintReport:
     present = sorted(p for p in changed if _exists(tree, p))
     gone = sorted(changed.difference(present))
+    for side in (tree, base):
+        if hasattr(side, "prefetch"):
+            side.prefetch(present)
     findings, parsed = _check_files(tree, present)
     findings += _new_twins(tree, present)
     facts_of_base: Facts = base_facts or TreeFacts(base if base is not None else tree)

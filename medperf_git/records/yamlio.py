@@ -143,17 +143,43 @@ def load_record(raw: bytes, source: str) -> Any:
     through the safe constructor, and anything unusual (or any error) goes to ``load_yaml`` itself,
     which gives the same value or the same positioned error.
     """
+    known = _PARSED.get(raw) if isinstance(raw, bytes) else None
+    if known is not None:
+        return _copy(known)  # the caller may change its copy
     text = _decode(raw, source)  # the same size, NUL and UTF-8 checks
     if "&" in text or "*" in text:
         return load_yaml(raw, source)  # it refuses anchors and aliases with a position
     loader = _loader_class()(text)
     try:
         node = loader.get_single_node()
-        return None if node is None else _build(node, loader)
+        value = None if node is None else _build(node, loader)
     except Exception:  # noqa: BLE001 - the full loader reports it properly
         return load_yaml(raw, source)
     finally:
         loader.dispose()
+    if isinstance(raw, bytes) and value is not None:
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[raw] = value
+        return _copy(value)
+    return value
+
+
+# The same record bytes are parsed again and again in one command (the policy judges a submission when it
+# is opened and when it is merged, lint reads both sides): a successful parse is kept, by content.
+_PARSED: dict[bytes, Any] = {}
+_PARSED_MAX = 20_000
+
+
+def _copy(value: Any) -> Any:
+    """A copy of parsed YAML: its mappings and lists are new, its scalars (all immutable) shared."""
+    if type(value) is dict:
+        return {key: _copy(item) for key, item in value.items()}
+    if type(value) is list:
+        return [_copy(item) for item in value]
+    if type(value) is set:  # YAML's !!set: its members are scalars
+        return set(value)
+    return value
 
 
 _RESOLVED: dict[str, str] = {}  # plain scalar text -> tag: records repeat their keys and values

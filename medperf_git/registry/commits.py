@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from medperf_git.errors import GitError
 from medperf_git.registry.git import GitRepo
 from medperf_git.registry.signing import signing_config
 
@@ -37,16 +38,29 @@ def build_tree(repo: GitRepo, base: str | None, changes: Mapping[str, bytes | No
     with tempfile.TemporaryDirectory(prefix="medperf-git-index-") as tmp:
         env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
         repo.git("read-tree", base or EMPTY_TREE, env=env)
-        lines = []
-        for path, content in sorted(changes.items()):
-            if content is None:
-                lines.append(f"0 {'0' * 40}\t{path}")
-            else:
-                sha = repo.hash_object(content)
-                lines.append(f"100644 {sha}\t{path}")
+        written = sorted((path, content) for path, content in changes.items() if content is not None)
+        shas = _write_blobs(repo, [content for _, content in written], tmp)
+        lines = [f"0 {'0' * 40}\t{path}" for path, content in sorted(changes.items()) if content is None]
+        lines += [f"100644 {sha}\t{path}" for (path, _), sha in zip(written, shas, strict=True)]
         if lines:
             repo.git("update-index", "--index-info", input="\n".join(lines) + "\n", env=env)
         return repo.out("write-tree", env=env)
+
+
+def _write_blobs(repo: GitRepo, contents: list[bytes], tmp: str) -> list[str]:
+    """Many files are written with one ``hash-object`` (a re-encryption changes a thousand records)."""
+    if len(contents) <= 1:
+        return [repo.hash_object(content) for content in contents]
+    paths = []
+    for i, content in enumerate(contents):
+        path = os.path.join(tmp, f"blob-{i}")
+        with open(path, "wb") as out:
+            out.write(content)
+        paths.append(path)
+    shas = repo.out("hash-object", "-w", "--no-filters", "--stdin-paths", input="\n".join(paths) + "\n").split()
+    if len(shas) != len(contents):
+        raise GitError(f"git wrote {len(shas)} of {len(contents)} files")
+    return shas
 
 
 def commit_tree(repo: GitRepo, tree: str, parents: Sequence[str], message: str, identity: Identity,

@@ -7,7 +7,7 @@ checks run on a user's checkout, on a pull request's merged tree and in CI.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -81,6 +81,9 @@ class CommitTree:
     def blob_id(self, path: str) -> str | None:
         return self.entries.get(path)
 
+    def prefetch(self, paths: Iterable[str]) -> None:
+        _prefetch(self, paths)
+
 
 class LazyTree:
     """A commit's or tree's files as lint reads them: given paths known up front, others looked up on
@@ -107,9 +110,18 @@ class LazyTree:
     def is_file(self, path: str) -> bool:
         return self.blob_id(path) is not None
 
+    def prefetch(self, paths: Iterable[str]) -> None:
+        _prefetch(self, paths)
+
     def read(self, path: str) -> bytes | None:
         sha = self.blob_id(path)
         return None if sha is None else self.repo.read_blob(sha)
 
     def paths(self):
         return (e.path for e in self.repo.ls_tree(self.rev) if e.type == "blob")
+
+
+def _prefetch(tree: CommitTree | LazyTree, paths: Iterable[str]) -> None:
+    """Read the files at ``paths`` with one ``cat-file --batch`` before they are read one by one (a
+    submission that changes a thousand records would otherwise wait on a thousand round trips)."""
+    tree.repo.prefetch([sha for path in paths if (sha := tree.blob_id(path))])

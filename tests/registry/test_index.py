@@ -277,6 +277,17 @@ def test_fast_loader_gives_exactly_what_load_yaml_gives(doc):
             return "error", str(exc)
 
     assert outcome(load_record) == outcome(load_yaml)
+    assert outcome(load_record) == outcome(load_yaml)  # a second parse of the same bytes is remembered
+
+
+def test_a_remembered_parse_is_a_fresh_copy_each_time():
+    doc = b"a: {b: [1, 2]}\nc: [x, {d: e}]\ns: !!set {k}\n"
+    first = load_record(doc, "f.yaml")
+    first["a"]["b"].append(3)
+    first["c"][1]["d"] = "changed"
+    first["s"].add("other")
+    assert load_record(doc, "f.yaml") == load_yaml(doc, "f.yaml") == {"a": {"b": [1, 2]}, "c": ["x", {"d": "e"}],
+                                                                      "s": {"k"}}
 
 
 def test_queries_filter_and_derive_association_status(reg, index):
