@@ -111,7 +111,8 @@ def check_settings(repository: str, token: str, base_url: str | None = None, *, 
     checks = [_merge_methods(raw), SettingCheck("visibility", "ok" if raw.get("private") or public else "NOT SET",
                                                 "private" if raw.get("private") else
                                                 "public (say --public if that is meant)")]
-    checks += [_workflow_token(read), _environment(read), _no_repository_secrets(read), _writers(read)]
+    checks += [_workflow_token(read), _fork_approval(read), _environment(read), _no_repository_secrets(read),
+               _writers(read)]
     checks += _rulesets(read, app_id)
     return checks
 
@@ -133,6 +134,17 @@ def _workflow_token(read: _Reader) -> SettingCheck:
     good = data.get("default_workflow_permissions") == "read" and not data.get("can_approve_pull_request_reviews")
     return SettingCheck(name, "ok" if good else "NOT SET", "Settings > Actions > General: 'Read repository contents "
                                                          "permission', and Actions may not approve pull requests")
+
+
+def _fork_approval(read: _Reader) -> SettingCheck:
+    name = "forks' workflow runs wait for approval"
+    data, why = read.get("/actions/permissions/fork-pr-contributor-approval")
+    if not isinstance(data, dict):
+        return SettingCheck(name, "unverified", f"cannot read the Actions settings ({why})")
+    policy = str(data.get("approval_policy") or "")
+    return SettingCheck(name, "ok" if policy == "all_external_contributors" else "NOT SET",
+                        f"{policy or 'none'}; Settings > Actions > General: 'Require approval for all external "
+                        "contributors' (they get no secrets, but would use the registry's Actions minutes)")
 
 
 def _environment(read: _Reader) -> SettingCheck:

@@ -89,6 +89,7 @@ class FakeGitHub:
         self.environments: dict[str, dict] = {}  # name -> {"branches": [...] or None, "secrets": [...]}
         self.repo_secrets: list[str] = []
         self.workflow_permissions = {"default_workflow_permissions": "read", "can_approve_pull_request_reviews": False}
+        self.fork_approval = "first_time_contributors"  # GitHub's default: who waits before a fork's run starts
         self.apps: dict[int, str] = {}  # app id -> public key (PEM)
         self.last_pusher: dict | None = None
         self._main_seen: str | None = None
@@ -566,6 +567,10 @@ def _handler(server: FakeGitHub):
                 if not admin:
                     return 403, {"message": "Must have admin rights to Repository."}, {}
                 return 200, dict(server.workflow_permissions), {}
+            if rest == "/actions/permissions/fork-pr-contributor-approval" and method == "GET":
+                if not admin:
+                    return 403, {"message": "Must have admin rights to Repository."}, {}
+                return 200, {"approval_policy": server.fork_approval}, {}
             m = re.fullmatch(r"/environments/([^/]+)(/deployment-branch-policies)?", rest)
             if m and method == "GET":
                 env = server.environments.get(m.group(1))

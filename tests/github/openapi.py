@@ -1,6 +1,7 @@
 """GitHub's published description of its REST API (npm's @octokit/openapi), to check the fake server by.
 
-The package is fetched with ``npm pack`` once and only the operations the fake serves are kept, in
+The package is fetched with ``npm pack`` once and only the operations the fake serves (and the webhook
+payloads the bot reads) are kept, in
 ``~/.cache/medperf-git-ci/github-openapi/`` (the folder CI caches, as scripts/setup_engines.sh does for
 its base image). Without npm or the registry, ``load()`` returns None and the tests say why they skip.
 OpenAPI 3.0's ``nullable`` becomes JSON Schema's ``"null"`` type; every response is completed with the
@@ -11,6 +12,7 @@ then validated, so what the fake does set is checked against what GitHub documen
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
 import re
@@ -38,9 +40,12 @@ OPERATIONS = [
     ("get", "/repos/{owner}/{repo}/environments/{environment_name}"),
     ("get", "/repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies"),
     ("get", "/repos/{owner}/{repo}/actions/secrets"), ("get", "/repos/{owner}/{repo}/actions/permissions/workflow"),
+    ("get", "/repos/{owner}/{repo}/actions/permissions/fork-pr-contributor-approval"),
     ("get", "/repos/{owner}/{repo}/collaborators"), ("get", "/repos/{owner}/{repo}/installation"),
     ("post", "/app/installations/{installation_id}/access_tokens"),
 ]
+WEBHOOKS = ["issue-comment-created"]  # the payloads of the events the bot reads (its x-webhooks section)
+SUBSET = hashlib.sha256(json.dumps([OPERATIONS, WEBHOOKS]).encode()).hexdigest()[:12]  # a new list, a new cache
 
 
 def _fetch(dest: Path) -> str | None:
@@ -59,7 +64,7 @@ def _fetch(dest: Path) -> str | None:
             if source is None:
                 return f"{MEMBER} is not in the package"
             full = json.load(source)
-    subset: dict[str, Any] = {"error": None, "operations": {}}
+    subset: dict[str, Any] = {"error": None, "operations": {}, "webhooks": {}}
     for method, path in OPERATIONS:
         responses = full["paths"][path][method]["responses"]
         subset["operations"][f"{method} {path}"] = {
@@ -68,6 +73,9 @@ def _fetch(dest: Path) -> str | None:
             schema = (r.get("content") or {}).get("application/json", {}).get("schema") or {}
             if subset["error"] is None and schema.get("title") == "Basic Error":
                 subset["error"] = schema
+    for name in WEBHOOKS:
+        subset["webhooks"][name] = full["x-webhooks"][name]["post"]["requestBody"]["content"]["application/json"][
+            "schema"]
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp_dest = dest.with_suffix(".tmp")
     tmp_dest.write_text(json.dumps(subset))
@@ -77,7 +85,7 @@ def _fetch(dest: Path) -> str | None:
 
 def load() -> tuple[Spec | None, str | None]:
     """The description (kept in the cache), or None and why not."""
-    dest = CACHE / f"octokit-openapi-{VERSION}-subset.json"
+    dest = CACHE / f"octokit-openapi-{VERSION}-subset-{SUBSET}.json"
     if not dest.exists():
         try:
             why = _fetch(dest)
@@ -126,6 +134,14 @@ def _string(schema: dict) -> str:
 def _complete(schema: dict | None, value: Any) -> Any:
     if not isinstance(schema, dict):
         return value
+    if isinstance(value, dict) and schema.get("allOf"):  # every part's fields, as one object
+        parts = [schema, *schema["allOf"]]
+        props: dict[str, Any] = {}
+        for part in parts:  # the first part to define a field says most about it
+            for key, sub in (part.get("properties") or {}).items():
+                props.setdefault(key, sub)
+        required = [k for part in parts for k in part.get("required", [])]
+        return _complete({"type": "object", "required": required, "properties": props}, value)
     if isinstance(value, dict):
         options = [schema] + list(schema.get("anyOf") or schema.get("oneOf") or [])
         target = next((o for o in options if o.get("type") == "object" or "properties" in o), None)
@@ -146,6 +162,7 @@ class Spec:
     def __init__(self, data: dict):
         self.operations = data["operations"]
         self.error = data["error"]
+        self.webhooks = data.get("webhooks") or {}
         self._routes = [(re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"), f"{method} {path}")
                         for method, path in OPERATIONS]
         self._validators: dict[tuple[str, str], Any] = {}
@@ -178,3 +195,12 @@ class Spec:
         error = next(iter(validator.iter_errors(data)), None)
         return None if error is None else f"{key} {status}: {'/'.join(map(str, error.absolute_path))}: " \
                                           f"{error.message[:200]}"
+
+    def check_event(self, name: str, payload: dict) -> str | None:
+        """Why an event payload is not what GitHub documents for that webhook, or None."""
+        import jsonschema
+
+        schema = self.webhooks[name]
+        error = next(iter(jsonschema.Draft202012Validator(_schema(schema)).iter_errors(_complete(schema, payload))),
+                     None)
+        return None if error is None else f"{name}: {'/'.join(map(str, error.absolute_path))}: {error.message[:200]}"

@@ -110,6 +110,18 @@ def test_comment_runs_need_the_command_and_the_commented_pull_request_goes_first
         [subs[1].number, subs[0].number]
 
 
+def test_a_comment_event_is_the_payload_github_documents_with_no_head(hosting, openapi_spec):
+    """What a comment's run gets: the issue (a pull request's, by its ``pull_request`` key), never its head or
+    base; checked against the issue-comment-created webhook GitHub describes."""
+    sub = hosting.submit("do", ASSOCIATION)
+    comment = hosting.server.add_comment(hosting.server.users[hosting.token("bo")], sub.number,
+                                         {"body": COMMAND})[1]
+    event = comment_event(hosting.server, sub.number, comment)
+    assert openapi_spec.check_event("issue-comment-created", event) is None
+    assert "head" not in json.dumps(event["issue"]) and "pull_request" in event["issue"]
+    assert hosting.sweep(event)[0].number == sub.number  # judged from the listing, not from the event
+
+
 def test_secondary_rate_limits_wait_a_minute_or_what_github_says_and_the_primary_until_its_reset(hosting):
     from medperf_git.forges import _github_api as api
 

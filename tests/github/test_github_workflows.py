@@ -177,6 +177,7 @@ def _configured(tmp_path, writer: bool = True):
                 "bypass_actors": [{"actor_id": 77, "actor_type": "Integration", "bypass_mode": "always"}]}
     server.rulesets += [force, only_bot]
     server.environments["medperf-git-bot"] = {"branches": ["main"]}
+    server.fork_approval = "all_external_contributors"
     return server, force, only_bot
 
 
@@ -193,6 +194,7 @@ def test_settings_are_checked_and_what_the_token_cannot_see_is_unverified(tmp_pa
     try:
         seen = states(reader, app_id=77)
         assert seen["merge commits only (no squash, no rebase)"] == "unverified"
+        assert seen["forks' workflow runs wait for approval"] == "unverified"
         assert seen["force pushes and deletions blocked, bypassed by nobody"] == "unverified"
         assert seen["only the bot's App updates it"] == "unverified"
         assert seen["no repository-level secrets"] == "unverified" and "ok" not in {seen["workflows' token "
@@ -208,6 +210,8 @@ def test_settings_are_checked_and_what_the_token_cannot_see_is_unverified(tmp_pa
         assert states(admin, app_id=77)["force pushes and deletions blocked, bypassed by nobody"] == "NOT SET"
         only_bot["bypass_actors"].append({"actor_id": 5, "actor_type": "RepositoryRole", "bypass_mode": "always"})
         assert states(admin, app_id=77)["only the bot's App updates it"] == "NOT SET"  # not the bot alone
+        server.fork_approval = "first_time_contributors"
+        assert states(admin, app_id=77)["forks' workflow runs wait for approval"] == "NOT SET"
         server.environments["medperf-git-bot"] = {"branches": ["main", "medperf-git/*"]}
         server.repo_secrets.append("MEDPERF_GIT_APP_PRIVATE_KEY")
         seen = states(admin, app_id=77)
@@ -245,7 +249,7 @@ def test_ci_settings_says_ok_only_when_every_setting_is_seen_and_right(tmp_path,
         good = invoke("ci", "settings", "--repository", server.full_name, "--app-id", "77", "--api-url",
                       server.base_url)
         assert good.exit_code == 0, good.stdout + good.stderr
-        assert good.stderr.count(": ok (") == 8 and ADMIN not in good.stdout + good.stderr
+        assert good.stderr.count(": ok (") == 9 and ADMIN not in good.stdout + good.stderr
         monkeypatch.setenv("MEDPERF_GIT_GITHUB_TOKEN", READER)
         seen = invoke("ci", "settings", "--repository", server.full_name, "--app-id", "77", "--api-url",
                       server.base_url)
