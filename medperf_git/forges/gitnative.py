@@ -34,6 +34,9 @@ _RACE = re.compile(r"stale info|fetch first|non-fast-forward|atomic push failed|
                    r"cannot lock ref|incorrect old value|already exists|failed to lock", re.I)
 
 
+READ_MAIN_AFTER = 32  # merged submissions in one listing past which main's commits are listed at once
+
+
 class GitNativeForge(ClonedForge):
     """A forge over a registry remote and the workspace's bare clone of it."""
 
@@ -101,7 +104,8 @@ class GitNativeForge(ClonedForge):
         warm = getattr(self.judge, "warm", None)
         if warm is not None:
             warm([commit.sha for r in raws for commit in r.chain])
-        subs = [self._build(r, contents, main) for r in raws]
+        in_main = self._in_main(main, sum(1 for r in raws if r.head_merged))
+        subs = [self._build(r, contents, main, in_main) for r in raws]
         flush = getattr(self.judge, "flush", None)
         if flush is not None:
             flush()
@@ -113,8 +117,16 @@ class GitNativeForge(ClonedForge):
                 return sub
         raise SubmissionNotFound(number)
 
+    def _in_main(self, main: str | None, merged: int) -> Callable[[str], bool]:
+        """Is a commit in main? Asked of every merged submission's merge commit: past a few dozen of them,
+        one ``rev-list`` of main (kept for that commit of main) answers all, instead of a git each."""
+        if main and merged > READ_MAIN_AFTER:
+            reachable = self.repo.ancestors(main)
+            return reachable.__contains__
+        return lambda commit: bool(main) and self.repo.is_ancestor(commit, main)
+
     def _build(self, raw: submissions.RawSubmission, contents: dict[str, bytes | None],
-               main: str | None) -> Submission | None:
+               main: str | None, in_main: Callable[[str], bool]) -> Submission | None:
         summary = submissions.load(contents.get(raw.summary_blob or "")) or {}
         sub = Submission(number=raw.number, title=str(summary.get("title", "")), author=str(summary.get("author", "")),
                          kind=str(summary.get("kind", "")), base=str(summary.get("base", "")), head=raw.head or "")
@@ -144,7 +156,7 @@ class GitNativeForge(ClonedForge):
                 sub.state, sub.close_reason, sub.closed_by = "closed", str(event.data.get("reason", "")), event.by
             elif event.type == "merged":
                 commit = str(event.data.get("commit", ""))
-                if main and commit and self.repo.is_ancestor(commit, main):
+                if main and commit and in_main(commit):
                     sub.state, sub.merged_commit, sub.merged_by = "merged", commit, event.by
         if raw.head_merged and sub.state != "merged":
             sub.state = "merged"

@@ -349,6 +349,10 @@ class GitRepo:
         return self._by_ids(("is_ancestor", ancestor, descendant), lambda: self.git(
             "merge-base", "--is-ancestor", ancestor, descendant, check=False).returncode == 0)
 
+    def ancestors(self, commit: str) -> frozenset[str]:
+        """Every commit reachable from ``commit`` (itself included), with one ``rev-list``."""
+        return self._by_ids(("ancestors", commit), lambda: frozenset(self.out("rev-list", commit).split()))
+
     def merge_base(self, one: str, other: str) -> str | None:
         """The best common ancestor of two commits (None when they share none)."""
         return self._by_ids(("merge_base", one, other),

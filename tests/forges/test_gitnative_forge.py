@@ -46,3 +46,32 @@ def test_meta_chain_is_signed_and_holds_one_event_file_per_action(forge_harness)
     assert "gpgsig -----BEGIN SSH SIGNATURE-----" in raw
     summary = yaml.safe_load(h.remote.out("show", f"refs/pull/{sub.number}/meta:submission.yaml"))
     assert summary["state"] == "closed" and summary["author"] == "bo"
+
+
+def test_many_merged_submissions_are_judged_in_main_as_one_by_one(forge_harness, monkeypatch):
+    """Past a few dozen merged submissions, one listing of main's commits answers "is its merge in main?" for
+    all: the states must be exactly those the per-submission question gives."""
+    import medperf_git.forges.gitnative as gitnative
+    from tests.forges.contract import _open
+
+    h = forge_harness
+    admin = h.forge("admin")
+    numbers = []
+    for i in range(1, 5):
+        _, sub = _open(h, "bo", f"containers/{i}.yaml")
+        numbers.append(sub.number)
+        admin.refresh()
+        if i != 3:
+            admin.merge(sub.number)
+    h.forge("bo").close(numbers[2], "kept open, then closed")
+    reader = h.forge("mo")
+    reader.refresh()
+
+    def states():
+        return [(s.number, s.state, s.merged_commit, s.merged_by) for s in reader.list()]
+
+    one_by_one = states()
+    monkeypatch.setattr(gitnative, "READ_MAIN_AFTER", 0)
+    reader.repo.derived.clear()
+    assert states() == one_by_one
+    assert [state for _, state, _, _ in one_by_one] == ["merged", "merged", "closed", "merged"]
