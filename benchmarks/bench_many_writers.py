@@ -78,6 +78,7 @@ def run(writers: int, transport: str, work: Path) -> dict:
         warm = subprocess.run([exe, "container", "ls"], env=env, capture_output=True, text=True)
         if warm.returncode:
             raise SystemExit(f"{handle} could not clone the registry: {warm.stderr[-500:]}")
+    cpu_before = _children_cpu()
     try:
         start = time.monotonic()
         procs = []
@@ -98,6 +99,7 @@ def run(writers: int, transport: str, work: Path) -> dict:
         if daemon is not None:
             daemon.terminate()
             daemon.wait(timeout=10)
+    cpu = _children_cpu() - cpu_before  # every writer with its git processes, and the daemon's side
     latencies = sorted(r["seconds"] for r in results)
     env = dict(os.environ, MEDPERF_GIT_HOME=str(actors["admin"].home), MEDPERF_GIT_NO_PROGRESS="1")
     audit = subprocess.run([exe, "registry", "audit", str(path)], env=env, capture_output=True, text=True)
@@ -108,7 +110,15 @@ def run(writers: int, transport: str, work: Path) -> dict:
             "failed": [r.get("error") or r.get("waiting") for r in results if not r["merged"]],
             "renumbered": sum(r.get("renumbered", 0) for r in results), "wall": wall,
             "p50": statistics.median(latencies), "p95": latencies[max(0, int(0.95 * len(latencies)) - 1)],
-            "max": latencies[-1], "audit": audit.returncode, "lint": lint.returncode}
+            "max": latencies[-1], "cpu": cpu, "audit": audit.returncode, "lint": lint.returncode}
+
+
+def _children_cpu() -> float:
+    """CPU seconds of every finished child process: unlike wall time, not inflated by other work on the machine."""
+    import resource
+
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
                 r = run(writers, transport, Path(tmp))
                 print(f"{r['transport']:>6} {r['writers']:>3} writers: {r['merged']} merged, {len(r['failed'])} "
                       f"failed, {r['renumbered']} renumbered; latency p50 {r['p50']:.1f} s, p95 {r['p95']:.1f} s, "
-                      f"max {r['max']:.1f} s; wall {r['wall']:.1f} s; audit exit {r['audit']}, lint exit {r['lint']}",
+                      f"max {r['max']:.1f} s; wall {r['wall']:.1f} s; CPU {r['cpu']:.0f} s "
+                      f"({r['cpu'] / r['writers']:.2f} s per writer); audit exit {r['audit']}, lint exit {r['lint']}",
                       flush=True)
                 for failure in r["failed"][:3]:
                     print(f"       failed: {failure}")
