@@ -73,6 +73,8 @@ def run(writers: int, transport: str, work: Path) -> dict:
             config.profiles["default"].registry = f"{url}/{path.name}"
             config.save()
     exe = str(Path(sys.executable).with_name("medperf-git"))
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "medperf_git")], check=True,
+                   stdout=subprocess.DEVNULL)  # as an installed package is: no writer compiles every module
     for handle in handles[1:]:  # registered people have a workspace with its clone, as after `person register`
         env = dict(os.environ, MEDPERF_GIT_HOME=str(actors[handle].home), MEDPERF_GIT_NO_PROGRESS="1")
         warm = subprocess.run([exe, "container", "ls"], env=env, capture_output=True, text=True)

@@ -14,6 +14,9 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+# An editable install has no bytecode, and this shell may forbid writing it: compile once, as an installed
+# package is, so that the hundreds of medperf-git processes the tests start do not each compile every module.
+.venv/bin/python -m compileall -q medperf_git >/dev/null
 
 # Container engines: podman (Docker Engine API) and bubblewrap; Slurm and munge, from which the slurm
 # tests start a one-node cluster of their own. Their tests skip, with the reason, where these cannot
