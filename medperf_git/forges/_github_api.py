@@ -206,7 +206,8 @@ def translate(exc: BaseException, what: str) -> GitHubError:
 def app_token(app_id: str, private_key: str, repository: str, base_url: str | None = None) -> str:
     """A GitHub App installation token for one repository, minted here, inside the job, from the App's key.
 
-    It lasts an hour and is limited to what the bot needs; the key itself never leaves this process.
+    It lasts an hour and is limited to what the bot needs, on the registry repository alone (even if the
+    App is installed on more); the key itself never leaves this process.
     """
     from github import Auth, GithubException, GithubIntegration
 
@@ -216,10 +217,16 @@ def app_token(app_id: str, private_key: str, repository: str, base_url: str | No
         raise ConfigError("the GitHub App id or private key is malformed",
                           hint="MEDPERF_GIT_APP_ID is the App's number; MEDPERF_GIT_APP_PRIVATE_KEY its .pem text")
     _secrets.add(key)
-    integration = GithubIntegration(auth=Auth.AppAuth(int(app_id), key), base_url=(base_url or DEFAULT_API).rstrip("/"))
+    auth = Auth.AppAuth(int(app_id), key)
+    integration = GithubIntegration(auth=auth, base_url=(base_url or DEFAULT_API).rstrip("/"))
     try:
         installation = integration.get_repo_installation(owner, name)
-        token = integration.get_access_token(installation.id, permissions=APP_PERMISSIONS).token
+        # PyGithub's get_access_token cannot name repositories: the same request, with them, signed by the
+        # App's own JWT (the installation object's requester would mint a broader token of its own first)
+        token = str(integration.requester.requestJsonAndCheck(
+            "POST", f"/app/installations/{installation.id}/access_tokens",
+            headers={"Authorization": f"Bearer {auth.token}"},
+            input={"repositories": [name], "permissions": APP_PERMISSIONS})[1]["token"])
     except GithubException as exc:
         raise translate(exc, f"cannot mint the GitHub App's token for {repository}") from None
     _secrets.add(token)

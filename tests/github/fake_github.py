@@ -91,6 +91,7 @@ class FakeGitHub:
         self.workflow_permissions = {"default_workflow_permissions": "read", "can_approve_pull_request_reviews": False}
         self.fork_approval = "first_time_contributors"  # GitHub's default: who waits before a fork's run starts
         self.apps: dict[int, str] = {}  # app id -> public key (PEM)
+        self.minted: list[dict] = []  # what each installation token was asked for (repositories, permissions)
         self.last_pusher: dict | None = None
         self._main_seen: str | None = None
         self.busy = 0.0  # seconds spent answering API and git requests
@@ -346,7 +347,8 @@ class FakeGitHub:
     def latest_status(self, sha: str, context: str) -> dict | None:
         return next((s for s in self.statuses.get(sha, []) if s["context"] == context), None)
 
-    def app_token(self, headers: dict, installation: int) -> tuple[int, dict]:
+    def app_token(self, headers: dict, installation: int, body: dict | None = None) -> tuple[int, dict]:
+        """An installation token for the App whose JWT signs the request, scoped as asked (kept in ``minted``)."""
         import jwt
 
         auth = headers.get("Authorization", "")
@@ -356,10 +358,15 @@ class FakeGitHub:
             except jwt.PyJWTError:
                 continue
             if str(claims.get("iss")) == str(app_id) and installation == app_id:
+                body = body or {}
+                if any(r != self.name for r in body.get("repositories") or []):
+                    return 422, {"message": "There is at least one repository that does not exist or is not "
+                                            "accessible to the parent installation."}
                 token = "ghs_" + secrets.token_hex(16)
                 self.users[token] = dict(BOT_USER)
-                return 201, {"token": token, "expires_at": _now(), "permissions": {"contents": "write"},
-                             "repository_selection": "selected"}
+                self.minted.append(body)
+                return 201, {"token": token, "expires_at": _now(), "permissions": body.get("permissions") or {},
+                             "repository_selection": "selected" if body.get("repositories") else "all"}
         return 401, {"message": "A JSON web token could not be decoded"}
 
 
@@ -488,7 +495,7 @@ def _handler(server: FakeGitHub):
                         return self._fail(inj)
                 if url.path.startswith(f"{PREFIX}/app/installations/") and method == "POST":
                     number = int(url.path.split("/")[-2])
-                    return self._answer(method, url.path, *server.app_token(dict(self.headers), number), {})
+                    return self._answer(method, url.path, *server.app_token(dict(self.headers), number, body), {})
                 user = self._user()
                 if url.path.endswith("/installation") and self.headers.get("Authorization", "").startswith("Bearer "):
                     return self._answer(method, url.path, 200, {"id": next(iter(server.apps), 0), "app_id":

@@ -64,6 +64,9 @@ def test_every_open_pull_request_gets_a_status_and_a_refusal_does_not_fail_the_r
     assert done.exit_code == 0, done.stdout + done.stderr
     assert f"pull request #{refused.number}: refused" in done.stdout
     assert hosting.app_key.splitlines()[1] not in done.stdout + done.stderr
+    from medperf_git.forges._github_api import APP_PERMISSIONS
+
+    assert hosting.server.minted[-1] == {"repositories": ["registry"], "permissions": APP_PERMISSIONS}  # this repo
     states = {n: hosting.status(n)["state"] for n in (refused.number, waiting.number, merged.number)}
     assert states == {refused.number: "failure", waiting.number: "pending", merged.number: "success"}
     assert "waiting for: 1 approval from the committee of benchmark 1 (bo)" in hosting.status(waiting.number)[
