@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "medperf_git"
 SOURCE = ("pyproject.toml", "setup.py", "README.md", "medperf_git", "schemas", "ci")
 CORE = {"click", "pyyaml", "jsonschema", "referencing", "jsonschema-rs", "jinja2", "tabulate",
-        "cryptography"}
+        "cryptography", "pyrage"}
 EXTRAS = {"docker": {"docker", "requests"}, "github": {"pygithub", "requests"}}
 
 
