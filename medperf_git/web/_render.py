@@ -52,10 +52,26 @@ def commit_link(pub: dict[str, Any] | None, root: str) -> Markup:
                   f'{escape(pub["sha"][:12])}</a>')
 
 
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class _Environment(jinja2.Environment):
+    """``a.b`` on a mapping looks the key up first when ``b`` is no method of dict: what jinja2 answers
+    too, without the AttributeError it raises and catches on every lookup (pages make 75 each)."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
     """Compiled once per process: templates are read from the package, never from the network."""
-    env = jinja2.Environment(loader=jinja2.PackageLoader(PACKAGE, "templates"),
+    env = _Environment(loader=jinja2.PackageLoader(PACKAGE, "templates"),
                              autoescape=jinja2.select_autoescape(("html", "svg"), default_for_string=True),
                              trim_blocks=True, lstrip_blocks=True, auto_reload=False)
     env.filters.update(num=number, when=when, short=lambda sha: str(sha or "")[:12], link=link, commit=commit_link)

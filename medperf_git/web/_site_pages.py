@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from medperf_git.hashing import canonical_json_hash
@@ -110,6 +112,7 @@ class SiteModel:
                     self.results_of[(what, d[what])].append(row)
         self._result_rows: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         self._pins: dict[str, dict[str, Any]] = {}
+        self._commit_records: dict[str, list[dict[str, Any]]] | None = None
         self.associations = self._associations()
         self.assoc_of: dict[tuple[str, Any], list[dict[str, Any]]] = defaultdict(list)
         for a in self.associations:
@@ -194,16 +197,20 @@ class SiteModel:
         return [found[k] for k in sorted(found)]
 
     # The pages
+    def plan(self) -> list[Callable[[], Page]]:
+        """Every page as a call that makes it, in site order: cheap to list, so each rendering process makes
+        only its own share of the pages."""
+        makers: list[Callable[[], Page]] = [self.index_page, partial(self.list_page, "containers"),
+                                            partial(self.list_page, "datasets"), partial(self.list_page, "people")]
+        for kind, make in (("benchmark", self.benchmark_page), ("container", self.container_page),
+                           ("dataset", self.dataset_page), ("person", self.person_page),
+                           ("result", self.result_page)):
+            makers += [partial(make, row) for row in self.of(kind)]
+        makers += [partial(self.commit_page, sha) for sha in sorted(self._by_commit()) if sha in self.commits]
+        return makers
+
     def pages(self) -> list[Page]:
-        pages = [self.index_page(), self.list_page("containers"), self.list_page("datasets"),
-                 self.list_page("people")]
-        pages += [self.benchmark_page(row) for row in self.of("benchmark")]
-        pages += [self.container_page(row) for row in self.of("container")]
-        pages += [self.dataset_page(row) for row in self.of("dataset")]
-        pages += [self.person_page(row) for row in self.of("person")]
-        pages += [self.result_page(row) for row in self.of("result")]
-        pages += self.commit_pages()
-        return pages
+        return [make() for make in self.plan()]
 
     def _registry(self) -> dict[str, Any]:
         settings = self.get("registry", "registry")
@@ -337,16 +344,20 @@ class SiteModel:
                    "values": shown["values"]}
         return Page(f"results/{row.key}", "site/result.html", context, None if shown["encrypted"] else row.blob)
 
-    def commit_pages(self) -> list[Page]:
-        published: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for row in self.rows:
-            sha = self.published.get(row.path)
-            if sha:
-                published[sha].append({"path": row.path, "kind": row.kind, "key": _page_key(row)})
-        return [Page(f"commits/{sha}", "site/commit.html",
-                     {"kind": "commit", "commit": self.commits[sha].to_dict(), "records": records,
-                      "external": f"{self.forge_url.rstrip('/')}/commit/{sha}" if self.forge_url else None})
-                for sha, records in sorted(published.items()) if sha in self.commits]
+    def _by_commit(self) -> dict[str, list[dict[str, Any]]]:
+        """The records each commit of main published last, found in one pass over the records."""
+        if self._commit_records is None:
+            self._commit_records = defaultdict(list)
+            for row in self.rows:
+                sha = self.published.get(row.path)
+                if sha:
+                    self._commit_records[sha].append({"path": row.path, "kind": row.kind, "key": _page_key(row)})
+        return self._commit_records
+
+    def commit_page(self, sha: str) -> Page:
+        return Page(f"commits/{sha}", "site/commit.html",
+                    {"kind": "commit", "commit": self.commits[sha].to_dict(), "records": self._by_commit()[sha],
+                     "external": f"{self.forge_url.rstrip('/')}/commit/{sha}" if self.forge_url else None})
 
 
 def _page_key(row: Row) -> str | None:

@@ -21,6 +21,7 @@ from typing import Any
 from medperf_git.errors import MedperfGitError, UsageError
 from medperf_git.flows.session import RegistrySession
 from medperf_git.records.layout import RECORD_FOLDERS, REGISTRY_FILE
+from medperf_git.registry.git import GitRepo
 from medperf_git.web._render import design_digest, environment, static_files
 from medperf_git.web._site_pages import Commit, Page, SiteModel, read_rows
 from medperf_git.workspace.atomic import write_text
@@ -76,7 +77,7 @@ def build_site(s: RegistrySession, outdir: Path, *, forge_url: str | None = None
     published = {p: sha for p, sha in published.items() if p in paths}
     commits = {sha: c for sha, c in commits.items() if sha in set(published.values())}
     model = SiteModel(rows, main, published, commits, extra, forge_url)
-    pages = model.pages()
+    makers = model.plan()
     broken = index.invalid()
     if broken:
         warnings.append(f"{len(broken)} record(s) cannot be read and are left out (first: {broken[0][0]})")
@@ -84,15 +85,9 @@ def build_site(s: RegistrySession, outdir: Path, *, forge_url: str | None = None
     design = design_digest("site")
     salt = hashlib.sha256(f"{FORMAT}\0{design}\0{registry_name}\0{forge_url or ''}".encode()).digest()
     old_pages: dict[str, str] = manifest.get("pages", {})
-    new_pages: dict[str, str] = {}
-    todo: list[tuple[Page, bytes]] = []
-    for page in pages:
-        blob = json.dumps(page.context, separators=(",", ":"), default=str, ensure_ascii=False).encode()
-        digest = hashlib.sha256(salt + page.key.encode() + b"\0" + blob).hexdigest()
-        new_pages[page.key] = digest
-        if old_pages.get(page.key) != digest or not (outdir / f"{page.key}.html").exists():
-            todo.append((page, blob))
-    _render_pages(s, outdir, todo, registry_name, set(old_pages), progress)
+    done = _build_pages(_Job(s.repo, outdir, makers, salt, old_pages, registry_name), progress)
+    new_pages = {key: digest for key, digest, _ in done}
+    written = [key for key, _, changed in done if changed]
     removed = 0
     for key in set(old_pages) - set(new_pages):
         for gone in (outdir / f"{key}.html", outdir / "api" / f"{key}.json"):
@@ -103,12 +98,12 @@ def build_site(s: RegistrySession, outdir: Path, *, forge_url: str | None = None
         target = outdir / "static" / name
         if not target.exists() or target.read_bytes() != data:
             target.parent.mkdir(parents=True, exist_ok=True)
-            _write(target, data)
+            _write(target, data, False)
     write_text(outdir / MANIFEST, json.dumps({
         "format": FORMAT, "main": main, "pages": new_pages, "published": published,
         "commits": {sha: [c.time, c.author, c.subject] for sha, c in commits.items()}}, separators=(",", ":")))
-    return BuildReport(outdir, main, len(pages), len(todo), len(pages) - len(todo), removed,
-                       time.perf_counter() - start, warnings, [page.key for page, _ in todo])
+    return BuildReport(outdir, main, len(done), len(written), len(done) - len(written), removed,
+                       time.perf_counter() - start, warnings, written)
 
 
 def _load_manifest(outdir: Path) -> dict[str, Any]:
@@ -164,89 +159,121 @@ def _open_associations(s: RegistrySession, warnings: list[str]) -> list[dict[str
         return None
 
 
-def _write(path: Path, data: bytes, fresh: bool = False) -> None:
+def _write(path: Path, data: bytes, fresh: bool) -> None:
     """Replace a file by rename, so a server never sends half a page; a new one is written in place.
 
-    No fsync: a site is rebuilt from the registry at will, so a crash costs only a rebuild.
+    No fsync: a site is rebuilt from the registry at will, so a crash costs only a rebuild. Plain
+    ``os`` calls, as 14,000 files are written: a file object's extra system calls would double the count.
     """
-    if fresh:
-        path.write_bytes(data)
-        return
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    target = path if fresh else path.with_name(f".{path.name}.tmp")
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+    if not fresh:
+        os.replace(target, path)
 
 
 @dataclass
 class _Job:
-    """What the rendering processes share (set before forking, so nothing is pickled)."""
+    """What the building processes share (set before forking, so nothing is pickled)."""
 
+    repo: GitRepo
     outdir: Path
-    todo: list[tuple[Page, bytes]]
-    texts: dict[str, bytes | None]
+    makers: list[Callable[[], Page]]
+    salt: bytes
+    old: dict[str, str]  # page key -> digest of the last build's inputs
     registry_name: str
-    existing: set[str]
 
 
 _JOB: _Job | None = None
+_PARENT = 0  # the process that started the build
 PARALLEL_MIN = 800  # below this many pages one process is faster than forking a second
+PROCESSES = min(2, os.cpu_count() or 1)  # the 2-core machine the build is sized for
+Done = list[tuple[int, str, str, bool]]  # (position in the plan, page key, digest of its inputs, written)
 
 
-def _render_share(share: tuple[int, int]) -> int:
-    """Render every ``step``-th page from ``first``: one process's share."""
-    from medperf_git.web.charts import charts
+def _build_share(share: tuple[int, int]) -> Done:
+    """Make, hash and (when its inputs changed) render and write every ``step``-th page from ``first``.
 
+    A page sees only its context (never main's commit), so an unchanged context means an unchanged page.
+    """
     job = _JOB
     assert job is not None
     first, step = share
+    done: Done = []
+    todo: list[tuple[Page, bytes]] = []
+    for i in range(first, len(job.makers), step):
+        page = job.makers[i]()
+        blob = json.dumps(page.context, separators=(",", ":"), default=str, ensure_ascii=False).encode()
+        digest = hashlib.sha256(job.salt + page.key.encode() + b"\0" + blob).hexdigest()
+        changed = job.old.get(page.key) != digest or not os.path.exists(job.outdir / f"{page.key}.html")
+        done.append((i, page.key, digest, changed))
+        if changed:
+            todo.append((page, blob))
+    if todo:
+        _render(job, todo)
+    return done
+
+
+def _render(job: _Job, todo: list[tuple[Page, bytes]]) -> None:
+    from medperf_git.registry.index import read_blobs
+    from medperf_git.web.charts import charts
+
+    shas = [page.blob for page, _ in todo if page.blob]
+    repo = job.repo if os.getpid() == _PARENT else GitRepo(job.repo.path)  # a forked process reads with its own git
+    try:
+        texts = dict(zip(shas, read_blobs(repo, shas), strict=True)) if shas else {}
+    finally:
+        if repo is not job.repo:
+            repo.close()
     env = environment()
-    made: set[Path] = set()
-    for page, blob in job.todo[first::step]:
+    made: set[str] = set()
+    for page, blob in todo:
         extra: dict[str, Any] = {}
         if page.blob:
-            raw = job.texts.get(page.blob)
+            raw = texts.get(page.blob)
             extra["record_text"] = raw.decode("utf-8", "replace") if raw is not None else None
         if page.context["kind"] == "benchmark":
             extra["charts"] = charts(page.context)
         html = env.get_template(page.template).render(
             **page.context, **extra, key=page.key, root="../" * page.key.count("/"),
             registry_name=job.registry_name)
-        fresh = page.key not in job.existing
+        fresh = page.key not in job.old
         for target, data in ((job.outdir / f"{page.key}.html", html.encode()),
                              (job.outdir / "api" / f"{page.key}.json", blob)):
-            if target.parent not in made:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                made.add(target.parent)
+            folder = str(target.parent)
+            if folder not in made:
+                os.makedirs(folder, exist_ok=True)
+                made.add(folder)
             _write(target, data, fresh)
-    return len(job.todo[first::step])
 
 
-def _render_pages(s: RegistrySession, outdir: Path, todo: list[tuple[Page, bytes]], registry_name: str,
-                  existing: set[str], progress: Progress | None) -> None:
-    """Pages see only their context (never main's commit), so an unchanged context means an unchanged page.
-
-    Large builds render in two processes (forked, as the index's cold build parses).
-    """
-    global _JOB
-    from medperf_git.registry.index import read_blobs
-
-    blobs = [page.blob for page, _ in todo if page.blob]
-    texts = dict(zip(blobs, read_blobs(s.repo, blobs), strict=True)) if blobs else {}
-    _JOB = _Job(outdir, todo, texts, registry_name, existing)
+def _build_pages(job: _Job, progress: Progress | None) -> list[tuple[str, str, bool]]:
+    """Every page's (key, digest, written), in plan order; large sites are built in two forked processes,
+    each making, hashing and rendering half of the pages (the records are read once, before the fork)."""
+    global _JOB, _PARENT
+    _JOB, _PARENT = job, os.getpid()
+    total = len(job.makers)
     try:
-        processes = min(2, os.cpu_count() or 1)
-        if len(todo) >= PARALLEL_MIN and processes > 1 and hasattr(os, "fork"):
+        processes = PROCESSES
+        if total >= PARALLEL_MIN and processes > 1 and hasattr(os, "fork"):
             import multiprocessing
 
+            done: Done = []
             with multiprocessing.get_context("fork").Pool(processes) as pool:
-                done = 0
-                for count in pool.imap_unordered(_render_share, [(i, processes) for i in range(processes)]):
-                    done += count
+                for share in pool.imap_unordered(_build_share, [(i, processes) for i in range(processes)]):
+                    done += share
                     if progress:
-                        progress(done, len(todo))
+                        progress(len(done), total)
+            done.sort()
         else:
-            _render_share((0, 1))
+            done = _build_share((0, 1))
             if progress:
-                progress(len(todo), len(todo))
+                progress(total, total)
     finally:
         _JOB = None
+    return [(key, digest, changed) for _, key, digest, changed in done]

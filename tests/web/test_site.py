@@ -198,6 +198,30 @@ def test_rebuilds_write_only_the_pages_whose_inputs_changed(site, tutorial):
     assert "Test Model Owner" in (out / "people" / "testmo.html").read_text()
 
 
+def test_a_build_in_two_processes_equals_one_in_a_single_process(tutorial, tmp_path, monkeypatch):
+    """Large sites are made, hashed and rendered in two forked processes: the folder must not tell."""
+    from medperf_git.web import site as site_module
+
+    def build(out, parallel: bool):
+        monkeypatch.setattr(site_module, "PARALLEL_MIN", 1 if parallel else 10**9)
+        monkeypatch.setattr(site_module, "PROCESSES", 2)
+        s = session_for(str(tutorial.registry))
+        try:
+            return build_site(s, out)
+        finally:
+            s.close()
+
+    def files(root):
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+    one, two = build(tmp_path / "one", False), build(tmp_path / "two", True)
+    assert two.written == one.written == one.pages > 1 and two.changed == one.changed
+    assert files(tmp_path / "two") == files(tmp_path / "one")
+    again = build(tmp_path / "two", True)
+    assert again.written == 0 and again.unchanged == one.pages
+    assert files(tmp_path / "two") == files(tmp_path / "one")
+
+
 def test_site_build_from_a_registry_path_needs_no_profile_and_keeps_other_folders(tutorial, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDPERF_GIT_")}
     env.update(MEDPERF_GIT_HOME=str(tmp_path / "nobody"), MEDPERF_GIT_NO_PROGRESS="1")
