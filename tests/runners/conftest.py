@@ -33,6 +33,7 @@ def make_container(tmp_path):
         (folder / "project" / "task.py").write_text(textwrap.dedent(script), encoding="utf-8")
         (folder / "Dockerfile").write_text(DOCKERFILE, encoding="utf-8")
         (folder / "container_config.yaml").write_text(config_text(tasks), encoding="utf-8")
+        (folder / "parameters.yaml").write_text("{}\n", encoding="utf-8")  # the task mounts parameters_file
         return folder / "container_config.yaml"
 
     return _make
