@@ -261,14 +261,19 @@ def _build_pages(job: _Job, progress: Progress | None) -> list[tuple[str, str, b
     try:
         processes = PROCESSES
         if total >= PARALLEL_MIN and processes > 1 and hasattr(os, "fork"):
+            import gc
             import multiprocessing
 
             done: Done = []
-            with multiprocessing.get_context("fork").Pool(processes) as pool:
-                for share in pool.imap_unordered(_build_share, [(i, processes) for i in range(processes)]):
-                    done += share
-                    if progress:
-                        progress(len(done), total)
+            gc.freeze()  # the records stay out of the children's collections, which would copy their pages
+            try:
+                with multiprocessing.get_context("fork").Pool(processes) as pool:
+                    for share in pool.imap_unordered(_build_share, [(i, processes) for i in range(processes)]):
+                        done += share
+                        if progress:
+                            progress(len(done), total)
+            finally:
+                gc.unfreeze()
             done.sort()
         else:
             done = _build_share((0, 1))
