@@ -247,6 +247,10 @@ def test_medperf_cli_tests_scenario(tmp_path, images):
     summary = medperf("benchmark", "run", "-b", bmk, "-d", dset_a).stdout  # MedPerf's exits 0: failures are rows
     assert re.search(rf"^\s*{model2}\s+b{bmk}m{model2}d{dset_a_id}\s+False\s+True", summary, re.M), summary
     assert re.search(rf"^\s*{failing}\s+False\s+False\s+.*fail", summary, re.M), summary
+    # Priority 77 runs model2 before the failing model, which the order of their ids would not.
+    table = summary.split("Total number of models")[0]
+    order = [int(line.split()[0]) for line in table.splitlines() if line.split() and line.split()[0].isdigit()]
+    assert order[0] == model1 and failing < model2 and order.index(model2) < order.index(failing), summary
     medperf("result", "create", "-b", bmk, "-d", dset_a, "-m", failing, "--ignore-model-errors")
     name = f"b{bmk}m{failing}d{dset_a_id}"
     listed = [line.split()[0] for line in medperf("result", "ls", "--mine").stdout.splitlines() if name in line]
