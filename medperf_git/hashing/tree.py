@@ -136,7 +136,7 @@ def digest_of(lines: Iterable[bytes]) -> str:
 
 def tree_hash(roots: Mapping[str, str | os.PathLike], *, workers: int | None = None,
               progress: Callable[[int], None] | None = None) -> TreeHash:
-    """Hash labelled roots ``{label: folder}`` with tree-v1, reading files in parallel threads."""
+    """Hash labelled roots ``{label: folder}`` with tree-v1, reading files in parallel (forked readers or threads)."""
     def line(entry: _reader.Entry, hexdigest: str, size: int) -> tuple[bytes, bytes, int]:
         return entry.rel, b"%s %d %s\n" % (hexdigest.encode("ascii"), size, entry.rel), size
 
