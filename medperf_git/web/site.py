@@ -220,6 +220,7 @@ def _build_share(share: tuple[int, int]) -> Done:
 
 
 def _render(job: _Job, todo: list[tuple[Page, bytes]]) -> None:
+    """Render and write ``todo``, the record files it shows read in one ``cat-file`` round trip."""
     from medperf_git.registry.index import read_blobs
     from medperf_git.web.charts import charts
 
