@@ -165,14 +165,14 @@ def test_bot_merges_a_self_service_pull_request(gh, tmp_path):
     sub = gh.submit("do", {"datasets/3.yaml": y(dataset(3, "do"))})
     done = run_bot(gh, sub.number, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert f"pull request #{sub.number}: merged" in done.stdout and gh.server.pulls[sub.number]["merged"]
+    assert f"pull request #{sub.number}: merged" in done.stdout and gh.server.pull(sub.number)["merged"]
 
 
 def test_bot_reports_a_refusal_on_the_pull_request_and_exits_0(gh, tmp_path):
     sub = gh.submit("eve", {"datasets/1.yaml": y(eves_edit(gh.world))})
     done = run_bot(gh, sub.number, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert f"pull request #{sub.number}: refused" in done.stdout and not gh.server.pulls[sub.number]["merged"]
+    assert f"pull request #{sub.number}: refused" in done.stdout and not gh.server.pull(sub.number)["merged"]
     head = gh.server.pulls[sub.number]["head"]["sha"]
     assert gh.server.latest_status(head, "medperf-git/policy")["state"] == "failure"
 
