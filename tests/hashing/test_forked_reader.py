@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
 
@@ -120,6 +121,7 @@ def test_an_error_here_ends_the_readers(tree, forks, monkeypatch):
     def interrupted_here(path, *args, **kwargs):
         if os.getpid() == parent:
             raise KeyboardInterrupt
+        time.sleep(0.01)  # the readers go slowly, so that this process takes batches of its own too
         return real(path, *args, **kwargs)
 
     monkeypatch.setattr(_reader, "hash_file", interrupted_here)
