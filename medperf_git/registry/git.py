@@ -22,6 +22,7 @@ from medperf_git.errors import GitError, RemoteUnavailable
 from medperf_git.registry._catfile import CatFile
 
 MIN_GIT = (2, 34)
+_KEPT_ANSWERS = 4096  # answers a GitRepo keeps before it starts again
 T = TypeVar("T")
 _SHA = re.compile(r"[0-9a-f]{40}")
 _CANONICAL_TREE_LINE = re.compile(rb"tree [0-9a-f]{40}\n")
@@ -362,7 +363,14 @@ class GitRepo:
         """``answer()``, kept when the question names object ids only (objects never change)."""
         if not all(map(is_object_id, key[1:])):
             return answer()
+        return self.keep(key, answer)
+
+    def keep(self, key: tuple, answer: Callable[[], T]) -> T:
+        """``answer()``, remembered under ``key`` (a question about objects, which never change). Bounded, so a
+        long-running process (the web app) does not grow without end."""
         if key not in self.derived:
+            if len(self.derived) >= _KEPT_ANSWERS:
+                self.derived.clear()
             self.derived[key] = answer()
         return self.derived[key]  # type: ignore[return-value]
 

@@ -100,11 +100,8 @@ def load_raw(repo: GitRepo, main: str | None, numbers: set[int] | None = None) -
     # Which heads are in main and what the chains hold follow from these object ids alone (objects never
     # change), so a command that lists the same refs again (a submission, then its merge) asks git once.
     key = (main, tuple(sorted((n, r.get("head"), r.get("meta")) for n, r in refs.items())))
-    known = repo.derived.get(("load_raw", key))
-    if known is None:
-        metas = sorted({r["meta"] for r in refs.values() if "meta" in r})
-        known = repo.derived[("load_raw", key)] = (merged_heads(repo, main, numbers), walk_meta(repo, metas))
-    merged, commits = known
+    metas = sorted({r["meta"] for r in refs.values() if "meta" in r})
+    merged, commits = repo.keep(("load_raw", key), lambda: (merged_heads(repo, main, numbers), walk_meta(repo, metas)))
     result = []
     for number in sorted(refs):
         r = refs[number]

@@ -66,3 +66,14 @@ def test_answers_about_object_ids_are_kept_and_names_are_not(tmp_path):
     assert repo.merge_base("refs/heads/x", c) == a
     _plain_git(repo, "update-ref", "refs/heads/x", b)
     assert repo.merge_base("refs/heads/x", c) == b  # a ref name is a question asked again
+
+
+def test_kept_answers_are_bounded_and_stay_right(tmp_path, monkeypatch):
+    import medperf_git.registry.git as git
+
+    monkeypatch.setattr(git, "_KEPT_ANSWERS", 2)
+    repo = init_bare(tmp_path / "r.git")
+    a, b, c = _commits(repo, 3)
+    for _ in range(2):
+        assert [repo.merge_base(a, c), repo.merge_base(b, c), repo.merge_base(a, b)] == [a, b, a]
+        assert len(repo.derived) <= 2
