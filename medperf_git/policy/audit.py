@@ -29,7 +29,7 @@ from medperf_git.lint.tree_facts import ChainFacts
 from medperf_git.policy._merge_records import MergeRecords
 from medperf_git.policy.approvals import new_person_keys
 from medperf_git.policy.base import BaseRecords
-from medperf_git.policy.lineage import Lineage, lineage
+from medperf_git.policy.lineage import Lineage, lineage, merge_lineages
 from medperf_git.policy.review import SubmissionReview, review_submission
 from medperf_git.records.layout import parse_path
 from medperf_git.registry.git import GitRepo
@@ -165,6 +165,7 @@ class _Walk:
         self._index = None
         self.facts = ChainFacts(self._start_facts(start))
         self.merges = MergeRecords(repo)
+        self.lineages: dict[str, Lineage] = {}  # merge -> its lineage, for every merge run() lists at once
         self.clean_mark = self.facts.mark()
         self.tainted: list[str] = []  # first-parent commits since the last clean one, when one had a finding
         self.first_bad = 0  # where the findings since the last clean commit start
@@ -193,6 +194,7 @@ class _Walk:
         diffs = self.repo.diff_modes([(parents[0], sha) for sha, *parents in listed if parents])
         if sum(len(parents) == 2 for _, *parents in listed) > MERGES_READ_ONE_BY_ONE:
             self.merges.load_all()
+        self.lineages = merge_lineages(self.repo, self.start, listed)
         for sha, *_ in listed:
             self.judge(read_commit(self.repo, sha), diffs.get(sha, []))
             self.report.checked += 1
@@ -286,7 +288,7 @@ class _Walk:
     def merge(self, info: CommitInfo, changes: list[tuple[str, str, str, str, str]]) -> None:
         first, second = info.parents
         base = BaseRecords(self.repo, first)
-        line = lineage(self.repo, first, second)
+        line = self.lineages.get(info.sha) or lineage(self.repo, first, second)
         newcomer = new_person_keys(self.repo, line, base.people)
         before = len(self.report.findings)
         for sha in line.commits:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
-from medperf_git.registry.git import GitRepo
+from medperf_git.registry.git import GitRepo, is_object_id
 
 
 class TreeSource(Protocol):
@@ -98,7 +98,13 @@ class LazyTree:
     def tree(self) -> str:
         """The root tree (``rev`` may name a commit or a tree)."""
         if self._tree is None:
-            self._tree = self.repo.out("rev-parse", "--verify", f"{self.rev}^{{tree}}")
+            kind = self.repo.object_type(self.rev) if is_object_id(self.rev) else None
+            if kind == "tree":
+                self._tree = self.rev
+            elif kind == "commit":
+                self._tree = self.repo.root_tree(self.rev)  # read in-process: the audit asks this of every commit
+            else:
+                self._tree = self.repo.out("rev-parse", "--verify", f"{self.rev}^{{tree}}")
         return self._tree
 
     def blob_id(self, path: str) -> str | None:

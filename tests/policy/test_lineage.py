@@ -7,7 +7,7 @@ import pytest
 
 from medperf_git.errors import GitError
 from medperf_git.policy.base import BaseRecords
-from medperf_git.policy.lineage import lineage, lineages
+from medperf_git.policy.lineage import lineage, lineages, merge_lineages
 from medperf_git.policy.review import review_submission
 from medperf_git.registry.commits import commit_changes
 from tests.policy.policy_world import World, dataset, y
@@ -114,3 +114,55 @@ def test_prefetched_objects_read_as_the_object_reader_does(world):
     assert sorted(world.repo._prefetched) == sorted(wanted[:3])
     assert {sha: world.repo.read_blob(sha) for sha in wanted[:3]} == expected
     assert world.repo._prefetched == {}  # each is handed out once; callers keep what they parse
+
+
+def _hand_merge(world: World, head: str) -> str:
+    """A merge commit onto main with plain git: no meta chain, whatever the head is."""
+    from medperf_git.registry.commits import commit_tree, update_ref
+
+    old = world.main
+    tree = world.repo.out("merge-tree", "--write-tree", "--allow-unrelated-histories", old, head).splitlines()[0]
+    new = commit_tree(world.repo, tree, [old, head], "Merge by hand", world["admin"].identity)
+    update_ref(world.repo, "refs/heads/main", new, old)
+    return new
+
+
+def test_the_lineages_of_a_whole_first_parent_chain_match_each_merge_asked_alone(world):
+    """The audit reads every merge's lineage from one walk of main's chain; each must be exactly what
+    asking git about that merge alone gives, across the shapes history takes (a train of merges, a
+    submission built on a later main, one that merged main in, a head already on main, an unrelated
+    history, a commit straight onto main between merges)."""
+    start = world.main
+    early = world.submit("do", {"datasets/3.yaml": y(dataset(3, "do"))})
+    stacked = world.submit("do", {"datasets/4.yaml": y(dataset(4, "do"))}, parent=early)
+    world.merge(early)
+    world.direct({"README.md": b"# moved on\n"}, "Main moves on")
+    later = world.submit("eve", {"datasets/5.yaml": y(dataset(5, "eve"))})  # built on the newer main
+    world.merge(stacked)
+    world.merge(later)
+    old_base = world.submit("eve", {"datasets/6.yaml": y(dataset(6, "eve"))}, parent=start)
+    tree = world.repo.out("merge-tree", "--write-tree", world.main, old_base).splitlines()[0]
+    from medperf_git.registry.commits import commit_tree
+
+    merged_in = commit_tree(world.repo, tree, [old_base, world.main], "Merge main", world["eve"].identity)
+    world.merge(merged_in)
+    _hand_merge(world, early)  # its head is on main already
+    unrelated = commit_changes(world.repo, None, {"x.yaml": b"a: 1\n"}, "Unrelated", world["eve"].identity)
+    _hand_merge(world, unrelated)
+
+    chain = [line.split() for line in world.repo.out(
+        "rev-list", "--first-parent", "--reverse", "--parents", world.main, f"^{start}").splitlines()]
+    found = merge_lineages(world.repo, start, chain)
+
+    merges = [row for row in chain if len(row) == 3]
+    assert set(found) == {sha for sha, *_ in merges} and len(merges) == 6
+    for sha, first, second in merges:
+        assert found[sha] == lineage(world.repo, first, second), sha
+    assert found[merges[4][0]].commits == ()  # the head already on main
+    assert found[merges[5][0]].fork is None  # the unrelated history
+    assert found[merges[3][0]].paths == ["datasets/6.yaml"]
+    whole = [line.split() for line in world.repo.out(
+        "rev-list", "--first-parent", "--reverse", "--parents", world.main).splitlines()]
+    from_root = merge_lineages(world.repo, None, whole)  # an audit of the whole history
+    assert from_root == {sha: lineage(world.repo, first, second) for sha, *parents in whole if len(parents) == 2
+                         for first, second in [parents]}
