@@ -46,6 +46,12 @@ _NETWORK_FAILURE = re.compile(
     r"Could not resolve host|.*Connection (?:refused|timed out|reset by peer))", re.M)
 
 
+# A server that drops the connection before answering: busy, not gone.
+_DROPPED = re.compile(r"Connection reset by peer|remote end hung up unexpectedly")
+_RETRIED_READS = frozenset({"fetch", "ls-remote"})
+BUSY_RETRIES = 4  # a read dropped this many times in a row is reported (after about 8 s of waits)
+
+
 def is_object_id(text: str) -> bool:
     """A full (SHA-1) object id, as git prints it."""
     return _SHA.fullmatch(text) is not None
@@ -65,18 +71,35 @@ def run_git(*args: str, cwd: str | os.PathLike | None = None, input: bytes | str
             what: str | None = None) -> subprocess.CompletedProcess:
     """Run git and return the completed process (stdout as text unless ``input`` is bytes)."""
     text = not isinstance(input, bytes)
-    try:
-        proc = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, text=text,
-                              env=git_env(env), timeout=timeout, check=False)
-    except FileNotFoundError:
-        raise GitError("git is not installed", hint="install git 2.34 or newer") from None
-    except subprocess.TimeoutExpired:
-        raise RemoteUnavailable(f"git {args[0]} timed out after {timeout:.0f} s") from None
+    for attempt in range(BUSY_RETRIES + 1):
+        try:
+            proc = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, text=text,
+                                  env=git_env(env), timeout=timeout, check=False)
+        except FileNotFoundError:
+            raise GitError("git is not installed", hint="install git 2.34 or newer") from None
+        except subprocess.TimeoutExpired:
+            raise RemoteUnavailable(f"git {args[0]} timed out after {timeout:.0f} s") from None
+        if not _server_was_busy(args, proc) or attempt == BUSY_RETRIES:
+            break
+        import random
+        import time
+
+        time.sleep(random.uniform(0.25, 0.5) * 2 ** attempt)
     if check and proc.returncode != 0:
         stderr = proc.stderr if text else proc.stderr.decode("utf-8", "replace")
         message = (what or f"git {args[0]} failed") + (f": {last_line(stderr)}" if stderr.strip() else "")
         raise GitError(message, stderr=stderr, returncode=proc.returncode)
     return proc
+
+
+def _server_was_busy(args: Sequence[str], proc: subprocess.CompletedProcess) -> bool:
+    """Did a read from a remote fail because the server dropped the connection (a git daemon at its
+    connection limit does, when dozens of clients ask at once)? Reads are safe to ask again; pushes are
+    never retried here, since one cut off midway may have landed."""
+    if proc.returncode != 128 or _command(args) not in _RETRIED_READS:
+        return False
+    stderr = proc.stderr if isinstance(proc.stderr, str) else proc.stderr.decode("utf-8", "replace")
+    return bool(_DROPPED.search(stderr))
 
 
 def _command(args: Sequence[str]) -> str:
