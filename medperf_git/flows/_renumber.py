@@ -63,7 +63,9 @@ def queue_taken(repo: GitRepo, main: str, open_subs: Iterable[Submission], numbe
     submission's new records where the queue settles them (its proposal if free, else the next free id).
 
     Only lower numbers count, so the lowest keeps its proposal and two submissions never move for each
-    other; numbers are handed out in order, so once ``number`` exists every lower one is visible.
+    other. Numbers are mostly handed out in order, so once ``number`` exists the lower ones are visible;
+    a herd that lost a number together spreads over several, and a lower one it opens later may settle
+    on an id a higher one took: the merge check then finds the id taken and that one moves again.
     """
     lower = [sub for sub in open_subs if sub.number < number]
     added = added_paths(repo, main, lower)

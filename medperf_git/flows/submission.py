@@ -238,7 +238,7 @@ def merge_checked(s: RegistrySession, number: int):
     raise RaceLost(f"submission #{number} kept changing while it was being merged", hint="run the same command again")
 
 
-TRAIN_RIDERS = 15  # other waiting submissions a merge may carry in the same push
+TRAIN_RIDERS = 50  # other waiting submissions a merge may carry in the same push
 
 
 def _riders(s: RegistrySession, number: int) -> list[int]:

@@ -4,11 +4,24 @@ Every change to the remote is one ``git push --atomic`` guarded by leases, so tw
 can never both win: the loser re-fetches and retries from a clean state. N is allocated by creating
 ``refs/pull/N/meta`` with a lease that says it must not exist; main and the ``merged`` event move
 together, so a crash or a race cannot merge one submission twice.
+
+Whose turn it is to merge: when dozens wait at once (the day a benchmark opens), every one racing
+for main would build and sign a merge train and all but one would throw theirs away, so the work
+grows with the square of the waiting. A merger therefore first takes ``refs/merging/lease``, an advisory
+lease created only where it does not exist (pointing at its own meta tip, an object the remote already
+has); the others watch it and their own meta ref with ``ls-remote``, since the holder's train carries
+every waiting self-service submission, and the holder drops it in the same atomic push that moves
+main. The lease is advice, never trust: main moves only by compare-and-swap, nothing reads the lease
+to judge anything, and a lease that stalls (its holder died, or someone keeps re-creating it) is
+ignored once main has not moved for ``LEASE_PATIENCE`` seconds.
 """
 
 from __future__ import annotations
 
+import contextlib
+import random
 import re
+import time
 from collections.abc import Callable, Sequence
 
 from medperf_git.errors import ForgeError, GitError, MedperfGitError, RemoteUnavailable
@@ -23,6 +36,7 @@ from medperf_git.forges.base import (
     RaceLost,
     Submission,
     SubmissionNotFound,
+    SubmissionNotOpen,
 )
 from medperf_git.registry import submissions
 from medperf_git.registry.commits import Identity
@@ -35,6 +49,9 @@ _RACE = re.compile(r"stale info|fetch first|non-fast-forward|atomic push failed|
 
 
 READ_MAIN_AFTER = 32  # merged submissions in one listing past which main's commits are listed at once
+_PULL_REF = re.compile(r"refs/pull/(\d+)/(?:head|meta)")
+MERGE_LEASE = "refs/merging/lease"  # who is merging now (advice only: see the module's docstring)
+LEASE_PATIENCE = 30.0  # seconds without main moving after which a waiter merges despite the lease
 
 
 class GitNativeForge(ClonedForge):
@@ -71,9 +88,11 @@ class GitNativeForge(ClonedForge):
         except RemoteUnavailable as exc:
             raise RemoteUnavailable(exc.message, hint="local work is kept: run the same command again") from None
         if proc.returncode == 0:
-            with self.repo.locked():
-                self.repo.git("update-ref", "--stdin", input="".join(f"update {self._local(ref)} {new}\n"
-                                                                    for ref, (new, _) in updates.items()))
+            mirrored = "".join(f"update {self._local(ref)} {new}\n" for ref, (new, _) in updates.items()
+                               if ref != MERGE_LEASE)
+            if mirrored:
+                with self.repo.locked():
+                    self.repo.git("update-ref", "--stdin", input=mirrored)
             return True
         text = proc.stdout + proc.stderr
         if "[rejected]" in text or "[remote rejected]" in text:
@@ -178,29 +197,49 @@ class GitNativeForge(ClonedForge):
         numbers = submissions.pull_refs(self.repo)
         return max(numbers, default=0) + 1
 
-    def _remote_next_number(self) -> int:
-        """One above every number the remote has given out: one ``ls-remote``, no fetch (another client's
-        new submission is all a lost allocation needs to know about)."""
-        from medperf_git.registry.git import run_git
+    def _free_number(self, first: int, choices: int) -> int:
+        """One of the ``choices`` lowest numbers from ``first`` up that the remote has not given out, at
+        random: one ``ls-remote``, no fetch.
 
-        out = run_git("ls-remote", self.remote, "refs/pull/*/meta", timeout=600).stdout
-        taken = [int(m.group(1)) for m in re.finditer(r"refs/pull/(\d+)/meta", out)]
-        return max([*taken, self.next_number() - 1], default=0) + 1
+        A herd that lost the same number together spreads over several instead of racing for the next
+        one again, which would hand out one number per round trip. The price is that a busy moment can
+        leave a few numbers unused, as a forge whose issues and pull requests share numbers does.
+        """
+        taken = set(submissions.pull_refs(self.repo))
+        taken.update(int(m.group(1)) for m in map(_PULL_REF.fullmatch, self._remote_refs("refs/pull/*")) if m)
+        free: list[int] = []
+        number = first
+        while len(free) < choices:
+            if number not in taken:
+                free.append(number)
+            number += 1
+        return random.choice(free)
 
     def open(self, head: str, *, title: str, kind: str, base: str) -> Submission:
-        """Allocate N by creating ``refs/pull/N/meta`` where it does not exist; a lost race looks at the
-        remote's numbers again, after a short random wait, until the contention deadline."""
-        number = self.next_number()
+        """Allocate N by claiming ``refs/pull/N/head`` where it does not exist, then record the signed
+        ``opened`` event on ``refs/pull/N/meta``.
+
+        The claim is a push of the head alone, with nothing to sign or build, so a herd's lost races
+        cost little; a lost one looks at the remote's numbers again, after a short random wait, until
+        the contention deadline. Numbers whose head has no meta are no submission: a claim cut short
+        leaves one unused number, nothing else.
+        """
+        first = number = self.next_number()
         tries = Contention(self.contention)
-        for _ in tries:
-            summary = {"number": number, "title": title, "author": self.handle, "kind": kind, "base": base,
-                       "state": "open"}
-            meta = self._meta_commit(None, None, summary, "opened", head=head)
-            if self._push({f"refs/pull/{number}/meta": (meta, None), f"refs/pull/{number}/head": (head, None)}):
-                return self.get(number)
-            number = max(self._remote_next_number(), number + 1)
-        raise RaceLost(f"could not allocate a submission number in {self.contention:.0f} s ({tries.attempts} tries)",
-                       hint="the registry is very busy; run the same command again")
+        for attempt in tries:
+            if self._push({f"refs/pull/{number}/head": (head, None)}):
+                break
+            number = self._free_number(first, choices=attempt + 1)  # the next free, then ever more spread
+        else:
+            raise RaceLost(f"could not allocate a submission number in {self.contention:.0f} s "
+                           f"({tries.attempts} tries)", hint="the registry is very busy; run the same command again")
+        summary = {"number": number, "title": title, "author": self.handle, "kind": kind, "base": base,
+                   "state": "open"}
+        meta = self._meta_commit(None, None, summary, "opened", head=head)
+        if not self._push({f"refs/pull/{number}/meta": (meta, None)}):
+            raise RaceLost(f"someone else wrote submission #{number}'s events before its author could",
+                           hint="run the same command again")
+        return self.get(number)
 
     def update(self, number: int, new_head: str, *, expected_head: str, reason: str) -> Submission:
         sub = self._open_sub(number)
@@ -228,37 +267,110 @@ class GitNativeForge(ClonedForge):
               riders: Callable[[], Sequence[int]] | None = None) -> Submission:
         """Merge by compare-and-swap on main; ``riders`` names other submissions to merge in the same push.
 
-        A train: when many wait to be merged at once, whoever wins the race merges every rider that
-        ``check`` accepts (each judged on the main it lands on, as the audit will judge it), so N
+        A train: when many wait to be merged at once, the holder of the merge lease merges every rider
+        that ``check`` accepts (each judged on the main it lands on, as the audit will judge it), so N
         waiting submissions need a few rounds, not N. A rider that fails its check is left for later.
         """
         for _ in Contention(self.contention):
-            sub = self._open_sub(number)
-            if expected_head and sub.head != expected_head:
-                raise RaceLost(f"submission #{number} changed meanwhile", hint="review it again")
-            main = self.main
-            merged = merge_commit(self.repo, number, sub.title, main, sub.head, self.identity)
-            if check is not None:
-                check(merged, main)
-            updates = {f"refs/pull/{number}/meta": self._merged_event(sub, merged)}
-            tip = merged
-            for rider in riders() if riders is not None else ():
-                try:
-                    other = self._open_sub(rider)
-                    carried = merge_commit(self.repo, rider, other.title, tip, other.head, self.identity)
-                    if check is not None:
-                        check(carried, tip, other.head, rider)
-                except MedperfGitError:
-                    continue  # not mergeable now: its author's own command tells them why
-                updates[f"refs/pull/{rider}/meta"] = self._merged_event(other, carried)
-                tip = carried
-            if self._push({"refs/heads/main": (tip, main), **updates}):
-                done = self.get(number)
-                done.state, done.merged_commit, done.merged_by = "merged", merged, self.handle  # we just did it
-                return done
+            carried, lease = self._await_turn(number)
+            if carried is not None:
+                return carried
+            try:
+                done = self._merge_train(number, expected_head, check, riders, lease)
+            except BaseException:
+                self._drop_lease(lease)
+                raise
+            if done is not None:
+                return done  # the push that merged dropped the lease
+            self._drop_lease(lease)
             self.refresh()
         raise RaceLost(f"main kept moving; submission #{number} is not merged yet",
                        hint=f"run `medperf-git review approve {number}` again")
+
+    def _merge_train(self, number: int, expected_head: str | None, check: MergeCheck | None,
+                     riders: Callable[[], Sequence[int]] | None, lease: str | None) -> Submission | None:
+        """One try: the merged submission, or None when main moved first."""
+        sub = self._open_sub(number)
+        if expected_head and sub.head != expected_head:
+            raise RaceLost(f"submission #{number} changed meanwhile", hint="review it again")
+        main = self.main
+        merged = merge_commit(self.repo, number, sub.title, main, sub.head, self.identity)
+        if check is not None:
+            check(merged, main)
+        updates = {f"refs/pull/{number}/meta": self._merged_event(sub, merged)}
+        tip = merged
+        for rider in riders() if riders is not None else ():
+            try:
+                other = self._open_sub(rider)
+                carried = merge_commit(self.repo, rider, other.title, tip, other.head, self.identity)
+                if check is not None:
+                    check(carried, tip, other.head, rider)
+            except MedperfGitError:
+                continue  # not mergeable now: its author's own command tells them why
+            updates[f"refs/pull/{rider}/meta"] = self._merged_event(other, carried)
+            tip = carried
+        if lease is not None:
+            updates[MERGE_LEASE] = ("", lease)  # dropped by the push that merges
+        if not self._push({"refs/heads/main": (tip, main), **updates}):
+            return None
+        done = self.get(number)
+        done.state, done.merged_commit, done.merged_by = "merged", merged, self.handle  # we just did it
+        return done
+
+    def _await_turn(self, number: int) -> tuple[Submission | None, str | None]:
+        """Wait while someone else holds the merge lease: (the submission, when a train merged or someone
+        closed it meanwhile; the lease we now hold, or None when we go ahead without one)."""
+        meta_ref = f"refs/pull/{number}/meta"
+        token = self._meta_tip(number)
+        if token is None:
+            return None, None
+        main_seen, since = None, time.monotonic()
+        while True:
+            refs = self._remote_refs(MERGE_LEASE, "refs/heads/main", meta_ref)
+            if refs.get(meta_ref) != token:  # an event was added to it: a train merged it, or it changed
+                self.refresh()
+                sub = self.get(number)
+                if sub.state == "merged":
+                    return sub, None
+                if sub.state != "open":
+                    raise SubmissionNotOpen(f"submission #{number} is {sub.state}"
+                                            + (f" ({sub.close_reason})" if sub.close_reason else ""))
+                seen = self._meta_tip(number)
+                if seen is None or seen == token:
+                    return None, None  # the fetch did not bring it (refused, or gone): no waiting on it
+                token = seen
+                continue
+            lease = refs.get(MERGE_LEASE)
+            if lease is None or lease == token:  # free, or ours from a run of ours that was cut short
+                try:
+                    taken = self._push({MERGE_LEASE: (token, lease)})
+                except ForgeError:
+                    return None, None  # a host that refuses the lease ref: merge by compare-and-swap alone
+                if taken:
+                    if refs.get("refs/heads/main") != self.repo.rev_parse(MAIN):
+                        self.refresh()  # the train before ours moved main
+                    return None, token
+                continue
+            if refs.get("refs/heads/main") != main_seen:
+                main_seen, since = refs.get("refs/heads/main"), time.monotonic()
+            elif time.monotonic() - since > LEASE_PATIENCE:
+                return None, None  # nothing moves: merge by compare-and-swap alone
+            time.sleep(random.uniform(0.3, 1.0))
+
+    def _drop_lease(self, lease: str | None) -> None:
+        if lease is not None:  # if we cannot, waiters go ahead once main stands still for LEASE_PATIENCE
+            with contextlib.suppress(MedperfGitError):
+                self._push({MERGE_LEASE: ("", lease)})
+
+    def _remote_refs(self, *patterns: str) -> dict[str, str]:
+        try:
+            out = self.repo.out("ls-remote", self.remote, *patterns, timeout=600)
+        except GitError as exc:
+            if is_network_failure(exc):
+                raise RemoteUnavailable(f"cannot reach the registry {self.remote}",
+                                        hint="local work is kept: run the same command again") from None
+            raise
+        return {ref: sha for sha, _, ref in (line.partition("\t") for line in out.splitlines())}
 
     def _merged_event(self, sub: Submission, merged: str) -> tuple[str, str | None]:
         """(new meta tip, old meta tip): the signed event that records ``merged`` as the submission's merge."""

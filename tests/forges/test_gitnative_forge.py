@@ -75,3 +75,80 @@ def test_many_merged_submissions_are_judged_in_main_as_one_by_one(forge_harness,
     reader.repo.derived.clear()
     assert states() == one_by_one
     assert [state for _, state, _, _ in one_by_one] == ["merged", "merged", "closed", "merged"]
+
+
+LEASE = "refs/merging/lease"
+
+
+def _lease(h) -> str | None:
+    return h.remote.rev_parse(LEASE) if h.remote.out("for-each-ref", LEASE) else None
+
+
+def test_a_lease_left_by_a_client_that_died_delays_merges_but_never_blocks_them(forge_harness, monkeypatch):
+    """Anyone can create the merge lease with plain git and walk away: waiters go ahead once main has
+    stood still for LEASE_PATIENCE, merge by compare-and-swap alone, and the audit never reads it."""
+    import medperf_git.forges.gitnative as gitnative
+    from tests.forges.contract import _open
+
+    h = forge_harness
+    monkeypatch.setattr(gitnative, "LEASE_PATIENCE", 1.0)
+    forge, sub = _open(h, "bo", "containers/1.yaml")
+    h.remote.git("update-ref", LEASE, h.remote_main())  # a ghost: nobody will drop it
+    merged = forge.merge(sub.number)
+    assert merged.state == "merged" and h.remote.is_ancestor(merged.merged_commit, h.remote_main())
+    assert _lease(h) == h.remote.rev_parse(f"{merged.merged_commit}^1")  # a lease it does not hold stays
+
+
+def test_whoever_takes_the_lease_carries_the_other_waiting_submission_in_one_push(forge_harness):
+    """Two clients wait behind a lease; when it goes, one takes it and merges both: main gets both merges
+    from one merger, and the other's merge() reports its submission merged without building a train."""
+    import threading
+
+    from tests.forges.contract import _open
+
+    h = forge_harness
+    bo, first = _open(h, "bo", "containers/1.yaml")
+    mo, second = _open(h, "mo", "containers/2.yaml")
+    bo.refresh()
+    start = h.remote_main()
+    h.remote.git("update-ref", LEASE, start)
+    results: dict[str, object] = {}
+
+    def wait_and_merge(forge, number, other, name):
+        try:
+            results[name] = forge.merge(number, riders=lambda: [other])
+        except Exception as exc:  # noqa: BLE001 - reported to the test below
+            results[name] = exc
+
+    threads = [threading.Thread(target=wait_and_merge, args=(bo, first.number, second.number, "bo")),
+               threading.Thread(target=wait_and_merge, args=(mo, second.number, first.number, "mo"))]
+    for thread in threads:
+        thread.start()
+    import time
+
+    time.sleep(1.5)  # both are waiting on the lease now
+    assert h.remote_main() == start
+    h.remote.git("update-ref", "-d", LEASE)
+    for thread in threads:
+        thread.join(timeout=120)
+    assert all(getattr(r, "state", None) == "merged" for r in results.values()), results
+    merges = h.remote.out("rev-list", "--merges", "--first-parent", f"{start}..{h.remote_main()}").split()
+    assert len(merges) == 2
+    signers = {h.remote.out("log", "-1", "--format=%ae", sha) for sha in merges}
+    assert len(signers) == 1  # one train, built by whoever held the lease
+    assert _lease(h) is None  # dropped by the push that merged
+
+
+def test_a_holder_whose_own_merge_is_refused_drops_the_lease(forge_harness):
+    from medperf_git.errors import MedperfGitError
+    from tests.forges.contract import _open
+
+    h = forge_harness
+    forge, sub = _open(h, "bo", "containers/1.yaml")
+
+    def refuse(*_args):
+        raise MedperfGitError("refused by the check")
+
+    with pytest.raises(MedperfGitError, match="refused by the check"):
+        forge.merge(sub.number, check=refuse)
+    assert _lease(h) is None
