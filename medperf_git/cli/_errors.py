@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-import datetime
 import os
 import sys
-import traceback
 
 import click
 
 from medperf_git.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, MedperfGitError
 
 
+def _print_traceback() -> None:
+    import traceback  # only on the way out of a failure: --help and every good run skip its import
+
+    traceback.print_exc()
+
+
 def _save_traceback(exc: BaseException) -> str | None:
+    import datetime
+    import traceback
+
     from medperf_git.workspace.workspace import home_dir
 
     try:
@@ -49,7 +56,7 @@ def run_cli(cli: click.Group, argv: list[str] | None, prog_name: str) -> int:
         return EXIT_INTERRUPTED
     except MedperfGitError as exc:
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         if getattr(exc, "cancelled", False):  # the user said no: not an error, but nothing was done
             out.info(f"Cancelled: {exc.message}.")
         else:
@@ -59,7 +66,7 @@ def run_cli(cli: click.Group, argv: list[str] | None, prog_name: str) -> int:
         return 141
     except Exception as exc:  # noqa: BLE001 - the last line of defence
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         saved = _save_traceback(exc)
         out.error(f"unexpected error: {type(exc).__name__}: {exc}",
                   hint=(f"details are in {saved}; " if saved else "")
