@@ -2,8 +2,9 @@
 
 Every change to the remote is one ``git push --atomic`` guarded by leases, so two people racing
 can never both win: the loser re-fetches and retries from a clean state. N is allocated by creating
-``refs/pull/N/meta`` with a lease that says it must not exist; main and the ``merged`` event move
-together, so a crash or a race cannot merge one submission twice.
+``refs/pull/N/head`` with a lease that says it must not exist (then the signed ``opened`` event on
+``refs/pull/N/meta``); main and the ``merged`` event move together, so a crash or a race cannot merge
+one submission twice.
 
 Whose turn it is to merge: when dozens wait at once (the day a benchmark opens), every one racing
 for main would build and sign a merge train and all but one would throw theirs away, so the work
