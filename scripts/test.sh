@@ -40,17 +40,19 @@ if [ "$(id -u)" = 0 ] && [ -z "${MEDPERF_GIT_SKIP_UNPRIVILEGED:-}" ] && command 
     scratch=$(mktemp -d /tmp/medperf-git-unpriv.XXXXXX)
     chown medperf-test "$scratch"
     chmod -R o+rX "$ROOT" 2>/dev/null || true
-    # The interpreter may live under a private home (e.g. /root/.pyenv): let that user through it,
-    # for this run only.
+    # The interpreter may live under a private home (e.g. /root/.pyenv), and the clone under a private
+    # folder (e.g. one from mktemp -d): let that user through both, for this run only.
     restore=""
-    dir=$(dirname "$(readlink -f "$ROOT/.venv/bin/python")")
-    while [ "$dir" != "/" ]; do
-        mode=$(stat -c %a "$dir")
-        if [ $(( 0$mode & 1 )) -eq 0 ]; then
-            restore="$restore $mode:$dir"
-            chmod o+x "$dir"
-        fi
-        dir=$(dirname "$dir")
+    for start in "$(dirname "$(readlink -f "$ROOT/.venv/bin/python")")" "$(dirname "$ROOT")"; do
+        dir=$start
+        while [ "$dir" != "/" ]; do
+            mode=$(stat -c %a "$dir")
+            if [ $(( 0$mode & 1 )) -eq 0 ]; then
+                restore="$restore $mode:$dir"
+                chmod o+x "$dir"
+            fi
+            dir=$(dirname "$dir")
+        done
     done
     ustatus=0
     runuser -u medperf-test -- env HOME="$scratch" PATH="$PATH" TMPDIR="$scratch" \
