@@ -181,8 +181,11 @@ class ClonedForge:
 
     def _open_sub(self, number: int) -> Submission:
         """The submission, if it is still open; SubmissionNotOpen otherwise."""
-        sub = self.get(number)
+        return self._ensure_open(self.get(number))
+
+    @staticmethod
+    def _ensure_open(sub: Submission) -> Submission:
         if sub.state != "open":
-            raise SubmissionNotOpen(f"submission #{number} is {sub.state}"
+            raise SubmissionNotOpen(f"submission #{sub.number} is {sub.state}"
                                     + (f" ({sub.close_reason})" if sub.close_reason else ""))
         return sub

@@ -37,7 +37,6 @@ from medperf_git.forges.base import (
     RaceLost,
     Submission,
     SubmissionNotFound,
-    SubmissionNotOpen,
 )
 from medperf_git.registry import submissions
 from medperf_git.registry.commits import Identity
@@ -50,7 +49,6 @@ _RACE = re.compile(r"stale info|fetch first|non-fast-forward|atomic push failed|
 
 
 READ_MAIN_AFTER = 32  # merged submissions in one listing past which main's commits are listed at once
-_PULL_REF = re.compile(r"refs/pull/(\d+)/(?:head|meta)")
 MERGE_LEASE = "refs/merging/lease"  # who is merging now (advice only: see the module's docstring)
 LEASE_PATIENCE = 30.0  # seconds without main moving after which a waiter merges despite the lease
 
@@ -206,8 +204,7 @@ class GitNativeForge(ClonedForge):
         one again, which would hand out one number per round trip. The price is that a busy moment can
         leave a few numbers unused, as a forge whose issues and pull requests share numbers does.
         """
-        taken = set(submissions.pull_refs(self.repo))
-        taken.update(int(m.group(1)) for m in map(_PULL_REF.fullmatch, self._remote_refs("refs/pull/*")) if m)
+        taken = set(submissions.pull_refs(self.repo)) | submissions.numbers_in(self._remote_refs("refs/pull/*"))
         free: list[int] = []
         number = first
         while len(free) < choices:
@@ -333,9 +330,7 @@ class GitNativeForge(ClonedForge):
                 sub = self.get(number)
                 if sub.state == "merged":
                     return sub, None
-                if sub.state != "open":
-                    raise SubmissionNotOpen(f"submission #{number} is {sub.state}"
-                                            + (f" ({sub.close_reason})" if sub.close_reason else ""))
+                self._ensure_open(sub)
                 seen = self._meta_tip(number)
                 if seen is None or seen == token:
                     return None, None  # the fetch did not bring it (refused, or gone): no waiting on it
@@ -364,14 +359,9 @@ class GitNativeForge(ClonedForge):
                 self._push({MERGE_LEASE: ("", lease)})
 
     def _remote_refs(self, *patterns: str) -> dict[str, str]:
-        try:
-            out = self.repo.out("ls-remote", self.remote, *patterns, timeout=600)
-        except GitError as exc:
-            if is_network_failure(exc):
-                raise RemoteUnavailable(f"cannot reach the registry {self.remote}",
-                                        hint="local work is kept: run the same command again") from None
-            raise
-        return {ref: sha for sha, _, ref in (line.partition("\t") for line in out.splitlines())}
+        from medperf_git.registry.clone import remote_refs
+
+        return remote_refs(self.repo, self.remote, None, *patterns)
 
     def _merged_event(self, sub: Submission, merged: str) -> tuple[str, str | None]:
         """(new meta tip, old meta tip): the signed event that records ``merged`` as the submission's merge."""

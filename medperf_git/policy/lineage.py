@@ -58,13 +58,7 @@ def lineages(repo: GitRepo, base: str, heads: Iterable[str]) -> dict[str, Lineag
             walked[head] = (head, ())
             continue
         own, edge = _walk(head, parents)
-        if len(edge) == 1:
-            fork = next(iter(edge))
-        elif not edge:
-            fork = None  # unrelated history
-        else:
-            fork = repo.merge_base(base, head)
-        walked[head] = (fork, own)
+        walked[head] = (_fork(repo, base, head, edge), own)
     diffs = repo.diff_commits([(fork, head) for head, (fork, commits) in walked.items() if fork and commits])
     return {name: Lineage(base, full[name], *walked[full[name]], tuple(diffs.get(full[name], ()))) for name in given}
 
@@ -101,13 +95,20 @@ def merge_lineages(repo: GitRepo, start: str | None, chain: Sequence[Sequence[st
                 walked[sha] = (first, second, second, ())
             else:
                 own, edge = _walk(second, outside)
-                fork = next(iter(edge)) if len(edge) == 1 else None if not edge else repo.merge_base(first, second)
-                walked[sha] = (first, second, fork, own)
+                walked[sha] = (first, second, _fork(repo, first, second, edge), own)
                 on_main.update(own)
         on_main.add(sha)
     diffs = repo.diff_commits([(fork, second) for _, second, fork, own in walked.values() if fork and own])
     return {sha: Lineage(first, second, fork, own, tuple(diffs.get(second, ())) if own else ())
             for sha, (first, second, fork, own) in walked.items()}
+
+
+def _fork(repo: GitRepo, base: str, head: str, edge: set[str]) -> str | None:
+    """The merge-base, from where the walk from ``head`` met the base's history: the one commit it met
+    (all common history lies below it), none for unrelated histories, else git's answer."""
+    if len(edge) == 1:
+        return next(iter(edge))
+    return repo.merge_base(base, head) if edge else None
 
 
 class _Outside:

@@ -196,7 +196,7 @@ def fetch_remote(repo: GitRepo, remote: str, *, max_object_bytes: int | Callable
     that needs such an object, or brings more than its share of new bytes, is refused and its objects
     never reach this clone.
     """
-    theirs = _remote_refs(repo, remote, env)
+    theirs = remote_refs(repo, remote, env)
     mine = _local_refs(repo)
     report = FetchReport()
     if theirs == mine:
@@ -207,7 +207,7 @@ def fetch_remote(repo: GitRepo, remote: str, *, max_object_bytes: int | Callable
         _git_fetch(repo, remote, ["+refs/heads/*:refs/remotes/origin/*"], env, options=["--prune"])
         # Main may have moved again since the listing, together with the merged events of its new merges:
         # list the submissions afresh, so that none is older than the main just fetched.
-        theirs = _remote_refs(repo, remote, env, "refs/pull/*")
+        theirs = remote_refs(repo, remote, env, "refs/pull/*")
     pulls = {ref: sha for ref, sha in theirs.items() if ref.startswith("refs/pull/")}
     moved = {ref: sha for ref, sha in pulls.items() if mine.get(ref) != sha}
     if moved:
@@ -219,8 +219,9 @@ def fetch_remote(repo: GitRepo, remote: str, *, max_object_bytes: int | Callable
     return report
 
 
-def _remote_refs(repo: GitRepo, remote: str, env: dict[str, str] | None,
-                 *patterns: str) -> dict[str, str]:
+def remote_refs(repo: GitRepo, remote: str, env: dict[str, str] | None, *patterns: str) -> dict[str, str]:
+    """``{ref: id}`` the remote advertises for ``patterns`` (its branches and submissions by default): one
+    ``ls-remote``, nothing fetched."""
     out = _git(repo, ["ls-remote", remote, *(patterns or ("refs/heads/*", "refs/pull/*"))], env,
                f"cannot reach the registry {remote}")
     refs = {}

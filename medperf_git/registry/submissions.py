@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from medperf_git.registry.commits import Identity, build_tree, commit_tree
@@ -41,6 +42,11 @@ class RawSubmission:
     summary_blob: str | None = None
     chain: list[MetaCommit] = field(default_factory=list)  # oldest first
     problem: str | None = None
+
+
+def numbers_in(refs: Iterable[str]) -> set[int]:
+    """The submission numbers among ref names (``refs/pull/N/head`` or ``.../meta``)."""
+    return {int(m.group(1)) for m in map(_REF.match, refs) if m}
 
 
 def pull_refs(repo: GitRepo, numbers: set[int] | None = None) -> dict[int, dict[str, str]]:

@@ -133,3 +133,19 @@ def test_person_registration_signed_by_the_new_key_is_clean(tmp_path):
     world.merge(commit_changes(world.repo, world.main, {"people/otto.yaml": y(other.person_record())}, "Register",
                                other.identity))
     assert codes(audit(world.repo)) == ["APPROVALS"]
+
+
+def test_an_octopus_by_hand_among_good_merges_is_found_and_the_merges_around_it_still_judged(tmp_path):
+    """The audit reads all merges' lineages from one walk of main; a hand-made commit of three parents
+    makes it judge merge by merge instead, and a bad merge after the octopus is still caught."""
+    world = World(tmp_path)
+    world.merge(world.submit("do", {"datasets/3.yaml": y(dataset(3, "do"))}))
+    one = world.submit("do", {"datasets/4.yaml": y(dataset(4, "do"))})
+    two = world.submit("eve", {"datasets/5.yaml": y(dataset(5, "eve"))})
+    old = world.main
+    tree = world.repo.out("merge-tree", "--write-tree", old, one).splitlines()[0]
+    octopus = commit_tree(world.repo, tree, [old, one, two], "Three at once", world["admin"].identity)
+    update_ref(world.repo, "refs/heads/main", octopus, old)
+    world.merge(world.submit("eve", {"datasets/6.yaml": y(dataset(6, "do"))}))  # eve files do's dataset
+    found = codes(audit(world.repo))
+    assert "OCTOPUS" in found and "POLICY" in found

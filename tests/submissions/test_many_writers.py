@@ -110,7 +110,7 @@ def test_a_merge_landing_between_listing_and_fetching_is_fetched_with_its_merged
     assert _start(bo, "-m", "medperf_git", "benchmark", "ls").wait(timeout=120) == 0
     first = _start(actors["al"], "-c", SUBMIT, "al", "1").communicate(timeout=300)  # main moves once...
     assert first[0].split()[1] == "True", first
-    listing, moved = clone._remote_refs, []
+    listing, moved = clone.remote_refs, []
 
     def someone_merges_right_after(*args, **kwargs):
         refs = listing(*args, **kwargs)
@@ -118,7 +118,7 @@ def test_a_merge_landing_between_listing_and_fetching_is_fetched_with_its_merged
             moved.append(_start(actors["al"], "-c", SUBMIT, "al", "2").communicate(timeout=300))
         return refs
 
-    monkeypatch.setattr(clone, "_remote_refs", someone_merges_right_after)
+    monkeypatch.setattr(clone, "remote_refs", someone_merges_right_after)
     with bo.active():
         session = RegistrySession.load()
         session.fetch()
