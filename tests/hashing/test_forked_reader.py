@@ -24,6 +24,18 @@ def tree(tmp_path, monkeypatch):
     return root
 
 
+def _no_other_threads(wait: float = 10.0) -> None:
+    """Readers fork only from a process with no other thread. Earlier tests in this process may leave
+    some ending (an HTTP server's handler thread lives until its client's socket is collected): let them."""
+    import gc
+
+    deadline = time.monotonic() + wait
+    while threading.active_count() > 1 and time.monotonic() < deadline:
+        gc.collect()
+        time.sleep(0.05)
+    assert threading.active_count() == 1, f"threads still running: {threading.enumerate()}"
+
+
 @pytest.fixture
 def forks(monkeypatch):
     """The pids of the readers forked during the test; checks that none is left unreaped."""
@@ -37,6 +49,7 @@ def forks(monkeypatch):
         return pid
 
     monkeypatch.setattr(_reader.os, "fork", fork)
+    _no_other_threads()
     yield pids
     for pid in pids:
         with pytest.raises(ChildProcessError):
